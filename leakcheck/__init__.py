@@ -1,0 +1,39 @@
+"""leakcheck: audit image-classification data sets for train/test leakage before training.
+
+>>> import leakcheck
+>>> report = leakcheck.scan("data")          # data/<split>/<class>/<image>
+>>> report.exit_code()                        # 1 when val/test leak into train
+>>> report.pairs()                            # every duplicate pair, as a DataFrame
+"""
+
+from leakcheck._version import __version__
+from leakcheck.errors import (
+    DataNotFoundError,
+    InputError,
+    LayoutError,
+    LeakcheckError,
+    ManifestError,
+    UsageError,
+)
+from leakcheck.index import Relation
+from leakcheck.model import Finding, Fingerprint, Record, Severity
+from leakcheck.report import Report, exit_code
+from leakcheck.scanning import scan
+
+__all__ = [
+    "DataNotFoundError",
+    "Finding",
+    "Fingerprint",
+    "InputError",
+    "LayoutError",
+    "LeakcheckError",
+    "ManifestError",
+    "Record",
+    "Relation",
+    "Report",
+    "Severity",
+    "UsageError",
+    "__version__",
+    "exit_code",
+    "scan",
+]

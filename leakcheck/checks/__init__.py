@@ -1,0 +1,25 @@
+"""The checks leakcheck runs, each a pure function of the index. The default set is an explicit tuple."""
+
+from leakcheck.checks.balance import ClassBalance
+from leakcheck.checks.base import Check
+from leakcheck.checks.duplicates import CrossSplitDuplicates, WithinSplitDuplicates
+from leakcheck.checks.labels import LabelConflicts
+from leakcheck.checks.properties import ImageProperties
+
+DEFAULT_CHECKS: tuple[Check, ...] = (
+    CrossSplitDuplicates(),
+    WithinSplitDuplicates(),
+    LabelConflicts(),
+    ClassBalance(),
+    ImageProperties(),
+)
+
+__all__ = [
+    "DEFAULT_CHECKS",
+    "Check",
+    "ClassBalance",
+    "CrossSplitDuplicates",
+    "ImageProperties",
+    "LabelConflicts",
+    "WithinSplitDuplicates",
+]

@@ -1,0 +1,57 @@
+"""Engines run the fingerprint pass: in this process, or in a local process pool. Checks never know which."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_record
+from leakcheck.model import Fingerprint, Record
+
+Progress = Callable[[int], None]
+# Below this many files a pool costs more to start than it saves.
+_MIN_PARALLEL = 64
+_CHUNK = 16
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _fingerprint_chunk(records: Sequence[Record], options: FingerprintOptions) -> list[Fingerprint]:
+    return [fingerprint_record(r, options) for r in records]
+
+
+def fingerprint_all(
+    records: Sequence[Record],
+    options: FingerprintOptions,
+    *,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> list[Fingerprint]:
+    """Fingerprint every record, in input order; `progress(n)` is called as batches of n complete."""
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError("jobs must be >= 1")
+    if jobs == 1 or len(records) < _MIN_PARALLEL:
+        out: list[Fingerprint] = []
+        for r in records:
+            out.append(fingerprint_record(r, options))
+            if progress:
+                progress(1)
+        return out
+    chunks = [records[i : i + _CHUNK] for i in range(0, len(records), _CHUNK)]
+    # forkserver: children never inherit threads (a progress bar's) mid-lock, unlike plain fork.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    results: list[list[Fingerprint]] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        for chunk_result in pool.map(_fingerprint_chunk, chunks, [options] * len(chunks)):
+            results.append(chunk_result)
+            if progress:
+                progress(len(chunk_result))
+    return [fp for chunk in results for fp in chunk]

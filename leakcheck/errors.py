@@ -1,0 +1,54 @@
+"""The errors leakcheck raises, each carrying the exit code the CLI returns for it.
+
+Hierarchy::
+
+    LeakcheckError            exit 3  (a bug; the CLI shows the traceback)
+    ├── UsageError            exit 2  bad option value or combination
+    └── InputError            exit 2  the data cannot be read as asked
+        ├── DataNotFoundError         missing folder or file
+        ├── LayoutError               no recognisable splits
+        └── ManifestError             malformed manifest / array input
+
+Per-file problems inside a readable dataset (a truncated JPEG, a zero-byte file) are not errors: they
+become findings, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+
+class LeakcheckError(Exception):
+    """Base class; an instance that is not a subclass below means a bug."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(LeakcheckError):
+    """A bad option value or combination of options."""
+
+    exit_code = 2
+
+
+class InputError(LeakcheckError):
+    """The input cannot be read as asked."""
+
+    exit_code = 2
+
+
+class DataNotFoundError(InputError):
+    """A folder or file the user named does not exist or cannot be listed."""
+
+
+class LayoutError(InputError):
+    """The folder does not have the `<split>/<class>/<image>` layout."""
+
+
+class ManifestError(InputError):
+    """A manifest or array input is malformed."""

@@ -1,0 +1,88 @@
+"""The terminal report: the leak headline first, then the splits, then findings by severity."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from leakcheck.model import Finding, Severity
+from leakcheck.report import Report
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+_TAG = {Severity.ERROR: "error", Severity.WARNING: "warn ", Severity.INFO: "info "}
+
+
+def _safe(text: str) -> str:
+    """File names may hold control characters; show them escaped so one name stays on one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = False) -> RenderableType:
+    """A rich renderable. Lists longer than `max_items` end with '... and N more'."""
+    parts: list[RenderableType] = []
+    images = sum(s.images for s in report.splits)
+    title = Text.assemble(
+        ("leakcheck ", "bold"), (report.version, "dim"), "  ",
+        (_safe(report.root), "bold"), f"  {len(report.splits)} splits, {images:,} images",
+    )  # fmt: skip
+    parts.append(title)
+    for line in report.headline():
+        if line.leaked:
+            parts.append(Text.assemble(("LEAK  ", "bold red"), (_safe(line.message), "red")))
+        else:
+            parts.append(Text.assemble(("ok    ", "bold green"), _safe(line.message)))
+    parts.append(Text(""))
+    parts.append(_splits_table(report))
+
+    by_check: dict[tuple[Severity, str], list[Finding]] = defaultdict(list)
+    for f in report.findings:
+        if f.severity > Severity.INFO or verbose:
+            by_check[(f.severity, f.check)].append(f)
+    for (severity, check), findings in by_check.items():
+        parts.append(Text(""))
+        parts.append(Text(f"{check} ({len(findings)})", style="bold"))
+        for f in findings[:max_items]:
+            parts.append(Text.assemble((_TAG[severity], _STYLE[severity]), " ", _safe(f.message)))
+            if f.hint:
+                parts.append(Text("       " + _safe(f.hint), style="dim"))
+        if len(findings) > max_items:
+            parts.append(Text(f"       ... and {len(findings) - max_items:,} more", style="dim"))
+    info = [f for f in report.findings if f.severity == Severity.INFO]
+    if info and not verbose:
+        parts.append(Text(""))
+        for f in info[:max_items]:
+            parts.append(Text.assemble(("info  ", "dim"), (_safe(f.message), "dim")))
+        if len(info) > max_items:
+            parts.append(Text(f"      ... and {len(info) - max_items:,} more", style="dim"))
+    counts = report.counts()
+    parts.append(Text(""))
+    verdict = "LEAK" if report.leaking else ("FAIL" if counts["error"] else "PASS")
+    style = "bold red" if verdict != "PASS" else "bold green"
+    parts.append(
+        Text.assemble(
+            (verdict, style),
+            f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes; "
+            f"{len(report.relations):,} duplicate pairs",
+        )
+    )
+    return Group(*parts)
+
+
+def _splits_table(report: Report) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("split", "left"), ("images", "right"), ("classes", "right"),
+                         ("unreadable", "right"), ("leaked into earlier splits", "right")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]  # rich types justify as a Literal
+    leaked: dict[str, int] = defaultdict(int)
+    for f in report.findings:
+        if f.check == "cross-split-duplicates":
+            leaked[str(f.metrics["split"])] = max(leaked[str(f.metrics["split"])], len(f.samples))
+    for s in report.splits:
+        table.add_row(
+            _safe(s.split), f"{s.images:,}", f"{len(s.classes):,}" if s.classes else "-",
+            f"{s.unreadable:,}", f"{leaked[s.split]:,}" if leaked[s.split] else "-",
+        )  # fmt: skip
+    return table

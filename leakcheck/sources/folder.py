@@ -1,0 +1,170 @@
+"""The Keras / torchvision ImageFolder layout: `ROOT/<split>/<class>/<image>` (or `ROOT/<split>/<image>`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from leakcheck.errors import DataNotFoundError, LayoutError
+from leakcheck.model import Record, Skipped
+from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True, slots=True)
+class FolderListing:
+    """What a folder holds: the samples found and everything passed over, with the reason."""
+
+    root: Path
+    records: tuple[Record, ...]
+    skipped: tuple[Skipped, ...]
+    split_dirs: Mapping[str, str]  # canonical split -> folder name as found on disk
+
+
+def display_name(name: str) -> str:
+    """A file name as text that always encodes (undecodable bytes become backslash escapes)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _key(parts: tuple[str, ...]) -> str:
+    return "/".join(display_name(p) for p in parts)
+
+
+def list_folder(
+    root: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES
+) -> FolderListing:
+    """List the samples under `root` without opening any image.
+
+    Raises:
+        DataNotFoundError: `root` is missing, not a folder, or cannot be listed.
+        LayoutError: no split folders, or two folders naming the same split.
+    """
+    root_path = Path(root)
+    if not root_path.exists():
+        raise DataNotFoundError(f"{root}: no such folder", hint="check the path")
+    if not root_path.is_dir():
+        raise DataNotFoundError(
+            f"{root}: not a folder", hint="pass the dataset's root folder, the one holding train/ and test/"
+        )
+    try:
+        top = sorted(os.scandir(root_path), key=lambda e: e.name)
+    except PermissionError:
+        raise DataNotFoundError(f"{root}: permission denied", hint="make the folder readable") from None
+
+    skipped: list[Skipped] = []
+    split_dirs: dict[str, str] = {}
+    unrecognised: list[str] = []
+    for entry in top:
+        if entry.name.startswith("."):
+            skipped.append(Skipped(_key((entry.name,)), "hidden"))
+            continue
+        if not _is_dir(entry):
+            skipped.append(Skipped(_key((entry.name,)), "not in a split folder"))
+            continue
+        canonical = canonical_split(entry.name, aliases)
+        if canonical is None:
+            unrecognised.append(entry.name)
+            continue
+        if canonical in split_dirs:
+            raise LayoutError(
+                f"{root}: folders {split_dirs[canonical]!r} and {entry.name!r} both name the split {canonical!r}",
+                hint="merge or rename one of them",
+            )
+        split_dirs[canonical] = entry.name
+    if not split_dirs:
+        seen = ", ".join(repr(display_name(n)) for n in unrecognised[:5]) or "no sub-folders"
+        raise LayoutError(
+            f"{root}: no split folders found (saw {seen}); expected {display_name(root_path.name) or root}/"
+            "<split>/<class>/<image> with splits such as train/, val/ and test/",
+            hint="if these are class folders, scan their parent folder",
+        )
+    # Once the layout is recognised, any other folder is a split of its own, kept by its name.
+    for name in unrecognised:
+        split_dirs[name] = name
+
+    records: list[Record] = []
+    for split in sorted(split_dirs, key=split_order):
+        dirname = split_dirs[split]
+        _walk_split(root_path, (dirname,), split, records, skipped)
+    records.sort(key=lambda r: r.key)
+    skipped.sort(key=lambda s: (s.path, s.reason))
+    return FolderListing(root_path, tuple(records), tuple(skipped), dict(split_dirs))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _walk_split(
+    root: Path, split_parts: tuple[str, ...], split: str, records: list[Record], skipped: list[Skipped]
+) -> None:
+    # An explicit stack with a set of visited (device, inode) pairs follows symlinked folders without
+    # ever looping: os.walk(followlinks=True) would recurse forever on a link to an ancestor.
+    visited: set[tuple[int, int]] = set()
+    stack: list[tuple[tuple[str, ...], str | None]] = [(split_parts, None)]
+    while stack:
+        parts, label = stack.pop()
+        directory = root.joinpath(*parts)
+        try:
+            st = directory.stat()
+        except OSError as exc:
+            skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in visited:
+            skipped.append(Skipped(_key(parts), "symlink loop (folder already visited)"))
+            continue
+        visited.add(ident)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            child = (*parts, entry.name)
+            if entry.name.startswith("."):
+                skipped.append(Skipped(_key(child), "hidden"))
+                continue
+            kind = _kind(entry)
+            if kind == "dir":
+                # The first level below the split names the class; deeper folders keep that class.
+                stack.append((child, entry.name if label is None and len(parts) == len(split_parts) else label))
+            elif kind == "file":
+                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    records.append(Record(_key(child), split, _label(label), root.joinpath(*child)))
+                else:
+                    skipped.append(Skipped(_key(child), "not an image file"))
+            else:
+                skipped.append(Skipped(_key(child), kind))
+
+
+def _label(label: str | None) -> str | None:
+    return display_name(label) if label is not None else None
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """'dir', 'file', or the reason the entry is passed over."""
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except FileNotFoundError:
+        return "broken symlink"
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: a symlink that points at itself, directly or through others
+            return "symlink loop"
+        return f"unreadable: {exc.strerror or exc}"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    return "not a regular file"
+
+
+def iter_keys(listing: FolderListing) -> Iterator[str]:
+    return (r.key for r in listing.records)
