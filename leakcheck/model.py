@@ -10,6 +10,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from leakcheck.splits import split_order
+
 
 class Severity(enum.IntEnum):
     """How bad a finding is; ordered so that `>=` compares strictness."""
@@ -112,8 +114,15 @@ class Finding:
         payload = "\0".join((self.check, *sorted(self.samples))) if self.samples else self.check + self.message
         return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
-    def sort_key(self) -> tuple[int, str, tuple[str, ...], str]:
-        return (-int(self.severity), self.check, self.samples, self.message)
+    def sort_key(self) -> tuple[int, str, tuple[int, str], tuple[str, ...], str]:
+        """Most severe first, then by check, then in split order (train, val, test, others)."""
+        return (
+            -int(self.severity),
+            self.check,
+            split_order(str(self.metrics.get("split", ""))),
+            self.samples,
+            self.message,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leakcheck.checks.base import fmt_count
+from leakcheck.checks.base import fmt_count, plural
 from leakcheck.index import Index
 from leakcheck.model import Finding, Severity
 from leakcheck.splits import TRAIN
@@ -73,7 +73,7 @@ class ClassBalance:
                 yield Finding(
                     check=self.id,
                     severity=Severity.ERROR,
-                    message=f"{split}: {len(unseen)} classes never appear in train: {_names(unseen)}",
+                    message=f"{split}: {plural(len(unseen), 'class', 'classes')} never in train: {_names(unseen)}",
                     metrics={"split": split, "classes": unseen},
                     hint=(
                         "class folders differ only in case: " + ", ".join(near_miss)

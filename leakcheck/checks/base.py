@@ -24,12 +24,16 @@ def fmt_count(n: int) -> str:
 
 
 def fmt_percent(part: int, whole: int) -> str:
-    """A percentage with one decimal that never rounds a partial count up to 100.0% (or down to 0.0%)."""
+    """A percentage with one decimal that never shows a partial count as 100.0% (or a non-zero one as 0.0%)."""
     if whole == 0:
         return "0.0%"
-    tenths = part * 1000 // whole
-    if part and tenths == 0:
+    text = f"{100 * part / whole:.1f}%"
+    if part < whole and text == "100.0%":
+        return "99.9%"
+    if part and text == "0.0%":
         return "<0.1%"
-    if part < whole and tenths == 1000:
-        tenths = 999
-    return f"{tenths / 10:.1f}%"
+    return text
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -95,7 +95,7 @@ class WithinSplitDuplicates:
                 message=(
                     f"{split}: {fmt_count(len(extras))} of {fmt_count(total)} images "
                     f"({fmt_percent(len(extras), total)}) are extra copies of other {split} images "
-                    f"({fmt_count(len(sets))} sets)"
+                    f"({fmt_count(len(sets))} {'set' if len(sets) == 1 else 'sets'})"
                 ),
                 samples=tuple(extras),
                 metrics={"split": split, "extra_copies": len(extras), "sets": len(sets), "total": total},

@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from leakcheck.checks.base import plural
 from leakcheck.model import Finding, Severity
 from leakcheck.report import Report
 
@@ -48,6 +49,7 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
             parts.append(Text.assemble((_TAG[severity], _STYLE[severity]), " ", _safe(f.message)))
             if f.hint:
                 parts.append(Text("       " + _safe(f.hint), style="dim"))
+            parts.extend(_sample_lines(f, max_items))
         if len(findings) > max_items:
             parts.append(Text(f"       ... and {len(findings) - max_items:,} more", style="dim"))
     info = [f for f in report.findings if f.severity == Severity.INFO]
@@ -64,11 +66,30 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
     parts.append(
         Text.assemble(
             (verdict, style),
-            f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes; "
-            f"{len(report.relations):,} duplicate pairs",
+            f"  {plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+            f"{plural(counts['info'], 'note')}; {plural(len(report.relations), 'duplicate pair')}",
         )
     )
     return Group(*parts)
+
+
+def _sample_lines(f: Finding, max_items: int) -> list[Text]:
+    """The samples behind a finding, capped; a leak lists each copy beside its original."""
+    examples = f.metrics.get("examples")
+    if examples:
+        lines = [
+            Text.assemble("       ", _safe(str(copy)), ("  =  ", "dim"), _safe(str(original)), (f"  {kind}", "dim"))
+            for copy, original, kind in list(examples)[:max_items]
+        ]
+        total = len(f.samples)
+    elif any(key not in f.message for key in f.samples):
+        lines = [Text("       " + _safe(key)) for key in f.samples[:max_items]]
+        total = len(f.samples)
+    else:
+        return []
+    if total > len(lines):
+        lines.append(Text(f"       ... and {total - len(lines):,} more", style="dim"))
+    return lines
 
 
 def _splits_table(report: Report) -> Table:

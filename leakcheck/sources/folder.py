@@ -78,8 +78,8 @@ def list_folder(
     if not split_dirs:
         seen = ", ".join(repr(display_name(n)) for n in unrecognised[:5]) or "no sub-folders"
         raise LayoutError(
-            f"{root}: no split folders found (saw {seen}); expected {display_name(root_path.name) or root}/"
-            "<split>/<class>/<image> with splits such as train/, val/ and test/",
+            f"{root}: no split folders found (saw {seen}); expected <split>/<class>/<image> inside it, "
+            "with splits such as train/, val/ and test/",
             hint="if these are class folders, scan their parent folder",
         )
     # Once the layout is recognised, any other folder is a split of its own, kept by its name.
@@ -90,6 +90,11 @@ def list_folder(
     for split in sorted(split_dirs, key=split_order):
         dirname = split_dirs[split]
         _walk_split(root_path, (dirname,), split, records, skipped)
+    if not records:
+        raise DataNotFoundError(
+            f"{root}: no image files in {', '.join(display_name(n) for n in sorted(split_dirs.values()))}",
+            hint=f"supported extensions: {' '.join(sorted(IMAGE_EXTENSIONS))}",
+        )
     records.sort(key=lambda r: r.key)
     skipped.sort(key=lambda s: (s.path, s.reason))
     return FolderListing(root_path, tuple(records), tuple(skipped), dict(split_dirs))

@@ -1,0 +1,214 @@
+"""Every kind of bad input gets one clear line naming the file, the right exit code, and no traceback."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import leakcheck
+from leakcheck.cli import main
+from tests.conftest import snapshot
+from tests.factory import DatasetFactory
+
+LABELS = ["cat", "dog"]
+
+
+def _errors(report: leakcheck.Report) -> dict[str, str]:
+    return {f.samples[0]: f.message for f in report.findings if f.metrics.get("problem") == "unreadable"}
+
+
+def test_missing_folder_is_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope"
+    assert main(["scan", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"leakcheck: error: {missing}: no such folder (check the path)"]
+
+
+def test_a_file_instead_of_a_folder_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "x.jpg"
+    f.write_bytes(b"x")
+    assert main(["scan", str(f)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_empty_folder_says_what_layout_is_expected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no split folders found (saw no sub-folders)" in err
+    assert "<split>/<class>/<image>" in err
+    assert "Traceback" not in err
+
+
+def test_class_folders_without_splits_point_at_the_parent(factory: DatasetFactory) -> None:
+    factory.add_many("cat", [], 0, 0)
+    factory.add("cat", None, "a.jpg", 1)
+    factory.add("dog", None, "b.jpg", 2)
+    with pytest.raises(leakcheck.LayoutError, match="saw 'cat', 'dog'") as info:
+        leakcheck.scan(factory.root)
+    assert info.value.hint == "if these are class folders, scan their parent folder"
+
+
+def test_splits_without_images_are_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "train" / "cat" / "notes.txt").write_text("hi")
+    with pytest.raises(leakcheck.DataNotFoundError, match="no image files in train"):
+        leakcheck.scan(tmp_path)
+
+
+def test_two_folders_for_one_split_are_a_layout_error(factory: DatasetFactory) -> None:
+    factory.add("val", "cat", "a.jpg", 1)
+    factory.add("validation", "cat", "b.jpg", 2)
+    factory.add("train", "cat", "c.jpg", 3)
+    with pytest.raises(leakcheck.LayoutError, match="'val' and 'validation' both name the split 'val'"):
+        leakcheck.scan(factory.root)
+
+
+def test_broken_files_become_findings_and_the_scan_goes_on(factory: DatasetFactory) -> None:
+    train = factory.add_many("train", LABELS, 3, seed0=0)
+    factory.copy_bytes(train[0], "test", "cat", "leak.jpg")
+    factory.path("train", "cat", "empty.jpg").write_bytes(b"")
+    data = train[1].read_bytes()
+    factory.path("train", "cat", "truncated.jpg").write_bytes(data[: len(data) // 2])
+    factory.path("train", "dog", "text.png").write_text("this is not an image")
+    factory.path("test", "dog", "garbage.webp").write_bytes(os.urandom(300))
+    report = leakcheck.scan(factory.root, jobs=1)
+    errors = _errors(report)
+    assert (
+        errors["train/cat/empty.jpg"] == "train/cat/empty.jpg: empty file (0 bytes); re-export the image or delete it"
+    )
+    assert errors["train/cat/truncated.jpg"].startswith("train/cat/truncated.jpg: truncated image (")
+    assert errors["train/dog/text.png"].endswith("not an image Pillow can read; remove it or fix its extension")
+    assert "test/dog/garbage.webp" in errors
+    # The readable images were still checked: the planted leak is found.
+    assert report.headline()[0].message == "test: 1 of 1 images (100.0%) also appear in train"
+    assert {s.split: s.unreadable for s in report.splits} == {"train": 3, "test": 1}
+
+
+def test_decompression_bomb_is_reported_not_decoded(factory: DatasetFactory) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    bomb = factory.path("train", "cat", "bomb.png")
+    Image.new("1", (12_000, 12_000)).save(bomb)  # 144 megapixels in a few kilobytes
+    report = leakcheck.scan(factory.root, jobs=1)
+    assert _errors(report)["train/cat/bomb.png"] == (
+        "train/cat/bomb.png: image is 12000x12000 (144 megapixels), above the limit of 89; "
+        "raise --max-pixels if it is genuine"
+    )
+
+
+def test_max_pixels_is_a_user_setting(factory: DatasetFactory) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    report = leakcheck.scan(factory.root, jobs=1, max_pixels=1000)
+    assert len(_errors(report)) == 4
+
+
+def test_permission_denied_file_is_a_finding(factory: DatasetFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root in CI, where chmod cannot deny a read; fail the read itself instead.
+    paths = factory.add_many("train", LABELS, 2, seed0=0)
+    locked = paths[0]
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    report = leakcheck.scan(factory.root, jobs=1)
+    key = locked.relative_to(factory.root).as_posix()
+    assert _errors(report)[key] == f"{key}: permission denied; make the file readable or exclude it"
+
+
+def test_unreadable_folder_is_a_warning(factory: DatasetFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        if Path(path).name == "dog":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = leakcheck.scan(factory.root, jobs=1)
+    skipped = [f for f in report.findings if f.metrics.get("problem") == "skipped" and f.samples]
+    assert [f.message for f in skipped] == ["train/dog: skipped, folder unreadable: Permission denied"]
+
+
+def test_symlink_loops_are_skipped_with_a_warning(factory: DatasetFactory) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add("test", "cat", "t.jpg", 99)
+    (factory.root / "train" / "cat" / "again").symlink_to(factory.root / "train")
+    (factory.root / "train" / "dog" / "self.jpg").symlink_to(factory.root / "train" / "dog" / "self.jpg")
+    (factory.root / "train" / "dog" / "dangling.jpg").symlink_to(factory.root / "nowhere.jpg")
+    report = leakcheck.scan(factory.root, jobs=1)
+    skipped = sorted(f.message for f in report.findings if f.metrics.get("problem") == "skipped" and f.samples)
+    assert skipped == [
+        "train/cat/again: skipped, symlink loop (folder already visited)",
+        "train/dog/dangling.jpg: skipped, broken symlink",
+        "train/dog/self.jpg: skipped, symlink loop",
+    ]
+    assert sum(s.images for s in report.splits) == 5
+
+
+def test_hidden_and_non_image_files_are_skipped_and_counted(factory: DatasetFactory) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    (factory.root / "train" / ".DS_Store").write_bytes(b"\0")
+    (factory.root / "train" / "cat" / "._a.jpg").write_bytes(b"\0")
+    (factory.root / ".git").mkdir()
+    (factory.root / "train" / "cat" / "labels.csv").write_text("a,b")
+    (factory.root / "README.md").write_text("about")
+    report = leakcheck.scan(factory.root, jobs=1)
+    (note,) = [f for f in report.findings if f.message.startswith("skipped files")]
+    assert note.message == "skipped files: 3 hidden, 1 not an image file, 1 not in a split folder"
+
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>.jpg",
+    "café 猫.jpg",
+    "new\nline.jpg",
+    "[bold red]markup[reset].jpg",
+    'a,b"c.jpg',
+]
+
+
+def test_hostile_and_unicode_names_survive_every_output(
+    factory: DatasetFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = factory.add_many("train", LABELS, 2, seed0=0)
+    for name in HOSTILE:
+        factory.copy_bytes(train[0], "test", "cat", name)
+    raw = os.fsencode(factory.root / "test" / "cat") + b"/\xff\xfe.jpg"
+    with open(raw, "wb") as fh:
+        fh.write(train[1].read_bytes())
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "p.csv"
+    code = main(["scan", str(factory.root), "--json", str(out_json), "--pairs", str(out_csv), "--max-items", "50"])
+    assert code == 1
+    stdout = capsys.readouterr().out
+    assert "new\\nline.jpg" in stdout  # escaped, so each name stays on one line
+    assert "[bold red]markup[reset].jpg" in stdout  # printed as text, not interpreted as rich markup
+    report = json.loads(out_json.read_text(encoding="utf-8"))
+    leaked = set(report["findings"][0]["samples"])
+    assert {f"test/cat/{n}" for n in HOSTILE} | {"test/cat/\\xff\\xfe.jpg"} == leaked
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text(encoding="utf-8"))))
+    assert {r["b_path"] for r in rows} == leaked
+    html = leakcheck.scan(factory.root, jobs=1)._repr_html_()
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in html
+
+
+def test_a_scan_never_modifies_the_data(factory: DatasetFactory, tmp_path: Path) -> None:
+    train = factory.add_many("train", LABELS, 3, seed0=0)
+    factory.copy_bytes(train[0], "val", "cat", "copy.jpg")
+    factory.path("train", "cat", "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    before = snapshot(factory.root)
+    assert (
+        main(["scan", str(factory.root), "-q", "--json", str(tmp_path / "r.json"), "--pairs", str(tmp_path / "p.csv")])
+        == 1
+    )
+    assert snapshot(factory.root) == before
+    assert sorted(p.name for p in factory.root.iterdir()) == ["train", "val"]

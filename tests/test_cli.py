@@ -1,0 +1,148 @@
+"""The CLI run in-process: every exit code and every output file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import leakcheck.cli
+from leakcheck.cli import main
+from tests.factory import DatasetFactory
+
+LABELS = ["cat", "dog"]
+
+
+@pytest.fixture
+def clean(factory: DatasetFactory) -> Path:
+    factory.add_many("train", LABELS, 4, seed0=0)
+    factory.add_many("test", LABELS, 2, seed0=10_000)
+    return factory.root
+
+
+@pytest.fixture
+def leaky(factory: DatasetFactory) -> Path:
+    train = factory.add_many("train", LABELS, 4, seed0=0)
+    factory.copy_bytes(train[0], "test", "cat", "copy.jpg")
+    factory.add_many("test", LABELS, 1, seed0=10_000)
+    return factory.root
+
+
+def test_exit_0_when_clean(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(clean)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1] == "ok    test: no images also appear in train"
+    assert "PASS" in out
+
+
+def test_exit_1_on_leak_with_the_headline_first(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(leaky)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("leakcheck ")
+    assert lines[1] == "LEAK  test: 1 of 3 images (33.3%) also appear in train"
+
+
+def test_fail_on_levels(factory: DatasetFactory) -> None:
+    train = factory.add_many("train", LABELS, 4, seed0=0)
+    factory.copy_bytes(train[0], "train", "cat", "dup.jpg")  # a warning only
+    factory.add_many("test", LABELS, 1, seed0=10_000)
+    root = str(factory.root)
+    assert main(["scan", root, "-q"]) == 0
+    assert main(["scan", root, "-q", "--fail-on", "warning"]) == 1
+    assert main(["scan", root, "-q", "--fail-on", "never"]) == 0
+
+
+def test_leaks_still_exit_0_with_fail_on_never(leaky: Path) -> None:
+    assert main(["scan", str(leaky), "-q", "--fail-on", "never"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan"],
+        ["scan", "x", "--fail-on", "sometimes"],
+        ["scan", "x", "--jobs", "0"],
+        ["scan", "x", "--bogus"],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("leakcheck: error: ")
+    assert "Traceback" not in err
+
+
+def test_out_of_range_threshold_is_a_usage_error(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(clean), "--phash-distance", "65"]) == 2
+    assert "phash_distance must be between 0 and 64" in capsys.readouterr().err
+
+
+def test_both_machine_outputs_on_stdout_is_refused(clean: Path) -> None:
+    assert main(["scan", str(clean), "--json", "-", "--pairs", "-"]) == 2
+
+
+def test_unwritable_output_is_exit_2(clean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "r.json"
+    assert main(["scan", str(clean), "-q", "--json", str(target)]) == 2
+    assert f"{target}: cannot write" in capsys.readouterr().err
+
+
+def test_internal_error_is_exit_3_with_traceback(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(leakcheck.cli, "scan", broken)
+    assert main(["scan", str(clean)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "RuntimeError: boom" in err
+    assert "internal error (a bug in leakcheck)" in err
+
+
+def test_json_and_pairs_files(leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_json, out_csv = tmp_path / "report.json", tmp_path / "pairs.csv"
+    assert main(["scan", str(leaky), "-q", "--json", str(out_json), "--pairs", str(out_csv)]) == 1
+    assert capsys.readouterr().out == ""
+    report = json.loads(out_json.read_text())
+    assert report["verdict"] == "leak"
+    assert report["headline"] == ["test: 1 of 3 images (33.3%) also appear in train"]
+    assert out_csv.read_text().splitlines() == [
+        "a_path,a_split,a_label,b_path,b_split,b_label,kind,distance",
+        "train/cat/cat_000.jpg,train,cat,test/cat/copy.jpg,test,cat,exact-bytes,0",
+    ]
+
+
+def test_json_to_stdout_moves_the_human_report_to_stderr(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(leaky), "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["schema_version"] == 1
+    assert "LEAK  test: 1 of 3" in captured.err
+
+
+def test_pairs_to_stdout(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(leaky), "-q", "--pairs", "-"]) == 1
+    assert capsys.readouterr().out.startswith("a_path,a_split,a_label,b_path,b_split,b_label,kind,distance\n")
+
+
+def test_quiet_prints_nothing(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(leaky), "--quiet"]) == 1
+    assert capsys.readouterr() == ("", "")
+
+
+def test_console_script_and_module_entry_points(leaky: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "leakcheck", "scan", str(leaky), "--json", "-", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["verdict"] == "leak"
+    assert result.stderr == ""

@@ -1,0 +1,108 @@
+"""Fingerprints: agreement with imagehash, canonical pixels, EXIF orientation, every format."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from leakcheck.fingerprint import fingerprint_bytes
+from leakcheck.hashing import dhash, phash
+from leakcheck.model import Record
+from tests.factory import encode, make_image
+
+
+def _fp(data: bytes, name: str = "x") -> object:
+    return fingerprint_bytes(Record(name, "train", None), data)
+
+
+def test_hashes_equal_imagehash_on_generated_images() -> None:
+    for seed in range(40):
+        gray = make_image(seed, (50 + seed, 70)).convert("L")
+        assert phash(gray) == int(str(imagehash.phash(gray)), 16)
+        assert dhash(gray) == int(str(imagehash.dhash(gray)), 16)
+
+
+def test_hashes_equal_imagehash_on_real_photos(shared_photos: Path) -> None:
+    paths = sorted(shared_photos.rglob("*.jpg"))
+    assert len(paths) >= 100
+    for path in paths:
+        with Image.open(path) as im:
+            gray = im.convert("L")
+        assert phash(gray) == int(str(imagehash.phash(gray)), 16), path
+        assert dhash(gray) == int(str(imagehash.dhash(gray)), 16), path
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "BMP", "TIFF", "GIF", "WEBP"])
+def test_every_format_decodes(fmt: str) -> None:
+    image = make_image(3)
+    if fmt == "GIF":
+        image = image.quantize(64)
+    data = encode(image, fmt) if fmt != "WEBP" else _webp_lossless(image)
+    fp = fingerprint_bytes(Record("x", "train", None), data)
+    assert fp.ok, fp.error
+    assert fp.format == fmt
+    assert (fp.width, fp.height) == (96, 80)
+
+
+def _webp_lossless(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "WEBP", lossless=True)
+    return buf.getvalue()
+
+
+def test_lossless_containers_share_the_pixel_digest() -> None:
+    image = make_image(5)
+    digests = {fingerprint_bytes(Record("x", "t", None), encode(image, f)).pixel_digest for f in ("PNG", "BMP", "TIFF")}
+    digests.add(fingerprint_bytes(Record("x", "t", None), _webp_lossless(image)).pixel_digest)
+    rgba = image.convert("RGBA")
+    digests.add(fingerprint_bytes(Record("x", "t", None), encode(rgba, "PNG")).pixel_digest)
+    assert len(digests) == 1
+
+
+def test_grayscale_stored_as_rgb_matches_grayscale() -> None:
+    gray = make_image(6).convert("L")
+    a = fingerprint_bytes(Record("a", "t", None), encode(gray, "PNG"))
+    b = fingerprint_bytes(Record("b", "t", None), encode(gray.convert("RGB"), "PNG"))
+    assert a.pixel_digest == b.pixel_digest
+    assert (a.mode, b.mode) == ("L", "RGB")
+
+
+def test_a_resized_copy_is_not_exact() -> None:
+    image = make_image(7)
+    a = fingerprint_bytes(Record("a", "t", None), encode(image, "PNG"))
+    b = fingerprint_bytes(Record("b", "t", None), encode(image.resize((95, 80)), "PNG"))
+    assert a.pixel_digest != b.pixel_digest
+
+
+def test_exif_orientation_is_applied() -> None:
+    image = make_image(8, (120, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=95, exif=exif)
+    fp = fingerprint_bytes(Record("x", "t", None), buf.getvalue())
+    assert (fp.width, fp.height) == (60, 120)
+    upright = fingerprint_bytes(Record("y", "t", None), encode(image.transpose(Image.Transpose.ROTATE_270), "JPEG", 95))
+    assert (fp.phash ^ upright.phash).bit_count() <= 4
+
+
+def test_channel_stats_are_exact() -> None:
+    image = make_image(9)
+    fp = fingerprint_bytes(Record("x", "t", None), encode(image, "PNG"))
+    arr = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+    assert fp.stats is not None
+    np.testing.assert_allclose(fp.stats.mean, arr.mean(axis=0), atol=1e-3)
+    np.testing.assert_allclose(fp.stats.std, arr.std(axis=0), atol=1e-3)
+    assert fp.stats.min == tuple(arr.min(axis=0))
+    assert fp.stats.max == tuple(arr.max(axis=0))
+
+
+def test_flat_images_are_marked() -> None:
+    blank = Image.new("RGB", (64, 64), (30, 120, 200))
+    assert fingerprint_bytes(Record("x", "t", None), encode(blank, "PNG")).flat
+    assert not fingerprint_bytes(Record("y", "t", None), encode(make_image(1), "PNG")).flat
