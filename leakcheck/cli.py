@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leakcheck._version import __version__
+from leakcheck.engine import ProgressStart
 from leakcheck.errors import LeakcheckError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
 from leakcheck.render.pairs_csv import render_pairs_csv
@@ -61,19 +62,23 @@ def _positive_int(text: str) -> int:
 
 
 @contextmanager
-def _progress(console: Console, enabled: bool) -> Iterator[Callable[[int], Callable[[int], None]] | None]:
+def _progress(console: Console, enabled: bool) -> Iterator[ProgressStart | None]:
+    """A progress bar on `console` that starts drawing (and starts its thread) only once decoding runs."""
     if not enabled:
         yield None
         return
     bar = Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=console, transient=True)  # fmt: skip
-    with bar:
 
-        def start(total: int) -> Callable[[int], None]:
-            task = bar.add_task("decode", total=total)
-            return lambda n: bar.advance(task, n)
+    def start(total: int) -> Callable[[int], None]:
+        task = bar.add_task("decode", total=total)
+        bar.start()
+        return lambda n: bar.advance(task, n)
 
+    try:
         yield start
+    finally:
+        bar.stop()
 
 
 def _write(target: str, text: str, stdout: Console) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 
 from leakcheck.fingerprint import FingerprintOptions, fingerprint_record
 from leakcheck.model import Fingerprint, Record
 
-Progress = Callable[[int], None]
+ProgressStart = Callable[[int], Callable[[int], None]]
 # Below this many files a pool costs more to start than it saves.
 _MIN_PARALLEL = 64
 _CHUNK = 16
@@ -27,31 +29,45 @@ def _fingerprint_chunk(records: Sequence[Record], options: FingerprintOptions) -
     return [fingerprint_record(r, options) for r in records]
 
 
+def _pool_context() -> BaseContext:
+    # fork on Linux: workers never re-import the caller's __main__, so a script without an
+    # `if __name__ == "__main__"` guard (or code piped to `python -`) still works. The pool forks all its
+    # workers at the first submit, before any thread of ours (the progress bar's) has started.
+    # Elsewhere fork is unsafe or missing, and spawn is the platform's default anyway.
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
 def fingerprint_all(
     records: Sequence[Record],
     options: FingerprintOptions,
     *,
     jobs: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressStart | None = None,
 ) -> list[Fingerprint]:
-    """Fingerprint every record, in input order; `progress(n)` is called as batches of n complete."""
+    """Fingerprint every record, in input order.
+
+    `progress(total)` is called once the workers run; the callback it returns is given the number of
+    files finished as batches complete.
+    """
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
     if jobs == 1 or len(records) < _MIN_PARALLEL:
+        advance = progress(len(records)) if progress else None
         out: list[Fingerprint] = []
         for r in records:
             out.append(fingerprint_record(r, options))
-            if progress:
-                progress(1)
+            if advance:
+                advance(1)
         return out
     chunks = [records[i : i + _CHUNK] for i in range(0, len(records), _CHUNK)]
-    # forkserver: children never inherit threads (a progress bar's) mid-lock, unlike plain fork.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    results: list[list[Fingerprint]] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        for chunk_result in pool.map(_fingerprint_chunk, chunks, [options] * len(chunks)):
-            results.append(chunk_result)
-            if progress:
-                progress(len(chunk_result))
-    return [fp for chunk in results for fp in chunk]
+    results: list[Fingerprint] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_pool_context()) as pool:
+        futures = [pool.submit(_fingerprint_chunk, chunk, options) for chunk in chunks]
+        advance = progress(len(records)) if progress else None
+        for future in futures:
+            done = future.result()
+            results.extend(done)
+            if advance:
+                advance(len(done))
+    return results

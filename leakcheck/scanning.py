@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from leakcheck._version import __version__
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import fingerprint_all
+from leakcheck.engine import ProgressStart, fingerprint_all
 from leakcheck.errors import UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
@@ -17,8 +17,6 @@ from leakcheck.model import Finding
 from leakcheck.report import Report, split_stats
 from leakcheck.sources.folder import display_name, list_folder
 from leakcheck.splits import DEFAULT_ALIASES
-
-ProgressStart = Callable[[int], Callable[[int], None]]
 
 
 def scan(
@@ -41,7 +39,7 @@ def scan(
             are near-duplicates; both must hold.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding; default all cores.
-        progress: called with the number of files before decoding starts; returns a callback that is
+        progress: called with the number of files once decoding starts; returns a callback that is
             given the number of files done as they complete.
 
     Raises:
@@ -56,8 +54,7 @@ def scan(
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
     listing = list_folder(path, aliases=split_aliases)
-    advance = progress(len(listing.records)) if progress else None
-    fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=advance)
+    fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=progress)
     index = Index(fingerprints, match, skipped=listing.skipped)
     findings: list[Finding] = []
     for check in checks:

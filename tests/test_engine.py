@@ -22,7 +22,7 @@ def test_pool_and_in_process_reports_are_identical(factory: DatasetFactory) -> N
         progress.append(total)
         return lambda n: progress.append(n)
 
-    pooled = leakcheck.scan(factory.root, jobs=2, progress=start)  # type: ignore[arg-type]
+    pooled = leakcheck.scan(factory.root, jobs=2, progress=start)  # type: ignore[arg-type]  # a lambda suffices
     serial = leakcheck.scan(factory.root, jobs=1)
     assert pooled.to_json() == serial.to_json()
     assert progress[0] == 116
@@ -41,3 +41,19 @@ def test_scanning_a_folder_never_imports_tensorflow(factory: DatasetFactory, tmp
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_a_script_without_a_main_guard_can_use_the_pool(factory: DatasetFactory, tmp_path: Path) -> None:
+    # spawn/forkserver would re-run this script in every worker; the pool must not.
+    factory.add_many("train", ["a", "b"], 40, seed0=0)
+    factory.add_many("test", ["a"], 2, seed0=9000)
+    script = tmp_path / "audit.py"
+    script.write_text(
+        "import leakcheck\n"
+        f"report = leakcheck.scan({str(factory.root)!r}, jobs=2)\n"
+        "print('images', sum(s.images for s in report.splits))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    )
+    assert result.stdout == "images 82\n"
