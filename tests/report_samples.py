@@ -15,6 +15,13 @@ from leakcheck.report import Report, SplitStats
 
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"
 HOSTILE_KEY = f"test/cat/{HOSTILE}"
+CHECK_IDS = (
+    "cross-split-duplicates",
+    "within-split-duplicates",
+    "label-conflicts",
+    "class-balance",
+    "image-properties",
+)
 
 
 def hand_report(*, pairs: int = 0) -> Report:
@@ -71,9 +78,13 @@ def hand_report(*, pairs: int = 0) -> Report:
             Severity.INFO,
             "train: 6 images, 32x32 to 64x48 (median 32x32)",
             (),
-            {"split": "train", "problem": "sizes", "width": {"min": 32, "median": 32, "max": 64},
-             "height": {"min": 32, "median": 32, "max": 48}},
-        ),  # fmt: skip
+            {
+                "split": "train",
+                "problem": "sizes",
+                "width": {"min": 32, "median": 32, "max": 64},
+                "height": {"min": 32, "median": 32, "max": 48},
+            },
+        ),
     ]
     splits = (
         SplitStats("train", 6, 0, {"cat": 4, "dog": 2}, {"RGB": 6}, {"JPEG": 6}, (120.0, 110.5, 90.25)),
@@ -86,10 +97,9 @@ def hand_report(*, pairs: int = 0) -> Report:
         splits=splits,
         relations=tuple(relations),
         skipped=(Skipped("notes.txt", "not an image file"),),
-        parameters={"near": True, "checks": {"cross-split-duplicates": {}, "within-split-duplicates": {},
-                                             "label-conflicts": {}, "class-balance": {}, "image-properties": {}}},
+        parameters={"near": True, "checks": {check: {} for check in CHECK_IDS}},
         version="0.0-test",
-    )  # fmt: skip
+    )
 
 
 def _picture(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:

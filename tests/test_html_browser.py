@@ -64,7 +64,9 @@ def test_report_loads_shows_matrix_and_previews_and_filters(page: Page, report_f
         "(() => { const r = document.getElementById('leak-matrix').getBoundingClientRect();"
         " return [r.width, r.height, document.querySelectorAll('#leak-matrix tbody tr').length]; })()"
     )
-    assert matrix[0] > 100 and matrix[1] > 50 and matrix[2] == 3
+    assert matrix[0] > 100
+    assert matrix[1] > 50
+    assert matrix[2] == 3
 
     first = page.evaluate(
         "Array.from(document.querySelectorAll('#pairs-table tbody tr')[0].querySelectorAll('img.thumb')).map(i =>"
@@ -73,7 +75,11 @@ def test_report_loads_shows_matrix_and_previews_and_filters(page: Page, report_f
     )
     assert len(first) == 2
     for complete, natural_width, width, height, visibility in first:
-        assert complete and natural_width > 0 and width > 0 and height > 0 and visibility == "visible"
+        assert complete
+        assert natural_width > 0
+        assert width > 0
+        assert height > 0
+        assert visibility == "visible"
 
     # The hostile file name is shown as text, and no element came from it.
     assert page.evaluate("document.querySelectorAll('img[onerror], [onerror]').length") == 0
@@ -86,10 +92,12 @@ def test_report_loads_shows_matrix_and_previews_and_filters(page: Page, report_f
     assert len(_visible_rows(page, "pairs-table")) == 4
     _type(page, "#pairs-filter", "small")
     rows = _visible_rows(page, "pairs-table")
-    assert len(rows) == 1 and "val/dog/small.jpg" in rows[0]
+    assert len(rows) == 1
+    assert "val/dog/small.jpg" in rows[0]
     _type(page, "#pairs-filter", "onerror")
     rows = _visible_rows(page, "pairs-table")
-    assert len(rows) == 1 and HOSTILE_KEY in rows[0]
+    assert len(rows) == 1
+    assert HOSTILE_KEY in rows[0]
     _type(page, "#pairs-filter", "no such image")
     assert page.evaluate("document.querySelector('#pairs-pager .page-info').textContent") == "no rows match"
     _type(page, "#pairs-filter", "")
@@ -98,7 +106,8 @@ def test_report_loads_shows_matrix_and_previews_and_filters(page: Page, report_f
         " s.dispatchEvent(new Event('change')); })()"
     )
     rows = _visible_rows(page, "pairs-table")
-    assert len(rows) == 1 and "near" in rows[0]
+    assert len(rows) == 1
+    assert "near" in rows[0]
 
     # Findings: filter by severity.
     page.evaluate(
@@ -108,7 +117,8 @@ def test_report_loads_shows_matrix_and_previews_and_filters(page: Page, report_f
     severities = page.evaluate(
         "Array.from(document.querySelectorAll('#findings-table tbody tr td:first-child')).map(td => td.innerText)"
     )
-    assert severities and set(severities) == {"ERROR"}
+    assert severities
+    assert set(severities) == {"ERROR"}
     assert page.errors() == []
 
 
@@ -131,7 +141,9 @@ def test_ten_thousand_pairs_stay_fast(page: Page, tmp_path: Path) -> None:
     )
     filter_ms, sort_ms, unfiltered_sort_ms, rows = timing
     assert rows == 25
-    assert filter_ms < 500 and sort_ms < 500 and unfiltered_sort_ms < 1000
+    assert filter_ms < 500
+    assert sort_ms < 500
+    assert unfiltered_sort_ms < 1000
     assert len(_visible_rows(page, "pairs-table")) == 25
     page.evaluate("document.querySelector('#pairs-pager button:nth-child(2)').click()")
     assert "rows 26\u201350 of 10,003" in page.evaluate("document.querySelector('#pairs-pager .page-info').textContent")

@@ -31,7 +31,9 @@ def test_hostile_name_never_reaches_the_page_as_markup() -> None:
     # In the data block it is JSON with <, > and & as \u escapes; the script puts it in as text.
     block = re.search(r'id="leakcheck-data">(.*?)</script>', page, re.S)
     assert block is not None
-    assert "<" not in block.group(1) and ">" not in block.group(1) and "&" not in block.group(1)
+    assert "<" not in block.group(1)
+    assert ">" not in block.group(1)
+    assert "&" not in block.group(1)
     assert "\\u003cimg src=x onerror=alert(1)\\u003e" in block.group(1)
     assert HOSTILE_KEY in [cell for row in _data_block(page)["pairs"]["rows"] for cell in row]
     # In the template's own markup it is entity-escaped: the parsed document shows it as text.
@@ -60,7 +62,8 @@ def test_every_pair_is_in_the_data_with_leaks_first() -> None:
     rows = data["pairs"]["rows"]
     assert len(rows) == len(report.relations) == 53
     cross = [r[1] != r[4] for r in rows]
-    assert cross[:2] == [True, True] and not any(cross[2:])
+    assert cross[:2] == [True, True]
+    assert not any(cross[2:])
     assert [r[0] for r in data["findings"]] == [str(f.severity) for f in report.findings]
 
 
@@ -87,7 +90,8 @@ def test_class_balance_and_properties_are_drawn() -> None:
     widths = [b.get("style") for b in charts[0].xpath('.//span[@class="fill"]')]
     assert widths == ["width: 100.0%", "width: 50.0%"]  # cat 4, dog 2
     sizes = doc.xpath('//section[@id="properties"]//table[@class="sizes"]')
-    assert len(sizes) == 1 and "64" in sizes[0].text_content()
+    assert len(sizes) == 1
+    assert "64" in sizes[0].text_content()
 
 
 def test_a_real_scan_embeds_real_thumbnails(tmp_path: Path) -> None:
@@ -99,7 +103,8 @@ def test_a_real_scan_embeds_real_thumbnails(tmp_path: Path) -> None:
     uri = data["thumbs"][HOSTILE_KEY]
     assert uri.startswith("data:image/jpeg;base64,")
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as im:
-        assert im.format == "JPEG" and max(im.size) <= 160
+        assert im.format == "JPEG"
+        assert max(im.size) <= 160
 
 
 @pytest.mark.parametrize(
@@ -116,7 +121,8 @@ def test_thumbnails_of_odd_modes_are_small_rgb_jpegs(tmp_path: Path, mode: str, 
     uri = thumbnail_data_uri(path, size=64)
     assert uri is not None
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as im:
-        assert im.mode == "RGB" and max(im.size) == 64
+        assert im.mode == "RGB"
+        assert max(im.size) == 64
 
 
 def test_thumbnailer_gives_none_for_broken_missing_and_outside_files(tmp_path: Path) -> None:
