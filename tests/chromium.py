@@ -128,7 +128,9 @@ class Page:
     def open(self, path: Path) -> None:
         self.events.clear()
         self.call("Page.navigate", {"url": path.resolve().as_uri()})
-        self._receive(lambda m: m.get("method") == "Page.loadEventFired")
+        # The load event may already have come while we waited for the navigation's reply.
+        if not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self._receive(lambda m: m.get("method") == "Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
