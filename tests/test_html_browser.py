@@ -148,3 +148,15 @@ def test_ten_thousand_pairs_stay_fast(page: Page, tmp_path: Path) -> None:
     page.evaluate("document.querySelector('#pairs-pager button:nth-child(2)').click()")
     assert "rows 26\u201350 of 10,003" in page.evaluate("document.querySelector('#pairs-pager .page-info').textContent")
     assert page.errors() == []
+
+
+def test_a_clean_single_split_report_loads_without_errors(page: Page, tmp_path: Path) -> None:
+    path = tmp_path / "clean.html"
+    report = hand_report()
+    clean = type(report)("only", (), report.splits[:1], (), (), {}, "1.0")
+    path.write_text(render_html(clean), encoding="utf-8")
+    page.open(path)
+    page.settle()
+    assert page.errors() == []
+    assert page.evaluate("document.getElementById('verdict').textContent") == "PASS"
+    assert page.evaluate("document.querySelector('#findings-pager .page-info').textContent") == "no rows match"

@@ -148,3 +148,13 @@ def test_ten_thousand_pairs_render_quickly_and_compactly() -> None:
     assert len(_data_block(page)["pairs"]["rows"]) == 10_003
     assert elapsed < 5.0
     assert len(page) < 3_000_000
+
+
+def test_a_clean_report_has_a_pass_verdict_and_empty_sections() -> None:
+    report = hand_report()
+    clean = type(report)("only", (), report.splits[:1], (), (), {}, "1.0")
+    doc = lxml.html.fromstring(render_html(clean))
+    assert doc.xpath("string(//span[@id='verdict'])") == "PASS"
+    assert not doc.xpath("//table[@id='pairs-table']")
+    assert "No duplicate images." in doc.xpath("string(//section[@id='pairs'])")
+    assert "one split only" in doc.xpath("string(//section[contains(@class, 'headline')])")
