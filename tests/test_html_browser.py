@@ -159,4 +159,4 @@ def test_a_clean_single_split_report_loads_without_errors(page: Page, tmp_path: 
     page.settle()
     assert page.errors() == []
     assert page.evaluate("document.getElementById('verdict').textContent") == "PASS"
-    assert page.evaluate("document.querySelector('#findings-pager .page-info').textContent") == "no rows match"
+    assert page.evaluate("document.querySelector('#findings-pager .page-info').textContent") == "nothing to list"
