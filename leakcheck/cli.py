@@ -16,10 +16,14 @@ from leakcheck._version import __version__
 from leakcheck.engine import ProgressStart
 from leakcheck.errors import LeakcheckError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.render.html_report import render_html
+from leakcheck.render.junit import render_junit
+from leakcheck.render.markdown import render_markdown
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.report import FailOn, Report
 from leakcheck.scanning import scan
+from leakcheck.thumbnails import thumbnailer
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, val/, test/)")
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     p.add_argument("--pairs", metavar="FILE", help="write every duplicate pair as CSV to FILE ('-' for stdout)")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with image previews to FILE")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per check) to FILE ('-' for stdout)")
+    p.add_argument("--format", choices=("terminal", "markdown"), default="terminal",
+                   help="the human report: terminal (default) or a Markdown summary for PR comments")  # fmt: skip
     p.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
                    help="exit 1 when a finding reaches this severity (default: error)")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no terminal report")
@@ -105,15 +113,21 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
             jobs=args.jobs,
             progress=progress,
         )
-    stdout_taken = "-" in (args.json, args.pairs)
-    if not args.quiet:
+    stdout_taken = "-" in (args.json, args.pairs, args.junit, args.html)
+    fail_on: FailOn = args.fail_on
+    if not args.quiet and args.format == "markdown":
+        (sys.stderr if stdout_taken else sys.stdout).write(render_markdown(report, max_items=args.max_items))
+    elif not args.quiet:
         # With a machine format on stdout, the human report moves to stderr.
         (err if stdout_taken else out).print(render_terminal(report, max_items=args.max_items, verbose=args.verbose))
     if args.json:
         _write(args.json, report.to_json(), out)
     if args.pairs:
         _write(args.pairs, render_pairs_csv(report), out)
-    fail_on: FailOn = args.fail_on
+    if args.junit:
+        _write(args.junit, render_junit(report, fail_on=fail_on), out)
+    if args.html:
+        _write(args.html, render_html(report, thumbnail=thumbnailer(args.path)), out)
     return report.exit_code(fail_on)
 
 
@@ -123,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = _parser().parse_args(argv)
-        if args.json == "-" and args.pairs == "-":
-            raise UsageError("--json - and --pairs - cannot both use standard output")
+        if [args.json, args.pairs, args.junit, args.html].count("-") > 1:
+            raise UsageError("only one of --json, --pairs, --junit and --html can use standard output ('-')")
         return _run_scan(args, out, err)
     except LeakcheckError as exc:
         if exc.exit_code == 3:

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +16,8 @@ from leakcheck.splits import TRAIN, split_order
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from leakcheck.render.notebook import PairsView
 
 SCHEMA_VERSION = 1
 FailOn = Literal["error", "warning", "never"]
@@ -75,6 +78,9 @@ class Report:
     skipped: tuple[Skipped, ...]
     parameters: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
+    # Where the scanned folder is, for image previews in notebooks; never serialized (outputs stay
+    # independent of where the data lives) and not part of equality.
+    root_path: Path | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "findings", tuple(sorted(self.findings, key=Finding.sort_key)))
@@ -158,9 +164,15 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False) + "\n"
 
     def _repr_html_(self) -> str:
-        from leakcheck.render.notebook import render_notebook_html
+        from leakcheck.render.notebook import render_notebook_html, report_thumbnailer
 
-        return render_notebook_html(self)
+        return render_notebook_html(self, thumbnail=report_thumbnailer(self))
+
+    def show_pairs(self, n: int = 20) -> PairsView:
+        """The first `n` duplicate pairs side by side with previews, for display in a notebook."""
+        from leakcheck.render.notebook import PairsView
+
+        return PairsView(self, n)
 
 
 def _pair_row(r: Relation) -> tuple[str, str, str | None, str, str, str | None, str, int]:

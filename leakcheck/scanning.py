@@ -74,4 +74,5 @@ def scan(
         skipped=listing.skipped,
         parameters=parameters,
         version=__version__,
+        root_path=Path(path).resolve(),
     )

@@ -1,0 +1,69 @@
+"""`leakcheck scan` with --html, --junit and --format markdown, run in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lxml.html
+import pytest
+from lxml import etree
+
+from leakcheck.cli import main
+from tests.report_samples import HOSTILE, write_dataset
+
+SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).with_name("junit.xsd"))))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "pets")
+
+
+def test_html_and_junit_files_are_written_and_the_exit_code_follows_fail_on(data: Path, tmp_path: Path) -> None:
+    html, junit = tmp_path / "report.html", tmp_path / "junit.xml"
+    assert main(["scan", str(data), "-q", "-j", "1", "--html", str(html), "--junit", str(junit)]) == 1
+    page = html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<img src=x" not in page
+    doc = lxml.html.fromstring(page)
+    assert doc.xpath("string(//span[@id='verdict'])") == "LEAK"
+    assert page.count("data:image/jpeg;base64,") == 8  # the 8 distinct images of the 4 pairs
+    assert not doc.xpath("//link[@href] | //script[@src] | //img[starts-with(@src, 'http')]")  # self-contained
+    xml = etree.parse(str(junit))
+    SCHEMA.assertValid(xml)
+    assert xml.getroot().get("failures") == "2"
+
+    assert main(["scan", str(data), "-q", "-j", "1", "--fail-on", "never", "--junit", str(junit)]) == 0
+    assert etree.parse(str(junit)).getroot().get("failures") == "0"
+
+
+def test_markdown_format_replaces_the_terminal_report(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(data), "-j", "1", "--format", "markdown"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("### leakcheck: \N{LARGE RED CIRCLE} LEAK `pets`\n")
+    assert f"`test/cat/{HOSTILE}`" in out
+    assert "\x1b[" not in out  # plain text, no terminal styling
+
+
+def test_junit_on_stdout_moves_the_human_report_to_stderr(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(data), "-j", "1", "--format", "markdown", "--junit", "-"]) == 1
+    captured = capsys.readouterr()
+    SCHEMA.assertValid(etree.fromstring(captured.out.encode("utf-8")))
+    assert captured.err.startswith("### leakcheck:")
+
+
+def test_two_outputs_on_stdout_and_bad_format_are_usage_errors(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(data), "--junit", "-", "--json", "-"]) == 2
+    assert "only one of --json, --pairs, --junit and --html" in capsys.readouterr().err
+    assert main(["scan", str(data), "--format", "html"]) == 2
+    assert "invalid choice: 'html'" in capsys.readouterr().err
+
+
+def test_unwritable_html_target_is_one_clear_line(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing-folder" / "report.html"
+    assert main(["scan", str(data), "-q", "-j", "1", "--html", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"{target}: cannot write" in err
+    assert "Traceback" not in err
