@@ -36,7 +36,7 @@ def draw_photo(label: str, rng: np.random.Generator) -> Image.Image:
     w, h = int(rng.integers(200, 320)), int(rng.integers(180, 300))
     dish, toppings = CLASSES[label]
     # A table cloth of random low-frequency colour: it gives every photo its own global structure.
-    cloth = rng.integers(30, 220, size=(int(rng.integers(3, 6)), int(rng.integers(3, 6)), 3), dtype=np.uint8)
+    cloth = rng.integers(20, 236, size=(int(rng.integers(6, 10)), int(rng.integers(6, 10)), 3), dtype=np.uint8)
     img = Image.fromarray(cloth, "RGB").resize((w, h), Image.Resampling.BICUBIC)
     d = ImageDraw.Draw(img)
     cx, cy = w * rng.uniform(0.25, 0.75), h * rng.uniform(0.25, 0.75)
