@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +16,8 @@ from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding
 from leakcheck.report import Report, split_stats
-from leakcheck.sources.folder import display_name, list_folder
+from leakcheck.sources.folder import FolderListing, display_name, list_folder
+from leakcheck.sources.ignores import IgnoreRules
 from leakcheck.splits import DEFAULT_ALIASES
 
 ProgressStart = Callable[[int], Callable[[int], None]]
@@ -31,6 +33,7 @@ def scan(
     jobs: int | None = None,
     checks: Sequence[Check] = DEFAULT_CHECKS,
     split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    ignore: Sequence[str] = (),
     progress: ProgressStart | None = None,
 ) -> Report:
     """Audit the image folder at `path` (`<split>/<class>/<image>`) and return a Report.
@@ -41,6 +44,7 @@ def scan(
             are near-duplicates; both must hold.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding; default all cores.
+        ignore: globs of relative paths to leave out (see `leakcheck.sources.ignores`).
         progress: called with the number of files before decoding starts; returns a callback that is
             given the number of files done as they complete.
 
@@ -51,11 +55,14 @@ def scan(
     try:
         match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
         fp_options = FingerprintOptions(max_pixels=max_pixels)
+        rules = IgnoreRules(tuple(ignore))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
     listing = list_folder(path, aliases=split_aliases)
+    if rules:
+        listing = ignore_paths(listing, rules)
     advance = progress(len(listing.records)) if progress else None
     fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=advance)
     index = Index(fingerprints, match, skipped=listing.skipped)
@@ -67,6 +74,7 @@ def scan(
         "phash_distance": phash_distance,
         "dhash_distance": dhash_distance,
         "max_pixels": max_pixels,
+        **({"ignore": list(rules.patterns)} if rules else {}),
         "checks": {check.id: dict(check.params()) for check in checks},
     }
     return Report(
@@ -77,4 +85,13 @@ def scan(
         skipped=listing.skipped,
         parameters=parameters,
         version=__version__,
+    )
+
+
+def ignore_paths(listing: FolderListing, rules: IgnoreRules) -> FolderListing:
+    """The listing without the samples and passed-over entries that `rules` ignore."""
+    return dataclasses.replace(
+        listing,
+        records=tuple(r for r in listing.records if not rules.matches(r.key)),
+        skipped=tuple(s for s in listing.skipped if not rules.matches(s.path)),
     )
