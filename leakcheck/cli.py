@@ -33,6 +33,7 @@ from leakcheck.report import Report
 from leakcheck.scanning import ignore_paths
 from leakcheck.sources.folder import list_folder
 from leakcheck.sources.ignores import IgnoreRules
+from leakcheck.splits import split_order
 
 
 class _Parser(argparse.ArgumentParser):
@@ -237,10 +238,10 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError("--ratios applies to --strategy resplit only")
     if args.strategy == "resplit" and args.ratios is None:
         raise UsageError("--strategy resplit needs --ratios", hint="e.g. --ratios 0.8,0.1,0.1")
-    report = _scan(args, settings, err)
     listing = ignore_paths(list_folder(args.path, aliases=settings.split_aliases()), IgnoreRules(settings.ignore))
-    splits = [s.split for s in report.splits]
+    splits = sorted(listing.split_dirs, key=split_order)
     ratios = Ratios.parse(args.ratios, splits) if args.ratios is not None else None
+    report = _scan(args, settings, err)
     plan = plan_fix(listing.records, report.relations, root=listing.root, split_dirs=listing.split_dirs,
                     strategy=args.strategy, ratios=ratios, seed=args.seed)  # fmt: skip
     result = write_fix(plan, args.path, args.out, manifest_only=args.manifest_only, copy=args.copy)
