@@ -51,9 +51,12 @@ def make_dataset(root: Path, *, per_class: int = 6, test_per_class: int = 3) -> 
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file below root: its bytes and modification time (ns), keyed by relative path."""
+    """Every file and folder below root: bytes (empty for folders) and modification time in ns."""
     out: dict[str, tuple[bytes, int]] = {}
-    for dirpath, _, files in os.walk(root):
+    for dirpath, dirnames, files in os.walk(root):
+        for name in dirnames:
+            path = Path(dirpath) / name
+            out[path.relative_to(root).as_posix() + "/"] = (b"", path.stat().st_mtime_ns)
         for name in files:
             path = Path(dirpath) / name
             out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
