@@ -30,9 +30,8 @@ from leakcheck.render.baseline import render_comparison, render_json_with_baseli
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.report import Report
-from leakcheck.scanning import ignore_paths
 from leakcheck.sources.folder import list_folder
-from leakcheck.sources.ignores import IgnoreRules
+from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import split_order
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,8 +15,8 @@ from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding
 from leakcheck.report import Report, split_stats
-from leakcheck.sources.folder import FolderListing, display_name, list_folder
-from leakcheck.sources.ignores import IgnoreRules
+from leakcheck.sources.folder import display_name, list_folder
+from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import DEFAULT_ALIASES
 
 ProgressStart = Callable[[int], Callable[[int], None]]
@@ -85,13 +84,4 @@ def scan(
         skipped=listing.skipped,
         parameters=parameters,
         version=__version__,
-    )
-
-
-def ignore_paths(listing: FolderListing, rules: IgnoreRules) -> FolderListing:
-    """The listing without the samples and passed-over entries that `rules` ignore."""
-    return dataclasses.replace(
-        listing,
-        records=tuple(r for r in listing.records if not rules.matches(r.key)),
-        skipped=tuple(s for s in listing.skipped if not rules.matches(s.path)),
     )

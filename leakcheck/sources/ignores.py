@@ -8,10 +8,12 @@ them. A match on a folder ignores everything below it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
+
+from leakcheck.sources.folder import FolderListing
 
 
 def check_pattern(pattern: str) -> str | None:
@@ -63,5 +65,11 @@ class IgnoreRules:
                 return True
         return False
 
-    def keep(self, keys: Iterable[str]) -> list[str]:
-        return [k for k in keys if not self.matches(k)]
+
+def ignore_paths(listing: FolderListing, rules: IgnoreRules) -> FolderListing:
+    """The listing without the samples and passed-over entries that `rules` ignore."""
+    return dataclasses.replace(
+        listing,
+        records=tuple(r for r in listing.records if not rules.matches(r.key)),
+        skipped=tuple(s for s in listing.skipped if not rules.matches(s.path)),
+    )
