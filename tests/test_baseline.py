@@ -231,3 +231,19 @@ def test_round_trip_and_matching_is_one_to_one() -> None:
     assert result.stale == ()
     # The same content in another scope (test vs val) is a different problem.
     assert compare((Entry("c", "val:train", "val/a.jpg", "d1"),), old).new != ()
+
+
+def test_baseline_file_validates_against_its_schema(project: tuple[Path, Path]) -> None:
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).resolve().parent.parent / "leakcheck/schema/baseline.schema.json").read_text(encoding="utf-8")
+    )
+    jsonschema.Draft202012Validator.check_schema(schema)
+    _, baseline = project
+    payload = json.loads(baseline.read_text(encoding="utf-8"))
+    assert payload["entries"]
+    jsonschema.validate(payload, schema, cls=jsonschema.Draft202012Validator)
+    payload["entries"][0]["id"] = "not-an-id"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(payload, schema, cls=jsonschema.Draft202012Validator)
