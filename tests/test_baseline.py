@@ -247,3 +247,11 @@ def test_baseline_file_validates_against_its_schema(project: tuple[Path, Path]) 
     payload["entries"][0]["id"] = "not-an-id"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(payload, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_baseline_needs_a_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_dataset(tmp_path / "data")
+    assert main(["baseline", str(data), "-q", "--no-config"]) == 2
+    assert "no baseline file named" in capsys.readouterr().err
+    assert main(["baseline", str(data), "-q", "--no-config", "-o", "-"]) == 0
+    assert parse_baseline(capsys.readouterr().out)

@@ -176,3 +176,22 @@ def test_ratios_are_normalised_in_split_order() -> None:
     assert ratios.fractions == (("train", 0.75), ("test", 0.25))
     with pytest.raises(UsageError, match="named twice"):
         Ratios.parse("train=1,train=2", ["train"])
+
+
+def test_ignored_files_stay_out_of_the_output(data: Path, tmp_path: Path) -> None:
+    config = tmp_path / "leakcheck.toml"
+    config.write_text('ignore = ["train/dog"]\n')
+    out = tmp_path / "clean"
+    assert main(["fix", str(data), "--out", str(out), "--config", str(config), "-q"]) == 0
+    assert not any(r["source"].startswith("train/dog/") for r in actions(out))
+    assert not (out / "train" / "dog").exists()
+    # Without train/dog, the re-encoded dog in test copies nothing and is kept.
+    assert (out / "test/dog/leak-near.jpg").is_file()
+
+
+def test_out_that_is_a_file_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert fix(data, target) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert target.read_text() == "x"
