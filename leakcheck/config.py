@@ -114,9 +114,15 @@ def find_config(start: str | os.PathLike[str]) -> Path | None:
         if own.is_file():
             return own
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and "leakcheck" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and _tool_table(_read_toml(pyproject)) is not None:
             return pyproject
     return None
+
+
+def _tool_table(pyproject: Mapping[str, Any]) -> Any:
+    """pyproject's [tool.leakcheck] value, or None when there is none."""
+    tool = pyproject.get("tool")
+    return tool.get("leakcheck") if isinstance(tool, dict) else None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -142,7 +148,9 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file", hint="check the --config path")
     data = _read_toml(file)
     if file.name == "pyproject.toml":
-        table, prefix = data.get("tool", {}).get("leakcheck", {}), "tool.leakcheck."
+        table, prefix = _tool_table(data) or {}, "tool.leakcheck."
+        if not isinstance(table, dict):
+            raise ConfigError(f"{file}: 'tool.leakcheck' must be a table", hint="write it as [tool.leakcheck]")
     else:
         table, prefix = data, ""
     values: dict[str, Any] = {}
@@ -242,6 +250,8 @@ def _split_aliases(raw: Any) -> dict[str, tuple[str, ...]]:
             owner[s.casefold()] = name
     out: dict[str, tuple[str, ...]] = {}
     for name, spellings in raw.items():
+        if "/" in name or not name.strip():
+            raise ValueError(f"{name!r} is not a split name")
         try:
             names = _strings(spellings)
         except ValueError as exc:

@@ -299,3 +299,11 @@ def test_config_and_no_config_together_is_a_usage_error(dataset: Path, capsys: p
     code, _, err = run(["scan", str(dataset), "--config", "x.toml", "--no-config"], capsys)
     assert code == 2
     assert "--no-config" in err
+
+
+def test_tool_leakcheck_must_be_a_table(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "pyproject.toml"
+    config.write_text("[tool]\nleakcheck = 3\n")
+    code, _, err = run(["scan", str(dataset), "-q", "--config", str(config)], capsys)
+    assert code == 2
+    assert "'tool.leakcheck' must be a table" in err
