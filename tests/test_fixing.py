@@ -195,3 +195,21 @@ def test_out_that_is_a_file_is_refused(data: Path, tmp_path: Path, capsys: pytes
     assert fix(data, target) == 2
     assert "not a folder" in capsys.readouterr().err
     assert target.read_text() == "x"
+
+
+def test_three_splits_drop_copies_of_any_earlier_split(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for split, base in (("train", 10), ("val", 20), ("test", 30)):
+        for i in range(4):
+            write_image(data / split / "cat" / f"{i}.jpg", base + i)
+    reencode(data / "train/cat/0.jpg", data / "val/cat/from-train.jpg")
+    reencode(data / "val/cat/1.jpg", data / "test/cat/from-val.jpg")
+    reencode(data / "train/cat/2.jpg", data / "test/cat/from-train.jpg")
+    before = snapshot(data)
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    dropped = {r["source"]: r["reason"] for r in actions(out) if r["action"] == "dropped"}
+    assert sorted(dropped) == ["test/cat/from-train.jpg", "test/cat/from-val.jpg", "val/cat/from-train.jpg"]
+    assert dropped["test/cat/from-val.jpg"].endswith("of val/cat/1.jpg")
+    assert cross_split_findings(out) == []
+    assert snapshot(data) == before
