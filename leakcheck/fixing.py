@@ -403,6 +403,9 @@ def write_fix(
                 return WriteResult(up_to_date=True)
             removed = _remove_outputs(out_path, present)
     out_path.mkdir(parents=True, exist_ok=True)
+    # The actions file goes first: should the run stop half-way, the next run still recognises the folder
+    # as its own output and replaces it.
+    (out_path / ACTIONS_FILE).write_text(actions_text, encoding="utf-8", newline="")
     linked = copied = 0
     if manifest_only:
         (out_path / MANIFEST_FILE).write_text(render_manifest_csv(plan, out_path), encoding="utf-8", newline="")
@@ -421,7 +424,6 @@ def write_fix(
                     pass  # another filesystem, or links not allowed: copy instead
             shutil.copy2(action.path, target)
             copied += 1
-    (out_path / ACTIONS_FILE).write_text(actions_text, encoding="utf-8", newline="")
     return WriteResult(linked=linked, copied=copied, removed=removed)
 
 

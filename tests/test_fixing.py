@@ -213,3 +213,14 @@ def test_three_splits_drop_copies_of_any_earlier_split(tmp_path: Path) -> None:
     assert dropped["test/cat/from-val.jpg"].endswith("of val/cat/1.jpg")
     assert cross_split_findings(out) == []
     assert snapshot(data) == before
+
+
+def test_an_interrupted_fix_is_replaced_by_the_next(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    expected = snapshot(out)
+    # As if the earlier run had stopped half-way: some images never written.
+    for name in ("train/cat/00.jpg", "test/dog/01.jpg"):
+        (out / name).unlink()
+    assert fix(data, out) == 0
+    assert {k: v[0] for k, v in snapshot(out).items()} == {k: v[0] for k, v in expected.items()}
