@@ -115,64 +115,57 @@ class Ratios:
         return cls(tuple((n, v / total) for n, v in ordered))
 
 
+def _partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Union-find: each set of keys joined by `pairs`, transitively, as {smallest key: sorted members}."""
+    parent = {k: k for k in keys}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    sets: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(parent):
+        sets[find(key)].append(key)
+    return sets
+
+
 class _Links:
     """Duplicate structure rebuilt from the report's relations: exact groups, near links between them."""
 
     def __init__(self, keys: Iterable[str], relations: Iterable[Relation]) -> None:
+        self.keys = tuple(keys)
         self.relations = tuple(relations)
-        self._parent: dict[str, str] = {k: k for k in keys}
-        for r in self.relations:
-            if r.kind != "near":
-                self._union(r.a, r.b)
-        self.members: dict[str, list[str]] = defaultdict(list)
-        for key in sorted(self._parent):
-            self.members[self.find(key)].append(key)
+        # Relations may name samples that are not records (a file removed since the scan): they still join.
+        everyone = (*self.keys, *(k for r in self.relations for k in (r.a, r.b)))
+        self.members = _partition(everyone, ((r.a, r.b) for r in self.relations if r.kind != "near"))
+        self.group = {key: first for first, members in self.members.items() for key in members}
         self.near: dict[str, dict[str, int]] = defaultdict(dict)
         for r in self.relations:
             if r.kind == "near":
-                ga, gb = self.find(r.a), self.find(r.b)
+                ga, gb = self.group[r.a], self.group[r.b]
                 self.near[ga][gb] = r.distance
                 self.near[gb][ga] = r.distance
 
-    def find(self, key: str) -> str:
-        self._parent.setdefault(key, key)
-        while self._parent[key] != key:
-            self._parent[key] = self._parent[self._parent[key]]
-            key = self._parent[key]
-        return key
-
-    def _union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self._parent[max(ra, rb)] = min(ra, rb)
-
     def copies(self, key: str) -> list[tuple[str, str]]:
         """(other sample, how) for every copy of `key`: its exact group, then the groups one near link away."""
-        group = self.find(key)
+        group = self.group[key]
         out = [(other, "exact copy") for other in self.members[group] if other != key]
         for linked, distance in sorted(self.near[group].items()):
             out.extend((other, f"near copy, distance {distance}") for other in self.members[linked])
         return out
 
-    def clusters(self, keys: Iterable[str]) -> list[list[str]]:
-        """Samples joined by any relation, transitively (near links chained too)."""
-        parent = {k: k for k in keys}
-
-        def find(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for r in self.relations:
-            if r.a in parent and r.b in parent:
-                ra, rb = find(r.a), find(r.b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for key in sorted(parent):
-            grouped[find(key)].append(key)
-        return sorted(grouped.values())
+    def clusters(self) -> list[list[str]]:
+        """The records joined by any relation, transitively (near links chained too)."""
+        known = set(self.keys)
+        pairs = ((r.a, r.b) for r in self.relations if r.a in known and r.b in known)
+        return sorted(_partition(self.keys, pairs).values())
 
 
 def _relative_parts(record: Record, root: Path) -> tuple[str, ...]:
@@ -237,7 +230,7 @@ def _resplit(records: Sequence[Record], links: _Links, ratios: Ratios, seed: int
     the split furthest below its target. So the result meets the ratios while moving few images."""
     by_key = {r.key: r for r in records}
     strata: dict[str, list[list[str]]] = defaultdict(list)
-    for cluster in links.clusters(by_key):
+    for cluster in links.clusters():
         labels = Counter(by_key[k].label or "" for k in cluster)
         label = min(labels, key=lambda lab: (-labels[lab], lab))
         strata[label].append(cluster)
