@@ -59,6 +59,12 @@ class Settings:
     origins: Mapping[str, Origin] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.sensitivity not in SENSITIVITIES:
+            raise ValueError(f"sensitivity must be one of {', '.join(SENSITIVITIES)}, got {self.sensitivity!r}")
+        if self.fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, got {self.fail_on!r}")
+        for check in (*self.skip, *self.severity):
+            _known_check(check)
         object.__setattr__(self, "severity", MappingProxyType(dict(self.severity)))
         object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))

@@ -10,7 +10,7 @@ import pytest
 from gate_data import make_dataset, write_image
 
 from leakcheck.cli import main
-from leakcheck.config import find_config, load_settings, read_config, resolve_settings
+from leakcheck.config import Settings, find_config, load_settings, read_config, resolve_settings
 from leakcheck.errors import ConfigError
 from leakcheck.model import Severity
 from leakcheck.sources.ignores import IgnoreRules
@@ -307,3 +307,10 @@ def test_tool_leakcheck_must_be_a_table(tmp_path: Path, dataset: Path, capsys: p
     code, _, err = run(["scan", str(dataset), "-q", "--config", str(config)], capsys)
     assert code == 2
     assert "'tool.leakcheck' must be a table" in err
+
+
+def test_settings_validate_when_built_in_python() -> None:
+    with pytest.raises(ValueError, match="fail_on"):
+        Settings(fail_on="sometimes")  # type: ignore[arg-type]  # the point: a value outside the Literal
+    with pytest.raises(ValueError, match="unknown check"):
+        Settings(skip=("nope",))
