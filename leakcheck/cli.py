@@ -13,16 +13,30 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leakcheck._version import __version__
+from leakcheck.baseline import compare, entries_from, read_baseline, render_baseline_json, report_digests
+from leakcheck.config import (
+    CHECK_IDS,
+    FAIL_ON,
+    SENSITIVITIES,
+    Settings,
+    load_settings,
+    parse_severity_flag,
+    scan_with_settings,
+)
 from leakcheck.engine import ProgressStart
 from leakcheck.errors import LeakcheckError, UsageError
-from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
+from leakcheck.model import Severity
+from leakcheck.render.baseline import render_comparison, render_json_with_baseline
 from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
 from leakcheck.render.markdown import render_markdown
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
-from leakcheck.report import FailOn, Report
-from leakcheck.scanning import scan
+from leakcheck.report import Report
+from leakcheck.sources.folder import list_folder
+from leakcheck.sources.ignores import IgnoreRules, ignore_paths
+from leakcheck.splits import split_order
 from leakcheck.thumbnails import thumbnailer
 
 
@@ -36,27 +50,76 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leakcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("scan", help="scan DATA/<split>/<class>/<image> for leaks and data problems")
-    p.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, val/, test/)")
+    _add_data_options(p)
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     p.add_argument("--pairs", metavar="FILE", help="write every duplicate pair as CSV to FILE ('-' for stdout)")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with image previews to FILE")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per check) to FILE ('-' for stdout)")
     p.add_argument("--format", choices=("terminal", "markdown"), default="terminal",
                    help="the human report: terminal (default) or a Markdown summary for PR comments")  # fmt: skip
-    p.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
+    p.add_argument("--fail-on", choices=FAIL_ON, default=None,
                    help="exit 1 when a finding reaches this severity (default: error)")  # fmt: skip
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no terminal report")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="fail only on findings not recorded in FILE (made by 'leakcheck baseline')")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="list informational findings in full")
-    p.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes (default: all cores)")
-    p.add_argument("--no-near", action="store_true", help="exact duplicates only (bytes or pixels)")
-    p.add_argument("--phash-distance", type=int, default=10, metavar="BITS",
-                   help="expert: largest pHash Hamming distance for a near-duplicate (default 10)")  # fmt: skip
-    p.add_argument("--dhash-distance", type=int, default=14, metavar="BITS",
-                   help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
-    p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
-                   help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
     p.add_argument("--max-items", type=_positive_int, default=10, help="list at most N items per finding group")
+    _add_check_options(p)
+
+    b = sub.add_parser("baseline", help="record today's findings as accepted, for 'scan --baseline'")
+    _add_data_options(b)
+    b.add_argument("-o", "--output", metavar="FILE",
+                   help="the baseline file to write ('-' for stdout; default: the config's baseline)")  # fmt: skip
+    _add_check_options(b)
+
+    f = sub.add_parser("fix", help="write a leak-free copy of DATA beside it (the original is never touched)")
+    _add_data_options(f)
+    f.add_argument("--out", metavar="CLEAN", required=True, help="the new folder to write (not inside DATA)")
+    f.add_argument("--strategy", choices=STRATEGIES, default="drop-eval-copies",
+                   help="drop-eval-copies: leave out evaluation images that copy earlier splits (default); "
+                        "resplit: re-split keeping every duplicate cluster whole, stratified by class")  # fmt: skip
+    f.add_argument("--ratios", metavar="R,R,R", default=None,
+                   help="resplit targets, in split order (0.8,0.1,0.1) or named (train=0.8,test=0.2)")  # fmt: skip
+    f.add_argument("--seed", type=int, default=0, help="resplit shuffle seed (default 0)")
+    f.add_argument("--manifest-only", action="store_true",
+                   help="write a path,label,split manifest of the originals instead of linking files")  # fmt: skip
+    f.add_argument("--copy", action="store_true", help="copy files instead of hard-linking them")
     return parser
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """What to read and how to match: shared by scan, baseline and fix; None means 'not given'."""
+    p.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, val/, test/)")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings file to use instead of the nearest leakcheck.toml / pyproject.toml")  # fmt: skip
+    p.add_argument("--no-config", action="store_true", help="use no configuration file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no terminal report")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes (default: all cores)")
+    p.add_argument("--sensitivity", choices=tuple(SENSITIVITIES), default=None,
+                   help="near-duplicate matching: strict, default or thorough")  # fmt: skip
+    p.add_argument("--no-near", dest="near", action="store_const", const=False, default=None,
+                   help="exact duplicates only (bytes or pixels)")  # fmt: skip
+    p.add_argument("--phash-distance", type=int, default=None, metavar="BITS",
+                   help="expert: largest pHash Hamming distance for a near-duplicate (default 10)")  # fmt: skip
+    p.add_argument("--dhash-distance", type=int, default=None, metavar="BITS",
+                   help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
+    p.add_argument("--max-pixels", type=_positive_int, default=None,
+                   help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
+    p.add_argument("--ignore", metavar="GLOB", action="append", default=None,
+                   help="skip paths matching GLOB, relative to DATA (repeatable; adds to the config)")  # fmt: skip
+
+
+def _add_check_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip", metavar="CHECK", action="append", choices=CHECK_IDS, default=None,
+                   help="do not run CHECK (repeatable; adds to the config's)")  # fmt: skip
+    p.add_argument("--severity", metavar="CHECK=LEVEL", action="append", type=_severity_flag, default=None,
+                   help="report CHECK's findings at LEVEL: error, warning or info (repeatable)")  # fmt: skip
+
+
+def _severity_flag(text: str) -> tuple[str, Severity]:
+    try:
+        return parse_severity_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -101,34 +164,121 @@ def _write(target: str, text: str, stdout: Console) -> None:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})", hint="choose a writable path") from None
 
 
-def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _settings(args: argparse.Namespace) -> Settings:
+    """Config file (given, discovered, or none) overridden by the flags the user gave."""
+    if args.config and args.no_config:
+        raise UsageError("--config and --no-config cannot be used together")
+    baseline = getattr(args, "baseline", None)
+    cli = {
+        "sensitivity": args.sensitivity,
+        "near": args.near,
+        "phash_distance": args.phash_distance,
+        "dhash_distance": args.dhash_distance,
+        "max_pixels": args.max_pixels,
+        "jobs": args.jobs,
+        "ignore": tuple(args.ignore or ()),
+        "fail_on": getattr(args, "fail_on", None),
+        "skip": tuple(getattr(args, "skip", None) or ()),
+        "severity": dict(getattr(args, "severity", None) or ()),
+        "baseline": Path(baseline).resolve() if baseline else None,
+    }
+    return load_settings(args.path, cli=cli, config_file=args.config, discover=not args.no_config)
+
+
+def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:
     show_progress = not args.quiet and err.is_terminal
     with _progress(err, show_progress) as progress:
-        report: Report = scan(
-            args.path,
-            near=not args.no_near,
-            phash_distance=args.phash_distance,
-            dhash_distance=args.dhash_distance,
-            max_pixels=args.max_pixels,
-            jobs=args.jobs,
-            progress=progress,
-        )
+        return scan_with_settings(args.path, settings, progress=progress)
+
+
+def _shown(path: Path) -> str:
+    """A path for messages: relative to the working folder when below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = _settings(args)
+    accepted = read_baseline(settings.baseline) if settings.baseline else None
+    report = _scan(args, settings, err)
+    comparison = None
+    if accepted is not None:
+        comparison = compare(entries_from(report, report_digests(report, args.path)), accepted)
     stdout_taken = "-" in (args.json, args.pairs, args.junit, args.html)
-    fail_on: FailOn = args.fail_on
     if not args.quiet and args.format == "markdown":
         (sys.stderr if stdout_taken else sys.stdout).write(render_markdown(report, max_items=args.max_items))
     elif not args.quiet:
         # With a machine format on stdout, the human report moves to stderr.
-        (err if stdout_taken else out).print(render_terminal(report, max_items=args.max_items, verbose=args.verbose))
+        console = err if stdout_taken else out
+        console.print(render_terminal(report, max_items=args.max_items, verbose=args.verbose))
+        if comparison is not None and settings.baseline is not None:
+            shown = _shown(settings.baseline)
+            console.print(
+                render_comparison(comparison, source=shown, fail_on=settings.fail_on, max_items=args.max_items)
+            )
     if args.json:
-        _write(args.json, report.to_json(), out)
+        if comparison is not None:
+            source = report.parameters["config"]["values"]["baseline"]
+            _write(args.json, render_json_with_baseline(report, comparison, source=source), out)
+        else:
+            _write(args.json, report.to_json(), out)
     if args.pairs:
         _write(args.pairs, render_pairs_csv(report), out)
     if args.junit:
-        _write(args.junit, render_junit(report, fail_on=fail_on), out)
+        _write(args.junit, render_junit(report, fail_on=settings.fail_on), out)
     if args.html:
         _write(args.html, render_html(report, thumbnail=thumbnailer(args.path)), out)
-    return report.exit_code(fail_on)
+    if comparison is not None:
+        return comparison.exit_code(settings.fail_on)
+    return report.exit_code(settings.fail_on)
+
+
+def _run_baseline(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = _settings(args)
+    target = args.output or (str(settings.baseline) if settings.baseline else None)
+    if target is None:
+        raise UsageError("no baseline file named", hint="pass -o FILE, or set 'baseline' in the config")
+    report = _scan(args, settings, err)
+    entries = entries_from(report, report_digests(report, args.path))
+    _write(target, render_baseline_json(entries), out)
+    if not args.quiet:
+        where = "standard output" if target == "-" else _shown(Path(target))
+        err.print(f"leakcheck: recorded {len(entries):,} accepted entries in {where}", markup=False)
+    return 0
+
+
+def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = _settings(args)
+    check_out_folder(args.path, args.out)
+    if args.strategy != "resplit" and args.ratios is not None:
+        raise UsageError("--ratios applies to --strategy resplit only")
+    if args.strategy == "resplit" and args.ratios is None:
+        raise UsageError("--strategy resplit needs --ratios", hint="e.g. --ratios 0.8,0.1,0.1")
+    listing = ignore_paths(list_folder(args.path, aliases=settings.split_aliases()), IgnoreRules(settings.ignore))
+    splits = sorted(listing.split_dirs, key=split_order)
+    ratios = Ratios.parse(args.ratios, splits) if args.ratios is not None else None
+    report = _scan(args, settings, err)
+    plan = plan_fix(listing.records, report.relations, root=listing.root, split_dirs=listing.split_dirs,
+                    strategy=args.strategy, ratios=ratios, seed=args.seed)  # fmt: skip
+    result = write_fix(plan, args.path, args.out, manifest_only=args.manifest_only, copy=args.copy)
+    if not args.quiet:
+        counts = plan.counts()
+        sizes = ", ".join(f"{split} {n:,}" for split, n in plan.split_sizes().items())
+        out.print(f"{args.strategy}: kept {counts['kept']:,}, moved {counts['moved']:,}, dropped "
+                  f"{counts['dropped']:,} ({sizes})", markup=False, highlight=False)  # fmt: skip
+        if result.up_to_date:
+            written = "already up to date"
+        elif args.manifest_only:
+            written = f"wrote {MANIFEST_FILE}"
+        else:
+            written = f"{result.linked:,} hard links, {result.copied:,} copies"
+        out.print(f"{_shown(Path(args.out))}: {written}; every action in {ACTIONS_FILE}", markup=False)
+    return 0
+
+
+_COMMANDS = {"scan": _run_scan, "baseline": _run_baseline, "fix": _run_fix}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,9 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = _parser().parse_args(argv)
-        if [args.json, args.pairs, args.junit, args.html].count("-") > 1:
+        if args.command == "scan" and [args.json, args.pairs, args.junit, args.html].count("-") > 1:
             raise UsageError("only one of --json, --pairs, --junit and --html can use standard output ('-')")
-        return _run_scan(args, out, err)
+        return _COMMANDS[args.command](args, out, err)
     except LeakcheckError as exc:
         if exc.exit_code == 3:
             traceback.print_exc()

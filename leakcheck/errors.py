@@ -7,7 +7,9 @@ Hierarchy::
     └── InputError            exit 2  the data cannot be read as asked
         ├── DataNotFoundError         missing folder or file
         ├── LayoutError               no recognisable splits
-        └── ManifestError             malformed manifest / array input
+        ├── ManifestError             malformed manifest / array input
+        ├── ConfigError               bad [tool.leakcheck] / leakcheck.toml key or value
+        └── BaselineError             unreadable or malformed baseline file
 
 Per-file problems inside a readable dataset (a truncated JPEG, a zero-byte file) are not errors: they
 become findings, and the scan goes on.
@@ -52,3 +54,11 @@ class LayoutError(InputError):
 
 class ManifestError(InputError):
     """A manifest or array input is malformed."""
+
+
+class ConfigError(InputError):
+    """A configuration file that cannot be parsed, or holds an unknown key or a bad value."""
+
+
+class BaselineError(InputError):
+    """A baseline file that is missing, not JSON, or not a leakcheck baseline."""

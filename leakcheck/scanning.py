@@ -16,6 +16,7 @@ from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding
 from leakcheck.report import Report, split_stats
 from leakcheck.sources.folder import display_name, list_folder
+from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import DEFAULT_ALIASES
 
 
@@ -29,6 +30,7 @@ def scan(
     jobs: int | None = None,
     checks: Sequence[Check] = DEFAULT_CHECKS,
     split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    ignore: Sequence[str] = (),
     progress: ProgressStart | None = None,
 ) -> Report:
     """Audit the image folder at `path` (`<split>/<class>/<image>`) and return a Report.
@@ -39,6 +41,7 @@ def scan(
             are near-duplicates; both must hold.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding; default all cores.
+        ignore: globs of relative paths to leave out (see `leakcheck.sources.ignores`).
         progress: called with the number of files once decoding starts; returns a callback that is
             given the number of files done as they complete.
 
@@ -49,11 +52,14 @@ def scan(
     try:
         match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
         fp_options = FingerprintOptions(max_pixels=max_pixels)
+        rules = IgnoreRules(tuple(ignore))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
     listing = list_folder(path, aliases=split_aliases)
+    if rules:
+        listing = ignore_paths(listing, rules)
     fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=progress)
     index = Index(fingerprints, match, skipped=listing.skipped)
     findings: list[Finding] = []
@@ -64,6 +70,7 @@ def scan(
         "phash_distance": phash_distance,
         "dhash_distance": dhash_distance,
         "max_pixels": max_pixels,
+        **({"ignore": list(rules.patterns)} if rules else {}),
         "checks": {check.id: dict(check.params()) for check in checks},
     }
     return Report(

@@ -98,7 +98,7 @@ def test_internal_error_is_exit_3_with_traceback(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(leakcheck.cli, "scan", broken)
+    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", broken)
     assert main(["scan", str(clean)]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err

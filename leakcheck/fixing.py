@@ -1,0 +1,437 @@
+"""Fixes: a leak-free copy of a data set, written beside the original, never over it.
+
+Planning is pure (`plan_fix`: records plus the scan's duplicate relations in, one Action per sample out).
+Writing (`write_fix`) is the one place outside the CLI that creates files, and only under the output
+folder: hard links where the filesystem allows (no extra space; the files are the originals' inodes, so
+edit copies made with `copy=True` instead), copies otherwise, or a manifest CSV pointing at the originals.
+
+Strategies:
+
+- `drop-eval-copies` (default): every image of an evaluation split that also appears in an earlier split
+  (exactly or as a near copy, as the cross-split check sees it) is left out; all else is kept in place.
+- `resplit`: the data is pooled and re-split so that each duplicate cluster (images joined by exact or
+  near links, transitively) lands whole in one split, stratified by class, at target ratios, with a seeded
+  and therefore repeatable shuffle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from leakcheck.errors import UsageError
+from leakcheck.index import Relation
+from leakcheck.model import Record
+from leakcheck.splits import split_order
+
+Strategy = Literal["drop-eval-copies", "resplit"]
+STRATEGIES: tuple[Strategy, ...] = ("drop-eval-copies", "resplit")
+ActionKind = Literal["kept", "dropped", "moved"]
+ACTIONS_FILE = "leakcheck-fix.csv"
+MANIFEST_FILE = "manifest.csv"
+ACTION_COLUMNS = ("action", "source", "target", "split", "new_split", "label", "reason")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What happens to one sample: kept where it is, dropped, or moved to another split."""
+
+    action: ActionKind
+    source: str
+    target: str
+    split: str
+    new_split: str
+    label: str | None
+    reason: str
+    # The file and the target's path components as on disk (keys may hold escaped undecodable names).
+    path: Path | None = field(default=None, compare=False)
+    target_parts: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FixPlan:
+    strategy: Strategy
+    actions: tuple[Action, ...]
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(a.action for a in self.actions)
+        return {k: c[k] for k in ("kept", "moved", "dropped")}
+
+    def split_sizes(self) -> dict[str, int]:
+        sizes = Counter(a.new_split for a in self.actions if a.action != "dropped")
+        return {s: sizes[s] for s in sorted(sizes, key=split_order)}
+
+
+@dataclass(frozen=True, slots=True)
+class Ratios:
+    """Target split fractions, normalised to sum to one, in report order."""
+
+    fractions: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, text: str, splits: Sequence[str]) -> Ratios:
+        """`0.8,0.1,0.1` (the data set's splits in order: train, val, test, others) or `train=0.8,test=0.2`.
+
+        Raises:
+            UsageError: malformed numbers, negative or all-zero ratios, or a count that does not match.
+        """
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        named = all("=" in p for p in parts)
+        if not parts or (not named and any("=" in p for p in parts)):
+            raise UsageError(f"--ratios {text!r}: expected numbers like 0.8,0.1,0.1 or train=0.8,test=0.2")
+        pairs: list[tuple[str, str]]
+        if named:
+            pairs = [(name.strip(), value) for name, _, value in (p.partition("=") for p in parts)]
+        else:
+            if len(parts) != len(splits):
+                raise UsageError(
+                    f"--ratios {text!r}: {len(parts)} ratios for {len(splits)} splits ({', '.join(splits)})",
+                    hint="give one ratio per split, or name them: train=0.8,val=0.1,test=0.1",
+                )
+            pairs = list(zip(splits, parts, strict=True))
+        values: list[tuple[str, float]] = []
+        for name, value in pairs:
+            try:
+                number = float(value)
+            except ValueError:
+                raise UsageError(f"--ratios: {value!r} is not a number") from None
+            if not number >= 0 or number == float("inf"):
+                raise UsageError(f"--ratios: {name}={value} must be a finite number >= 0")
+            values.append((name, number))
+        if len({n for n, _ in values}) != len(values):
+            raise UsageError(f"--ratios {text!r}: a split is named twice")
+        total = sum(v for _, v in values)
+        if total <= 0:
+            raise UsageError(f"--ratios {text!r}: at least one ratio must be positive")
+        ordered = sorted(values, key=lambda nv: split_order(nv[0]))
+        return cls(tuple((n, v / total) for n, v in ordered))
+
+
+def _partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Union-find: each set of keys joined by `pairs`, transitively, as {smallest key: sorted members}."""
+    parent = {k: k for k in keys}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    sets: dict[str, list[str]] = defaultdict(list)
+    for key in sorted(parent):
+        sets[find(key)].append(key)
+    return sets
+
+
+class _Links:
+    """Duplicate structure rebuilt from the report's relations: exact groups, near links between them."""
+
+    def __init__(self, keys: Iterable[str], relations: Iterable[Relation]) -> None:
+        self.keys = tuple(keys)
+        self.relations = tuple(relations)
+        # Relations may name samples that are not records (a file removed since the scan): they still join.
+        everyone = (*self.keys, *(k for r in self.relations for k in (r.a, r.b)))
+        self.members = _partition(everyone, ((r.a, r.b) for r in self.relations if r.kind != "near"))
+        self.group = {key: first for first, members in self.members.items() for key in members}
+        self.near: dict[str, dict[str, int]] = defaultdict(dict)
+        for r in self.relations:
+            if r.kind == "near":
+                ga, gb = self.group[r.a], self.group[r.b]
+                self.near[ga][gb] = r.distance
+                self.near[gb][ga] = r.distance
+
+    def copies(self, key: str) -> list[tuple[str, str]]:
+        """(other sample, how) for every copy of `key`: its exact group, then the groups one near link away."""
+        group = self.group[key]
+        out = [(other, "exact copy") for other in self.members[group] if other != key]
+        for linked, distance in sorted(self.near[group].items()):
+            out.extend((other, f"near copy, distance {distance}") for other in self.members[linked])
+        return out
+
+    def clusters(self) -> list[list[str]]:
+        """The records joined by any relation, transitively (near links chained too)."""
+        known = set(self.keys)
+        pairs = ((r.a, r.b) for r in self.relations if r.a in known and r.b in known)
+        return sorted(_partition(self.keys, pairs).values())
+
+
+def _relative_parts(record: Record, root: Path) -> tuple[str, ...]:
+    if record.path is None:
+        raise UsageError(f"{record.key}: fix works on folders of files, and this sample has no file")
+    return record.path.relative_to(root).parts
+
+
+def plan_fix(
+    records: Sequence[Record],
+    relations: Iterable[Relation],
+    *,
+    root: str | os.PathLike[str],
+    split_dirs: Mapping[str, str],
+    strategy: Strategy = "drop-eval-copies",
+    ratios: Ratios | None = None,
+    seed: int = 0,
+) -> FixPlan:
+    """One Action per record, sorted by source key.
+
+    Args:
+        records: the samples (a folder listing, ignore globs applied), readable or not.
+        relations: the scan's duplicate relations (`report.relations`).
+        root: the data root the records' paths lie under.
+        split_dirs: canonical split -> folder name on disk (new splits get their own name).
+        ratios: target fractions for `resplit` (required there).
+        seed: the shuffle seed for `resplit`.
+    """
+    root_path = Path(root)
+    by_key = {r.key: r for r in records}
+    links = _Links(by_key, relations)
+    if strategy == "drop-eval-copies":
+        actions = [_drop_or_keep(record, links, by_key, root_path) for record in records]
+    elif strategy == "resplit":
+        if ratios is None:
+            raise UsageError("the resplit strategy needs --ratios (e.g. 0.8,0.1,0.1)")
+        assignment = _resplit(records, links, ratios, seed)
+        actions = _place(records, assignment, root_path, split_dirs)
+    else:
+        raise UsageError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    return FixPlan(strategy, tuple(sorted(actions, key=lambda a: a.source)))
+
+
+def _drop_or_keep(record: Record, links: _Links, by_key: Mapping[str, Record], root: Path) -> Action:
+    parts = _relative_parts(record, root)
+    mine = split_order(record.split)
+    earlier = [
+        (split_order(by_key[other].split), other, how)
+        for other, how in links.copies(record.key)
+        if other in by_key and split_order(by_key[other].split) < mine
+    ]
+    if earlier:
+        _, other, how = min(earlier)
+        return Action("dropped", record.key, "", record.split, "", record.label,
+                      f"{how} of {other}", record.path)  # fmt: skip
+    return Action("kept", record.key, record.key, record.split, record.split, record.label, "", record.path, parts)
+
+
+def _resplit(records: Sequence[Record], links: _Links, ratios: Ratios, seed: int) -> dict[str, str]:
+    """Split per sample. Per class, whole clusters are placed largest first (equal sizes in seeded order):
+    in the split most of the cluster is in already while that split has room under its target, else in
+    the split furthest below its target. So the result meets the ratios while moving few images."""
+    by_key = {r.key: r for r in records}
+    strata: dict[str, list[list[str]]] = defaultdict(list)
+    for cluster in links.clusters():
+        labels = Counter(by_key[k].label or "" for k in cluster)
+        label = min(labels, key=lambda lab: (-labels[lab], lab))
+        strata[label].append(cluster)
+    names = [name for name, _ in ratios.fractions]
+    assignment: dict[str, str] = {}
+    for label in sorted(strata):
+        clusters = strata[label]
+        random.Random(f"{seed}\0{label}").shuffle(clusters)
+        clusters.sort(key=len, reverse=True)  # stable: equal sizes keep the seeded order
+        total = sum(len(c) for c in clusters)
+        room = {name: fraction * total for name, fraction in ratios.fractions}
+        for cluster in clusters:
+            homes = Counter(by_key[k].split for k in cluster)
+            home = min(homes, key=lambda s: (-homes[s], split_order(s)))
+            if home in room and room[home] >= len(cluster) - 0.5:
+                target = home
+            else:
+                target = max(names, key=lambda n: (room[n], -names.index(n)))
+            room[target] -= len(cluster)
+            for key in cluster:
+                assignment[key] = target
+    return assignment
+
+
+def _place(
+    records: Sequence[Record], assignment: Mapping[str, str], root: Path, split_dirs: Mapping[str, str]
+) -> list[Action]:
+    """Actions for a re-split; a moved file whose name is taken in its new folder gets `.from-<split>`."""
+    taken: set[tuple[str, ...]] = set()
+    actions: list[Action] = []
+    staying = [r for r in records if assignment[r.key] == r.split]
+    leaving = [r for r in records if assignment[r.key] != r.split]
+    for record in staying:
+        parts = _relative_parts(record, root)
+        taken.add(parts)
+        actions.append(Action("kept", record.key, record.key, record.split, record.split, record.label,
+                              f"re-split: stays in {record.split}", record.path, parts))  # fmt: skip
+    for record in leaving:
+        new_split = assignment[record.key]
+        rest = _relative_parts(record, root)[1:]
+        parts = (split_dirs.get(new_split, new_split), *rest)
+        stem, dot, suffix = parts[-1].rpartition(".")
+        n = 0
+        while parts in taken:
+            n += 1
+            tag = f".from-{record.split}" + (f"-{n}" if n > 1 else "")
+            parts = (*parts[:-1], f"{stem}{tag}.{suffix}" if dot else f"{parts[-1]}{tag}")
+        taken.add(parts)
+        target = "/".join((split_dirs.get(new_split, new_split), *record.key.split("/")[1:-1], parts[-1]))
+        actions.append(Action("moved", record.key, target, record.split, new_split, record.label,
+                              f"re-split by duplicate cluster, class {record.label or '(none)'}",
+                              record.path, parts))  # fmt: skip
+    return actions
+
+
+def render_actions_csv(plan: FixPlan) -> str:
+    """Every action, one row per sample, sorted by source: the record of what `fix` did."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ACTION_COLUMNS)
+    for a in plan.actions:
+        writer.writerow((a.action, a.source, a.target, a.split, a.new_split, a.label or "", a.reason))
+    return buf.getvalue()
+
+
+def render_manifest_csv(plan: FixPlan, out: str | os.PathLike[str]) -> str:
+    """`path,label,split` rows for the kept and moved samples, paths relative to `out` (the manifest's
+    folder) and pointing at the original files."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("path", "label", "split"))
+    base = Path(out).resolve()
+    for a in plan.actions:
+        if a.action != "dropped" and a.path is not None:
+            rel = Path(os.path.relpath(a.path.resolve(), base)).as_posix()
+            writer.writerow((rel, a.label or "", a.new_split))
+    return buf.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    linked: int = 0
+    copied: int = 0
+    removed: int = 0
+    up_to_date: bool = False
+
+
+def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
+    """Refuse an output folder inside the data (or holding it): `fix` must never write among the originals.
+
+    Raises:
+        UsageError: the folders overlap.
+    """
+    data, target = Path(root).resolve(), Path(out).resolve()
+    if target == data or data in target.parents:
+        raise UsageError(f"{out}: inside the data folder {root}", hint="choose --out beside the data, not in it")
+    if target in data.parents:
+        raise UsageError(f"{out}: holds the data folder {root}", hint="choose a new folder beside the data")
+
+
+def _files_under(folder: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, _, filenames in os.walk(folder):
+        rel = Path(dirpath).relative_to(folder)
+        found.extend((rel / name).as_posix() for name in filenames)
+    return sorted(found)
+
+
+def _previous_outputs(out: Path) -> set[str] | None:
+    """Files a previous `fix` wrote into `out` (by its actions CSV), or None when `out` is not one."""
+    actions = out / ACTIONS_FILE
+    if not actions.is_file():
+        return None
+    try:
+        with actions.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows or set(rows[0]) != set(ACTION_COLUMNS):
+        return None
+    written = {ACTIONS_FILE, MANIFEST_FILE}
+    written.update(row["target"] for row in rows if row["action"] != "dropped" and row["target"])
+    return written
+
+
+def write_fix(
+    plan: FixPlan,
+    root: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    manifest_only: bool = False,
+    copy: bool = False,
+) -> WriteResult:
+    """Write the fixed data set (or only its manifest) and the actions CSV under `out`.
+
+    `out` must be new, empty, or the output of an earlier `fix`: then its earlier files are replaced,
+    and when the plan is unchanged nothing is written at all.
+
+    Raises:
+        UsageError: `out` overlaps the data, is a file, or holds files `fix` did not write.
+    """
+    check_out_folder(root, out)
+    out_path = Path(out)
+    actions_text = render_actions_csv(plan)
+    removed = 0
+    if out_path.exists():
+        if not out_path.is_dir():
+            raise UsageError(f"{out}: exists and is not a folder", hint="choose a new folder for --out")
+        present = _files_under(out_path)
+        if present:
+            previous = _previous_outputs(out_path)
+            foreign = [f for f in present if previous is None or f not in previous]
+            if foreign:
+                raise UsageError(
+                    f"{out}: not empty and not the output of 'leakcheck fix' (it holds {foreign[0]})",
+                    hint="choose a new or empty folder for --out",
+                )
+            wanted = {ACTIONS_FILE} | (
+                {MANIFEST_FILE} if manifest_only else {a.target for a in plan.actions if a.action != "dropped"}
+            )
+            old_text = (out_path / ACTIONS_FILE).read_text(encoding="utf-8")
+            if old_text == actions_text and set(present) == wanted:
+                return WriteResult(up_to_date=True)
+            removed = _remove_outputs(out_path, present)
+    out_path.mkdir(parents=True, exist_ok=True)
+    # The actions file goes first: should the run stop half-way, the next run still recognises the folder
+    # as its own output and replaces it.
+    (out_path / ACTIONS_FILE).write_text(actions_text, encoding="utf-8", newline="")
+    linked = copied = 0
+    if manifest_only:
+        (out_path / MANIFEST_FILE).write_text(render_manifest_csv(plan, out_path), encoding="utf-8", newline="")
+    else:
+        for action in plan.actions:
+            if action.action == "dropped" or action.path is None:
+                continue
+            target = out_path.joinpath(*action.target_parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not copy:
+                try:
+                    os.link(action.path, target)
+                    linked += 1
+                    continue
+                except OSError:
+                    pass  # another filesystem, or links not allowed: copy instead
+            shutil.copy2(action.path, target)
+            copied += 1
+    return WriteResult(linked=linked, copied=copied, removed=removed)
+
+
+def _remove_outputs(out: Path, files: Iterable[str]) -> int:
+    """Delete an earlier fix's files (all of them checked to be its own) and the folders left empty."""
+    count = 0
+    base = out.resolve()
+    for rel in files:
+        path = out / rel
+        if base not in path.resolve().parents:
+            raise UsageError(f"{out}: {rel} lies outside the output folder", hint="choose a new folder for --out")
+        path.unlink()
+        count += 1
+    for dirpath, _, _ in sorted(os.walk(out, topdown=False), key=lambda w: len(w[0]), reverse=True):
+        folder = Path(dirpath)
+        if folder != out and not any(folder.iterdir()):
+            folder.rmdir()
+    return count

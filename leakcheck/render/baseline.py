@@ -1,0 +1,54 @@
+"""The baseline comparison for people (terminal) and machines (the JSON report's `baseline` section)."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from leakcheck.baseline import Comparison, Entry
+from leakcheck.model import Severity
+from leakcheck.render.terminal import _safe
+from leakcheck.report import FailOn, Report
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+
+
+def _listed(entries: tuple[Entry, ...], tag: str, style: str | None, max_items: int) -> list[RenderableType]:
+    lines: list[RenderableType] = [
+        Text.assemble((tag, style or _STYLE[e.severity]), _safe(e.describe())) for e in entries[:max_items]
+    ]
+    if len(entries) > max_items:
+        lines.append(Text(f"      ... and {len(entries) - max_items:,} more", style="dim"))
+    return lines
+
+
+def render_comparison(
+    comparison: Comparison, *, source: str, fail_on: FailOn = "error", max_items: int = 10
+) -> RenderableType:
+    """What is new since the baseline (listed first: it decides the exit code), what moved, what is gone,
+    and the verdict against the baseline."""
+    counts = (
+        f": {len(comparison.accepted):,} accepted, {len(comparison.new):,} new, "
+        f"{len(comparison.stale):,} no longer occur"
+    )
+    parts: list[RenderableType] = [Text(""), Text.assemble(("baseline ", "bold"), _safe(source), counts)]
+    parts.extend(_listed(comparison.new, "new   ", None, max_items))
+    for old, current in comparison.moved[:max_items]:
+        parts.append(Text(f"moved {_safe(old.sample)} -> {_safe(current.sample)} (same content)", style="dim"))
+    parts.extend(_listed(comparison.stale, "gone  ", "green", max_items))
+    if comparison.stale:
+        parts.append(Text("      these no longer occur: re-run 'leakcheck baseline' to drop them", style="dim"))
+    if comparison.exit_code(fail_on):
+        parts.append(Text.assemble(("FAIL", "bold red"), "  new findings since the baseline"))
+    else:
+        parts.append(Text.assemble(("PASS", "bold green"), "  nothing new since the baseline"))
+    return Group(*parts)
+
+
+def render_json_with_baseline(report: Report, comparison: Comparison, *, source: str) -> str:
+    """The JSON report with a `baseline` section (the file as given, and the comparison)."""
+    payload = report.to_dict()
+    payload["baseline"] = {"file": source, **comparison.to_dict()}
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

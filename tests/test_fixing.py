@@ -1,0 +1,226 @@
+"""`leakcheck fix`: leak-free output beside the data, an action for every sample, idempotent, and the
+original tree untouched (bytes and modification times)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from leakcheck.cli import main
+from leakcheck.errors import UsageError
+from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, Ratios
+from leakcheck.scanning import scan
+from tests.gate_data import make_dataset, reencode, snapshot, write_image
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = make_dataset(tmp_path / "data", per_class=8, test_per_class=4)
+    # A near-duplicate cluster inside train, to be kept whole by resplit.
+    reencode(root / "train/cat/05.jpg", root / "train/cat/05-resaved.jpg", quality=60)
+    return root
+
+
+def fix(data: Path, out: Path, *extra: str) -> int:
+    return main(["fix", str(data), "--out", str(out), "--no-config", "-q", *extra])
+
+
+def actions(out: Path) -> list[dict[str, str]]:
+    with (out / ACTIONS_FILE).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def images_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.jpg"))
+
+
+def cross_split_findings(root: Path) -> list[str]:
+    report = scan(root, jobs=1)
+    return [f.message for f in report.findings if f.check == "cross-split-duplicates"]
+
+
+def test_drop_eval_copies(data: Path, tmp_path: Path) -> None:
+    before = snapshot(data)
+    assert cross_split_findings(data)
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    rows = actions(out)
+    assert sorted(r["source"] for r in rows) == images_under(data)  # one action per sample
+    dropped = {r["source"]: r["reason"] for r in rows if r["action"] == "dropped"}
+    assert dropped == {
+        "test/cat/leak-bytes.jpg": "exact copy of train/cat/00.jpg",
+        "test/dog/leak-near.jpg": dropped["test/dog/leak-near.jpg"],
+    }
+    assert dropped["test/dog/leak-near.jpg"].startswith("near copy, distance ")
+    assert dropped["test/dog/leak-near.jpg"].endswith(" of train/dog/01.jpg")
+    assert images_under(out) == sorted(set(images_under(data)) - set(dropped))
+    assert cross_split_findings(out) == []
+    # Hard links on the same filesystem: the clean set takes no extra space.
+    assert (out / "train/cat/00.jpg").stat().st_ino == (data / "train/cat/00.jpg").stat().st_ino
+    assert snapshot(data) == before
+
+
+def test_rerun_is_idempotent_and_replaces_only_its_own_output(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    first = {k: v[0] for k, v in snapshot(out).items()}
+    assert fix(data, out) == 0
+    assert {k: v[0] for k, v in snapshot(out).items()} == first
+    # The data changed: the earlier output is replaced, not merged.
+    (data / "test/cat/leak-bytes.jpg").unlink()
+    write_image(data / "test/cat/added.jpg", 4242)
+    assert fix(data, out, "--copy") == 0
+    assert "test/cat/added.jpg" in images_under(out)
+    assert not any(r["source"] == "test/cat/leak-bytes.jpg" for r in actions(out))
+    assert (out / "test/cat/added.jpg").stat().st_ino != (data / "test/cat/added.jpg").stat().st_ino
+
+
+def test_foreign_or_overlapping_out_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(data)
+    busy = tmp_path / "busy"
+    write_image(busy / "train/cat/mine.jpg", 7)
+    assert fix(data, busy) == 2
+    assert "not the output of 'leakcheck fix'" in capsys.readouterr().err
+    assert images_under(busy) == ["train/cat/mine.jpg"]
+    # Once a fix has written a folder, a stray file in it is still refused.
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    (out / "notes.txt").write_text("mine")
+    assert fix(data, out) == 2
+    assert (out / "notes.txt").read_text() == "mine"
+    for inside in (data, data / "clean", data / "train" / "clean", tmp_path):
+        assert fix(data, inside) == 2
+    err = capsys.readouterr().err
+    assert "inside the data folder" in err
+    assert "holds the data folder" in err
+    assert not (data / "clean").exists()
+    assert snapshot(data) == before
+
+
+def test_resplit_keeps_clusters_whole_and_stratifies(data: Path, tmp_path: Path) -> None:
+    before = snapshot(data)
+    out = tmp_path / "resplit"
+    assert fix(data, out, "--strategy", "resplit", "--ratios", "0.75,0.25", "--seed", "3") == 0
+    rows = actions(out)
+    assert sorted(r["source"] for r in rows) == images_under(data)
+    assert {r["action"] for r in rows} <= {"kept", "moved"}
+    new_split = {r["source"]: r["new_split"] for r in rows}
+    # Each leak sits in the same split as its original; so does the near copy inside train.
+    for a, b in (("test/cat/leak-bytes.jpg", "train/cat/00.jpg"), ("test/dog/leak-near.jpg", "train/dog/01.jpg"),
+                 ("train/cat/05-resaved.jpg", "train/cat/05.jpg")):  # fmt: skip
+        assert new_split[a] == new_split[b]
+    per_class = Counter((r["label"], r["new_split"]) for r in rows)
+    for label in ("cat", "dog"):
+        total = per_class[(label, "train")] + per_class[(label, "test")]
+        assert abs(per_class[(label, "train")] - 0.75 * total) <= 2  # whole clusters of up to 2 images
+    assert len(images_under(out)) == len(rows)
+    assert cross_split_findings(out) == []
+    assert snapshot(data) == before
+    # Deterministic: the same seed gives the same plan; it is the data, not the run, that decides.
+    again = tmp_path / "resplit-again"
+    assert fix(data, again, "--strategy", "resplit", "--ratios", "train=0.75,test=0.25", "--seed", "3") == 0
+    assert (again / ACTIONS_FILE).read_bytes() == (out / ACTIONS_FILE).read_bytes()
+
+
+def test_resplit_into_a_new_split_renames_on_collision(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for i in range(6):
+        write_image(data / "train" / "cat" / f"{i}.jpg", 100 + i)
+    write_image(data / "test" / "cat" / "0.jpg", 200)  # same file name as train/cat/0.jpg, other picture
+    out = tmp_path / "out"
+    assert fix(data, out, "--strategy", "resplit", "--ratios", "train=0.5,val=0.25,test=0.25") == 0
+    rows = actions(out)
+    targets = [r["target"] for r in rows]
+    assert len(set(targets)) == len(targets) == 7
+    assert {r["new_split"] for r in rows} == {"train", "val", "test"}
+    assert sorted(targets) == images_under(out)
+
+
+def test_manifest_only_points_at_the_originals(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "manifest"
+    assert fix(data, out, "--manifest-only") == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([ACTIONS_FILE, MANIFEST_FILE])
+    with (out / MANIFEST_FILE).open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    assert all((out / r["path"]).resolve().is_file() for r in rows)
+    assert not any(r["path"].endswith("leak-bytes.jpg") for r in rows)
+    assert {r["split"] for r in rows} == {"train", "test"}
+    assert all(not os.path.isabs(r["path"]) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--strategy", "resplit"], "needs --ratios"),
+        (["--ratios", "0.5,0.5"], "resplit only"),
+        (["--strategy", "resplit", "--ratios", "0.8,0.1,0.1"], "3 ratios for 2 splits"),
+        (["--strategy", "resplit", "--ratios", "0.8,x"], "not a number"),
+        (["--strategy", "resplit", "--ratios", "0,0"], "must be positive"),
+    ],
+)
+def test_bad_fix_options_exit_2(
+    data: Path, tmp_path: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fix(data, tmp_path / "out", *argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ratios_are_normalised_in_split_order() -> None:
+    ratios = Ratios.parse("test=1,train=3", ["train", "test"])
+    assert ratios.fractions == (("train", 0.75), ("test", 0.25))
+    with pytest.raises(UsageError, match="named twice"):
+        Ratios.parse("train=1,train=2", ["train"])
+
+
+def test_ignored_files_stay_out_of_the_output(data: Path, tmp_path: Path) -> None:
+    config = tmp_path / "leakcheck.toml"
+    config.write_text('ignore = ["train/dog"]\n')
+    out = tmp_path / "clean"
+    assert main(["fix", str(data), "--out", str(out), "--config", str(config), "-q"]) == 0
+    assert not any(r["source"].startswith("train/dog/") for r in actions(out))
+    assert not (out / "train" / "dog").exists()
+    # Without train/dog, the re-encoded dog in test copies nothing and is kept.
+    assert (out / "test/dog/leak-near.jpg").is_file()
+
+
+def test_out_that_is_a_file_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert fix(data, target) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert target.read_text() == "x"
+
+
+def test_three_splits_drop_copies_of_any_earlier_split(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for split, base in (("train", 10), ("val", 20), ("test", 30)):
+        for i in range(4):
+            write_image(data / split / "cat" / f"{i}.jpg", base + i)
+    reencode(data / "train/cat/0.jpg", data / "val/cat/from-train.jpg")
+    reencode(data / "val/cat/1.jpg", data / "test/cat/from-val.jpg")
+    reencode(data / "train/cat/2.jpg", data / "test/cat/from-train.jpg")
+    before = snapshot(data)
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    dropped = {r["source"]: r["reason"] for r in actions(out) if r["action"] == "dropped"}
+    assert sorted(dropped) == ["test/cat/from-train.jpg", "test/cat/from-val.jpg", "val/cat/from-train.jpg"]
+    assert dropped["test/cat/from-val.jpg"].endswith("of val/cat/1.jpg")
+    assert cross_split_findings(out) == []
+    assert snapshot(data) == before
+
+
+def test_an_interrupted_fix_is_replaced_by_the_next(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    expected = snapshot(out)
+    # As if the earlier run had stopped half-way: some images never written.
+    for name in ("train/cat/00.jpg", "test/dog/01.jpg"):
+        (out / name).unlink()
+    assert fix(data, out) == 0
+    assert {k: v[0] for k, v in snapshot(out).items()} == {k: v[0] for k, v in expected.items()}
