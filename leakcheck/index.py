@@ -53,6 +53,10 @@ class Relation:
     def sort_key(self) -> tuple[tuple[int, str], str, tuple[int, str], str]:
         return (split_order(self.a_split), self.a, split_order(self.b_split), self.b)
 
+    def row(self) -> tuple[str, str, str | None, str, str, str | None, RelationKind, int]:
+        """The fixed pairs-CSV columns, in order: a_path, a_split, a_label, b_path, b_split, b_label, kind, distance."""
+        return (self.a, self.a_split, self.a_label, self.b, self.b_split, self.b_label, self.kind, self.distance)
+
 
 @dataclass(frozen=True, slots=True)
 class Copy:

@@ -125,7 +125,7 @@ class Report:
         """Every duplicate relation as a DataFrame with the pairs-CSV columns."""
         import pandas as pd
 
-        rows = [(r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance) for r in self.relations]
+        rows = [r.row() for r in self.relations]
         frame = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
         return frame.astype({"distance": "int64"})
 
@@ -146,7 +146,7 @@ class Report:
             "tool": {"name": "leakcheck", "version": self.version},
             "root": self.root,
             "verdict": "leak" if self.leaking else ("errors" if self.counts()["error"] else "clean"),
-            "parameters": _plain(self.parameters),
+            "parameters": plain(self.parameters),
             "summary": {
                 "images": sum(s.images for s in self.splits),
                 "unreadable": sum(s.unreadable for s in self.splits),
@@ -155,8 +155,8 @@ class Report:
             },
             "headline": [line.message for line in self.headline()],
             "splits": {s.split: s.to_dict() for s in self.splits},
-            "findings": [_plain(f.to_dict()) for f in self.findings],
-            "pairs": [dict(zip(PAIR_COLUMNS, _pair_row(r), strict=True)) for r in self.relations],
+            "findings": [plain(f.to_dict()) for f in self.findings],
+            "pairs": [dict(zip(PAIR_COLUMNS, r.row(), strict=True)) for r in self.relations],
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
 
@@ -175,16 +175,12 @@ class Report:
         return PairsView(self, n)
 
 
-def _pair_row(r: Relation) -> tuple[str, str, str | None, str, str, str | None, str, int]:
-    return (r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance)
-
-
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Mappings and tuples as JSON-ready dicts and lists."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

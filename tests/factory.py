@@ -8,6 +8,7 @@ tests can assert exact finding counts.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,32 @@ def encode(image: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
     else:
         image.save(buf, fmt)
     return buf.getvalue()
+
+
+def reencode_file(src: Path, dest: Path, quality: int = 60) -> Path:
+    """A lossy re-encode of `src` at another JPEG quality, written to `dest`: a near duplicate."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        dest.write_bytes(encode(im, "JPEG", quality))
+    return dest
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file and folder below root: bytes (empty for folders) and modification time in ns.
+
+    Equal snapshots before and after an operation prove it modified nothing.
+    """
+    out: dict[str, tuple[bytes, int]] = {}
+    for dirpath, dirnames, files in os.walk(root):
+        for name in dirnames:
+            path = Path(dirpath) / name
+            out[path.relative_to(root).as_posix() + "/"] = (b"", path.stat().st_mtime_ns)
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                continue
+            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return out
 
 
 @dataclass
@@ -89,11 +116,8 @@ class DatasetFactory:
 
     def reencode(self, src: Path, split: str, label: str | None, name: str, quality: int = 60) -> Path:
         """A lossy re-encode at another JPEG quality: a near duplicate."""
-        p = self.path(split, label, name)
-        with Image.open(src) as im:
-            p.write_bytes(encode(im, "JPEG", quality))
         self._note("near")
-        return p
+        return reencode_file(src, self.path(split, label, name), quality)
 
     def resize(self, src: Path, split: str, label: str | None, name: str, scale: float = 0.8) -> Path:
         """A slightly smaller copy: a near duplicate."""

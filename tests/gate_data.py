@@ -3,13 +3,16 @@ leaks planted as byte copies and re-encodes."""
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from tests.factory import reencode_file as reencode
+from tests.factory import snapshot
+
+__all__ = ["make_dataset", "reencode", "smooth_image", "snapshot", "write_image"]
 
 
 def smooth_image(seed: int, size: int = 64) -> Image.Image:
@@ -25,16 +28,6 @@ def write_image(path: Path, seed: int, *, fmt: str = "JPEG") -> Path:
     return path
 
 
-def reencode(source: Path, target: Path, *, quality: int = 70) -> Path:
-    """A near copy: the same picture decoded and saved again as a lower-quality JPEG."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(source) as im:
-        buf = io.BytesIO()
-        im.convert("RGB").save(buf, format="JPEG", quality=quality)
-    target.write_bytes(buf.getvalue())
-    return target
-
-
 def make_dataset(root: Path, *, per_class: int = 6, test_per_class: int = 3) -> Path:
     """root/{train,test}/{cat,dog}/NN.jpg, all distinct, plus two leaks into test:
     test/cat/leak-bytes.jpg (a byte copy of train/cat/00.jpg) and test/dog/leak-near.jpg (a re-encode
@@ -48,16 +41,3 @@ def make_dataset(root: Path, *, per_class: int = 6, test_per_class: int = 3) -> 
     shutil.copyfile(root / "train/cat/00.jpg", root / "test/cat/leak-bytes.jpg")
     reencode(root / "train/dog/01.jpg", root / "test/dog/leak-near.jpg")
     return root
-
-
-def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file and folder below root: bytes (empty for folders) and modification time in ns."""
-    out: dict[str, tuple[bytes, int]] = {}
-    for dirpath, dirnames, files in os.walk(root):
-        for name in dirnames:
-            path = Path(dirpath) / name
-            out[path.relative_to(root).as_posix() + "/"] = (b"", path.stat().st_mtime_ns)
-        for name in files:
-            path = Path(dirpath) / name
-            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
-    return out

@@ -13,8 +13,7 @@ from PIL import Image
 
 import leakcheck
 from leakcheck.cli import main
-from tests.conftest import snapshot
-from tests.factory import DatasetFactory
+from tests.factory import DatasetFactory, snapshot
 
 LABELS = ["cat", "dog"]
 

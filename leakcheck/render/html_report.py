@@ -15,7 +15,7 @@ from leakcheck.index import Relation
 from leakcheck.model import Finding
 from leakcheck.render.summary import leak_matrix, verdict
 from leakcheck.render.templating import environment
-from leakcheck.report import LEAK_CHECK, PAIR_COLUMNS, Report
+from leakcheck.report import LEAK_CHECK, PAIR_COLUMNS, Report, plain
 from leakcheck.thumbnails import Thumbnailer
 
 LABEL_CHECK = "label-conflicts"
@@ -65,7 +65,7 @@ def render_html(
     data = {
         "pairs": {
             "columns": [*PAIR_COLUMNS, *extras],
-            "rows": [[*_core(r), *(_plain(getattr(r, name)) for name in extras)] for r in pairs],
+            "rows": [[*r.row(), *(plain(getattr(r, name)) for name in extras)] for r in pairs],
         },
         "findings": finding_rows(report.findings),
         "thumbs": thumbs,
@@ -83,22 +83,10 @@ def render_html(
         balance=_balance(report),
         properties=_properties(report),
         leak_total=sum(int(f.metrics["leaked"]) for f in report.findings if f.check == LEAK_CHECK),
-        parameters=json.dumps(_plain(report.parameters), indent=2, ensure_ascii=False),
+        parameters=json.dumps(plain(report.parameters), indent=2, ensure_ascii=False),
         data=data,
         preview_pairs=min(preview_pairs, len(pairs)),
     )
-
-
-def _core(r: Relation) -> list[Any]:
-    return [r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _bars(counts: Mapping[str, int]) -> list[tuple[str, int, float]]:

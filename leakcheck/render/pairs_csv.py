@@ -14,5 +14,5 @@ def render_pairs_csv(report: Report) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(PAIR_COLUMNS)
     for r in report.relations:
-        writer.writerow((r.a, r.a_split, r.a_label or "", r.b, r.b_split, r.b_label or "", r.kind, r.distance))
+        writer.writerow("" if cell is None else cell for cell in r.row())
     return buf.getvalue()
