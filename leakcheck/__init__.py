@@ -4,6 +4,7 @@
 >>> report = leakcheck.scan("data")          # data/<split>/<class>/<image>
 >>> report.exit_code()                        # 1 when val/test leak into train
 >>> report.pairs()                            # every duplicate pair, as a DataFrame
+>>> leakcheck.scan({"train": (x_train, y_train), "test": (x_test, y_test)})   # arrays; see docs/sources.md
 """
 
 from leakcheck._version import __version__
@@ -15,10 +16,11 @@ from leakcheck.errors import (
     ManifestError,
     UsageError,
 )
+from leakcheck.fingerprint import fingerprint_array
 from leakcheck.index import Relation
 from leakcheck.model import Finding, Fingerprint, Record, Severity
 from leakcheck.report import Report, exit_code
-from leakcheck.scanning import scan
+from leakcheck.scanning import scan, scan_arrays, scan_dataset, scan_fingerprints, scan_tfds
 
 __all__ = [
     "DataNotFoundError",
@@ -35,5 +37,10 @@ __all__ = [
     "UsageError",
     "__version__",
     "exit_code",
+    "fingerprint_array",
     "scan",
+    "scan_arrays",
+    "scan_dataset",
+    "scan_fingerprints",
+    "scan_tfds",
 ]
