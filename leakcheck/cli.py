@@ -30,8 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="leakcheck", description="Audit image-classification data sets for leakage.")
     parser.add_argument("--version", action="version", version=f"leakcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("scan", help="scan DATA/<split>/<class>/<image> for leaks and data problems")
-    p.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, val/, test/)")
+    p = sub.add_parser("scan", help="scan a data set for leaks and data problems")
+    p.add_argument(
+        "path",
+        metavar="DATA",
+        help="a folder holding train/, val/, test/; a CIFAR python folder; a .csv or .parquet manifest "
+        "(path,label,split[,group]); an .npz file (x_train, y_train, x_test, ...); or tfds:NAME[/CONFIG]",
+    )
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     p.add_argument("--pairs", metavar="FILE", help="write every duplicate pair as CSV to FILE ('-' for stdout)")
     p.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
@@ -47,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
     p.add_argument("--max-items", type=_positive_int, default=10, help="list at most N items per finding group")
+    p.add_argument("--group-pattern", metavar="REGEX",
+                   help="find a group id (patient, subject, ...) in each file name: the named group 'group', "
+                   "else the first capture group; a group in two splits is a leak")  # fmt: skip
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where tfds:NAME is prepared (default: TFDS's own); nothing is downloaded")  # fmt: skip
     return parser
 
 
@@ -89,6 +99,8 @@ def _write(target: str, text: str, stdout: Console) -> None:
 
 
 def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.data_dir is not None and not args.path.startswith("tfds:"):
+        raise UsageError("--data-dir applies to tfds:NAME only", hint="drop --data-dir, or scan tfds:NAME")
     show_progress = not args.quiet and err.is_terminal
     with _progress(err, show_progress) as progress:
         report: Report = scan(
@@ -99,6 +111,8 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
             max_pixels=args.max_pixels,
             jobs=args.jobs,
             progress=progress,
+            group_pattern=args.group_pattern,
+            data_dir=args.data_dir,
         )
     stdout_taken = "-" in (args.json, args.pairs)
     if not args.quiet:

@@ -126,7 +126,7 @@ def prepare_command(name: str, data_dir: str | None) -> str:
     if data_dir:
         cli += f" --data_dir {data_dir}"
     py_dir = f", data_dir={data_dir!r}" if data_dir else ""
-    return f"{cli}  (or in Python: tfds.builder({name!r}{py_dir}).download_and_prepare())"
+    return f"{cli}, or in Python tfds.builder({name!r}{py_dir}).download_and_prepare()"
 
 
 def read_tfds(
@@ -158,7 +158,7 @@ def read_tfds(
     if not builder.is_prepared():
         raise DataNotFoundError(
             f"tfds:{name}: not prepared in {builder.data_dir}; leakcheck reads only data already on disk",
-            hint=f"prepare it with: {prepare_command(name, dir_text)}",
+            hint=f"prepare it first with {prepare_command(name, dir_text)}",
         )
     info = builder.info
     features = info.features
