@@ -222,7 +222,7 @@ def _fingerprint_image(
         mean8 = stats.mean if arr.dtype == np.uint8 else _channel_stats("", to_uint8(arr, scale)).mean
     else:
         mean8 = stats.mean
-    brightness, contrast, sharpness, clipped = measure(gray)
+    brightness, contrast, sharpness, clipped = measure(im, gray)
     return Fingerprint(
         record=record,
         file_size=size,

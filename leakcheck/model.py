@@ -89,7 +89,7 @@ class Fingerprint:
     brightness: float = 0.0  # mean of the 8-bit grayscale view
     contrast: float = 0.0  # standard deviation of the 8-bit grayscale view
     sharpness: float = 0.0  # mean absolute Laplacian of the grayscale view at most 128 pixels a side
-    clipped: float = 0.0  # fraction of grayscale pixels at 0 or 255
+    clipped: float = 0.0  # fraction of 8-bit values (all colour channels) at 0 or 255
     jpeg_quality: int | None = None  # libjpeg quality estimated from the quantization tables (JPEG files)
 
     @property

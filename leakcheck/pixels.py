@@ -79,15 +79,17 @@ def to_uint8(array: NDArray[np.generic], scale: str) -> NDArray[np.uint8]:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
-def measure(gray: Image.Image) -> tuple[float, float, float, float]:
-    """Brightness, contrast, sharpness and clipped fraction of an 8-bit grayscale ('L') image.
+def measure(im: Image.Image, gray: Image.Image) -> tuple[float, float, float, float]:
+    """Brightness, contrast and sharpness of the grayscale view `gray` of `im`, and the fraction of `im`'s
+    8-bit values (every channel) clipped to 0 or 255.
 
     Measured at most 128 pixels a side (a box reduction), so that sharpness compares images of different
     sizes and large photos cost little.
     """
     side = max(gray.size)
-    small = gray.reduce(-(-side // _MEASURE_SIDE)) if side > _MEASURE_SIDE else gray
-    a = np.asarray(small, dtype=np.float32)
+    factor = -(-side // _MEASURE_SIDE) if side > _MEASURE_SIDE else 1
+    small_gray = gray.reduce(factor) if factor > 1 else gray
+    a = np.asarray(small_gray, dtype=np.float32)
     if a.size == 0:
         return 0.0, 0.0, 0.0, 0.0
     brightness = float(a.mean())
@@ -96,7 +98,11 @@ def measure(gray: Image.Image) -> tuple[float, float, float, float]:
     if a.shape[0] >= 3 and a.shape[1] >= 3:
         lap = 4 * a[1:-1, 1:-1] - a[:-2, 1:-1] - a[2:, 1:-1] - a[1:-1, :-2] - a[1:-1, 2:]
         sharpness = float(np.abs(lap).mean())
-    clipped = float(np.count_nonzero((a == 0) | (a == 255)) / a.size)
+    if im.mode in ("RGB", "RGBA"):
+        colour = np.asarray(im.reduce(factor) if factor > 1 else im)[..., :3]
+    else:
+        colour = np.asarray(small_gray)
+    clipped = float(np.count_nonzero((colour == 0) | (colour == 255)) / colour.size)
     return round(brightness, 4), round(contrast, 4), round(sharpness, 4), round(clipped, 6)
 
 
