@@ -50,7 +50,8 @@ def test_same_image_at_two_scales_is_still_a_duplicate() -> None:
     x = smooth_images(20, seed=33)
     report = leakcheck.scan_arrays({"train": x, "test": x[:5].astype(np.float32) / 255})
     leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
-    assert leak.metrics["leaked"] == 5 and leak.metrics["by_kind"] == {"exact-pixels": 5}
+    assert leak.metrics["leaked"] == 5
+    assert leak.metrics["by_kind"] == {"exact-pixels": 5}
 
 
 def test_grayscale_test_against_rgb_train_is_an_error(tmp_path: Path) -> None:

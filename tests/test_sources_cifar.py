@@ -44,7 +44,7 @@ def test_cifar10_folder_is_detected_and_read(tmp_path: Path) -> None:
     report = leakcheck.scan(tmp_path / "cifar-10-batches-py")
     assert report.parameters["source"] == "cifar"
     assert {s.split: s.images for s in report.splits} == {"train": 50, "test": 10}
-    assert dict(report.splits[0].classes) == {n: 5 for n in CIFAR10_NAMES}
+    assert dict(report.splits[0].classes) == dict.fromkeys(CIFAR10_NAMES, 5)
     leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
     assert leak.samples == ("test[0]", "test[1]", "test[2]", "test[3]")
     # The arrays source on the same pixels agrees exactly.

@@ -80,7 +80,8 @@ def test_group_column_reports_patient_overlap(tmp_path: Path) -> None:
     report = leakcheck.scan(tmp_path / "m.csv", jobs=1)
     leak = next(f for f in report.findings if f.check == "group-leakage")
     assert leak.severity == leakcheck.Severity.ERROR
-    assert leak.metrics["groups"] == 1 and leak.metrics["images"] == 1
+    assert leak.metrics["groups"] == 1
+    assert leak.metrics["images"] == 1
     assert "patient-00 (3 in train, 1 in test)" in leak.message
 
 
@@ -139,9 +140,7 @@ def test_group_pattern_on_folder_file_names(tmp_path: Path, capsys: pytest.Captu
     assert main(["scan", str(tmp_path), "-q", "--group-pattern", r"^(?P<group>P\d+)_"]) == 1
     report = leakcheck.scan(tmp_path, group_pattern=r"^(P\d+)_", jobs=1)
     leak = next(f for f in report.findings if f.check == "group-leakage")
-    assert leak.message == (
-        "test: 1 of 4 groups (25.0%, 1 images) also appear in train: P003 (2 in train, 1 in test)"
-    )
+    assert leak.message == ("test: 1 of 4 groups (25.0%, 1 images) also appear in train: P003 (2 in train, 1 in test)")
     assert set(leak.samples) == {"test/x/P003_c.png", "train/x/P003_a.png", "train/x/P003_b.png"}
     assert main(["scan", str(tmp_path), "-q", "--group-pattern", r"^patient(\d+)"]) == 2
     assert "matches none of the 12 file names" in capsys.readouterr().err
