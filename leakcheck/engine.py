@@ -6,8 +6,11 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-from leakcheck.fingerprint import FingerprintOptions, fingerprint_record
+from numpy.typing import NDArray
+
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record
 from leakcheck.model import Fingerprint, Record
 
 Progress = Callable[[int], None]
@@ -51,6 +54,43 @@ def fingerprint_all(
     results: list[list[Fingerprint]] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
         for chunk_result in pool.map(_fingerprint_chunk, chunks, [options] * len(chunks)):
+            results.append(chunk_result)
+            if progress:
+                progress(len(chunk_result))
+    return [fp for chunk in results for fp in chunk]
+
+
+def _fingerprint_array_chunk(items: Sequence[tuple[Record, NDArray[Any], str]]) -> list[Fingerprint]:
+    return [fingerprint_array(r, image, scale=scale) for r, image, scale in items]
+
+
+def fingerprint_arrays(
+    records: Sequence[Record],
+    images: Sequence[NDArray[Any]],
+    scales: Sequence[str],
+    *,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> list[Fingerprint]:
+    """Fingerprint in-memory images (aligned with `records`, each with its split's scale), in input order."""
+    items = list(zip(records, images, scales, strict=True))
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError("jobs must be >= 1")
+    if jobs == 1 or len(items) < _MIN_PARALLEL * 4:
+        out: list[Fingerprint] = []
+        for item in items:
+            out.extend(_fingerprint_array_chunk([item]))
+            if progress:
+                progress(1)
+        return out
+    # Larger chunks than for files: each image is small, and its pixels travel to the worker by pickle.
+    size = _CHUNK * 16
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    results: list[list[Fingerprint]] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        for chunk_result in pool.map(_fingerprint_array_chunk, chunks):
             results.append(chunk_result)
             if progress:
                 progress(len(chunk_result))

@@ -151,7 +151,7 @@ class _Native:
     dtype: str
     scale: str
     nonfinite: int
-    stats: ChannelStats
+    stats: ChannelStats | None  # None: 8-bit pixels, whose statistics are those of the canonical view
 
 
 def fingerprint_array(record: Record, array: NDArray[np.generic], *, scale: str | None = None) -> Fingerprint:
@@ -176,7 +176,7 @@ def fingerprint_array(record: Record, array: NDArray[np.generic], *, scale: str 
         return _failed(record, size, digest.hexdigest(), f"array of dtype {arr.dtype} holds no pixel values")
     lo, hi, bad = finite_range(arr)
     native_scale = scale or infer_scale(arr.dtype, lo, hi)
-    native = _Native(str(arr.dtype), native_scale, bad, _finite_stats(arr))
+    native = _Native(str(arr.dtype), native_scale, bad, None if arr.dtype == np.uint8 else _finite_stats(arr))
     im = Image.fromarray(to_uint8(arr, native_scale))
     return _fingerprint_image(record, size, digest.hexdigest(), "array", im, native=native)
 
@@ -184,7 +184,7 @@ def fingerprint_array(record: Record, array: NDArray[np.generic], *, scale: str 
 def _finite_stats(arr: NDArray[np.generic]) -> ChannelStats:
     """Per-channel statistics over the finite values (NaN and infinities left out)."""
     if arr.dtype.kind != "f":
-        return _channel_stats("", arr.astype(np.float64) if arr.dtype != np.uint8 else arr)
+        return _channel_stats("", arr.astype(np.float64))
     chans = arr.reshape(arr.shape[0] * arr.shape[1], -1).astype(np.float64)
     chans[~np.isfinite(chans)] = np.nan
     if np.isnan(chans).all(axis=0).any():
@@ -234,7 +234,7 @@ def _fingerprint_image(
         height=im.height,
         mode=im.mode,
         format=fmt,
-        stats=native.stats,
+        stats=native.stats or stats,
         flat=bool(thumb.std() < FLAT_STD),
         dtype=native.dtype,
         scale=native.scale,

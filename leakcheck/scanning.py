@@ -17,9 +17,9 @@ from typing import Any
 
 from leakcheck._version import __version__
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import fingerprint_all
+from leakcheck.engine import fingerprint_all, fingerprint_arrays
 from leakcheck.errors import ManifestError, UsageError
-from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions, fingerprint_array
+from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.report import Report, split_stats
@@ -264,13 +264,7 @@ def _scan_listing(listing: ArrayListing, settings: _Settings, source: str) -> Re
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
     advance = settings.progress(len(records)) if settings.progress else None
-    fingerprints: list[Fingerprint] = []
-    # In this process: the pixels are already in memory, and shipping them to workers costs about as
-    # much as hashing them.
-    for record, image, scale in zip(records, listing.images, listing.scales, strict=True):
-        fingerprints.append(fingerprint_array(record, image, scale=scale))
-        if advance:
-            advance(1)
+    fingerprints = fingerprint_arrays(records, listing.images, listing.scales, jobs=settings.jobs, progress=advance)
     return _report(listing.root, fingerprints, (), settings, source)
 
 
