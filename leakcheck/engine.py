@@ -72,9 +72,13 @@ def fingerprint_arrays(
     jobs: int | None = None,
     progress: Progress | None = None,
 ) -> list[Fingerprint]:
-    """Fingerprint in-memory images (aligned with `records`, each with its split's scale), in input order."""
+    """Fingerprint in-memory images (aligned with `records`, each with its split's scale), in input order.
+
+    In this process unless `jobs` asks for more: worker processes would re-import a script that has no
+    `if __name__ == "__main__"` guard, and would start beside a loaded TensorFlow.
+    """
     items = list(zip(records, images, scales, strict=True))
-    jobs = default_jobs() if jobs is None else jobs
+    jobs = 1 if jobs is None else jobs
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
     if jobs == 1 or len(items) < _MIN_PARALLEL * 4:

@@ -96,7 +96,8 @@ def scan(
         phash_distance, dhash_distance: the largest Hamming distances (of 64 bits) at which two images
             are near-duplicates; both must hold.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
-        jobs: worker processes for decoding files; default all cores.
+        jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
+            (default: this process only, which is safe in scripts without a `__main__` guard).
         progress: called with the number of samples before fingerprinting starts; returns a callback
             that is given the number of samples done as they complete.
         group_pattern: a regular expression that finds a group id (patient, subject, ...) in each file

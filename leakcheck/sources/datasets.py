@@ -6,6 +6,7 @@ downloaded: a TFDS dataset that is not prepared is an error that names the comma
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -155,7 +156,14 @@ def read_tfds(
         ) from None
     except ValueError as exc:  # an unknown config or version
         raise DataNotFoundError(f"tfds:{name}: {exc}") from None
-    if not builder.is_prepared():
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # is_prepared() logs a warning for the very case we report below
+    try:
+        prepared = builder.is_prepared()
+    finally:
+        absl.setLevel(level)
+    if not prepared:
         raise DataNotFoundError(
             f"tfds:{name}: not prepared in {builder.data_dir}; leakcheck reads only data already on disk",
             hint=f"prepare it first with {prepare_command(name, dir_text)}",
