@@ -70,32 +70,39 @@ def fingerprint_arrays(
     scales: Sequence[str],
     *,
     jobs: int | None = None,
-    progress: Progress | None = None,
+    progress: Callable[[int], Progress] | None = None,
 ) -> list[Fingerprint]:
     """Fingerprint in-memory images (aligned with `records`, each with its split's scale), in input order.
 
-    In this process unless `jobs` asks for more: worker processes would re-import a script that has no
-    `if __name__ == "__main__"` guard, and would start beside a loaded TensorFlow.
+    `progress(total)` is called once work starts; the callback it returns is given the number of images
+    finished. In this process unless `jobs` asks for more: worker processes would start beside a loaded
+    TensorFlow, or re-import a script that has no `if __name__ == "__main__"` guard.
     """
     items = list(zip(records, images, scales, strict=True))
     jobs = 1 if jobs is None else jobs
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
     if jobs == 1 or len(items) < _MIN_PARALLEL * 4:
+        advance = progress(len(items)) if progress else None
         out: list[Fingerprint] = []
         for item in items:
             out.extend(_fingerprint_array_chunk([item]))
-            if progress:
-                progress(1)
+            if advance:
+                advance(1)
         return out
     # Larger chunks than for files: each image is small, and its pixels travel to the worker by pickle.
     size = _CHUNK * 16
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    results: list[list[Fingerprint]] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        for chunk_result in pool.map(_fingerprint_array_chunk, chunks):
-            results.append(chunk_result)
-            if progress:
-                progress(len(chunk_result))
-    return [fp for chunk in results for fp in chunk]
+    results: list[Fingerprint] = []
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)), mp_context=multiprocessing.get_context(method)
+    ) as pool:
+        futures = [pool.submit(_fingerprint_array_chunk, chunk) for chunk in chunks]
+        advance = progress(len(items)) if progress else None
+        for future in futures:
+            done = future.result()
+            results.extend(done)
+            if advance:
+                advance(len(done))
+    return results

@@ -264,8 +264,9 @@ def _scan_listing(listing: ArrayListing, settings: _Settings, source: str) -> Re
     records: Sequence[Record] = listing.records
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
-    advance = settings.progress(len(records)) if settings.progress else None
-    fingerprints = fingerprint_arrays(records, listing.images, listing.scales, jobs=settings.jobs, progress=advance)
+    fingerprints = fingerprint_arrays(
+        records, listing.images, listing.scales, jobs=settings.jobs, progress=settings.progress
+    )
     return _report(listing.root, fingerprints, (), settings, source)
 
 

@@ -155,3 +155,19 @@ def test_groups_as_a_third_array() -> None:
     leak = next(f for f in report.findings if f.check == "group-leakage")
     assert leak.severity == leakcheck.Severity.ERROR
     assert leak.message == "test: 1 of 2 groups (50.0%, 1 images) also appear in train: p3 (2 in train, 1 in test)"
+
+
+def test_worker_processes_give_the_same_report() -> None:
+    x = smooth_images(300, size=16, seed=8)
+    x[250:] = x[:50]
+    data = {"train": x[:200], "test": x[200:]}
+    calls: list[int] = []
+
+    def progress(total: int):  # type: ignore[no-untyped-def]
+        calls.append(total)
+        return lambda n: calls.append(n)
+
+    pooled = leakcheck.scan_arrays(data, jobs=2, progress=progress)
+    assert pooled.to_dict() == leakcheck.scan_arrays(data, jobs=1).to_dict()
+    assert calls[0] == 300
+    assert sum(calls[1:]) == 300
