@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
-
-from numpy.typing import NDArray
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 
 from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record
 from leakcheck.model import Fingerprint, Record
+from leakcheck.sources.arrays import Sample
 
 Progress = Callable[[int], None]
 # Below this many files a pool costs more to start than it saves.
@@ -60,48 +60,52 @@ def fingerprint_all(
     return [fp for chunk in results for fp in chunk]
 
 
-def _fingerprint_array_chunk(items: Sequence[tuple[Record, NDArray[Any], str]]) -> list[Fingerprint]:
+def _fingerprint_array_chunk(items: Sequence[Sample]) -> list[Fingerprint]:
     return [fingerprint_array(r, image, scale=scale) for r, image, scale in items]
 
 
 def fingerprint_arrays(
-    records: Sequence[Record],
-    images: Sequence[NDArray[Any]],
-    scales: Sequence[str],
+    samples: Iterable[Sample],
     *,
+    total: int | None = None,
     jobs: int | None = None,
     progress: Callable[[int], Progress] | None = None,
 ) -> list[Fingerprint]:
-    """Fingerprint in-memory images (aligned with `records`, each with its split's scale), in input order.
+    """Fingerprint in-memory samples (record, pixels, scale of their split) as they come, in input order.
 
-    `progress(total)` is called once work starts; the callback it returns is given the number of images
-    finished. In this process unless `jobs` asks for more: worker processes would start beside a loaded
-    TensorFlow, or re-import a script that has no `if __name__ == "__main__"` guard.
+    `progress(total)` is called once work starts, when `total` is known; the callback it returns is given
+    the number of images finished. Samples may come from a stream (a tf.data pipeline): at most a few
+    chunks per worker are held at once. In this process unless `jobs` asks for more: worker processes
+    would start beside a loaded TensorFlow, or re-import a script that has no `__main__` guard.
     """
-    items = list(zip(records, images, scales, strict=True))
     jobs = 1 if jobs is None else jobs
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
-    if jobs == 1 or len(items) < _MIN_PARALLEL * 4:
-        advance = progress(len(items)) if progress else None
+    if jobs == 1 or (total is not None and total < _MIN_PARALLEL * 4):
+        advance = progress(total) if progress and total is not None else None
         out: list[Fingerprint] = []
-        for item in items:
-            out.extend(_fingerprint_array_chunk([item]))
+        for record, image, scale in samples:
+            out.append(fingerprint_array(record, image, scale=scale))
             if advance:
                 advance(1)
         return out
     # Larger chunks than for files: each image is small, and its pixels travel to the worker by pickle.
     size = _CHUNK * 16
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     results: list[Fingerprint] = []
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(chunks)), mp_context=multiprocessing.get_context(method)
-    ) as pool:
-        futures = [pool.submit(_fingerprint_array_chunk, chunk) for chunk in chunks]
-        advance = progress(len(items)) if progress else None
-        for future in futures:
-            done = future.result()
+    pending: deque[Future[list[Fingerprint]]] = deque()
+    iterator = iter(samples)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        advance = progress(total) if progress and total is not None else None
+        while chunk := list(itertools.islice(iterator, size)):
+            pending.append(pool.submit(_fingerprint_array_chunk, chunk))
+            while len(pending) >= 2 * jobs or (pending and pending[0].done()):
+                done = pending.popleft().result()
+                results.extend(done)
+                if advance:
+                    advance(len(done))
+        while pending:
+            done = pending.popleft().result()
             results.extend(done)
             if advance:
                 advance(len(done))

@@ -23,11 +23,11 @@ from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.report import Report, split_stats
-from leakcheck.sources.arrays import ArrayListing, array_listing, mapping_splits, read_npz
+from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
 from leakcheck.sources.cifar import is_cifar_dir, read_cifar
 from leakcheck.sources.datasets import is_tf_dataset, read_datasets, read_tfds
 from leakcheck.sources.folder import display_name, list_folder
-from leakcheck.sources.groups import assign_groups
+from leakcheck.sources.groups import GroupNamer, assign_groups
 from leakcheck.sources.manifest import MANIFEST_SUFFIXES, read_manifest
 from leakcheck.splits import DEFAULT_ALIASES
 
@@ -114,10 +114,10 @@ def scan(
     )
     if isinstance(data, Mapping):
         if data and all(is_tf_dataset(v) for v in data.values()):
-            listing = read_datasets(data, label_names=label_names, aliases=split_aliases)
-            return _scan_listing(listing, settings, "tf.data")
-        listing = array_listing("arrays", mapping_splits(data), label_names=label_names, aliases=split_aliases)
-        return _scan_listing(listing, settings, "arrays")
+            streams = read_datasets(data, label_names=label_names, aliases=split_aliases)
+            return _scan_listing(streams, settings, "tf.data")
+        arrays = array_listing("arrays", mapping_splits(data), label_names=label_names, aliases=split_aliases)
+        return _scan_listing(arrays, settings, "arrays")
     if is_tf_dataset(data):
         raise UsageError("a tf.data.Dataset needs a split name", hint='pass {"train": train_ds, "test": test_ds}')
     if not isinstance(data, str | os.PathLike):
@@ -260,13 +260,14 @@ def _scan_files(
     return _report(root, fingerprints, skipped, settings, source)
 
 
-def _scan_listing(listing: ArrayListing, settings: _Settings, source: str) -> Report:
-    records: Sequence[Record] = listing.records
-    if settings.group_pattern is not None:
-        records = assign_groups(records, settings.group_pattern)
-    fingerprints = fingerprint_arrays(
-        records, listing.images, listing.scales, jobs=settings.jobs, progress=settings.progress
-    )
+def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> Report:
+    samples: Iterable[Sample] = listing.samples()
+    namer = GroupNamer(settings.group_pattern) if settings.group_pattern is not None else None
+    if namer is not None:
+        samples = ((namer(record), image, scale) for record, image, scale in samples)
+    fingerprints = fingerprint_arrays(samples, total=listing.total, jobs=settings.jobs, progress=settings.progress)
+    if namer is not None:
+        namer.check()
     return _report(listing.root, fingerprints, (), settings, source)
 
 

@@ -69,6 +69,29 @@ def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     assert leak.metrics["leaked"] == 6
 
 
+def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
+    """A pipeline fed by a Python generator (unknown cardinality, variable image sizes) is read as it
+    streams; a progress callback is only started when the total is known."""
+    rng = np.random.default_rng(53)
+    shapes = [(int(rng.integers(20, 40)), int(rng.integers(20, 40))) for _ in range(25)]
+
+    def gen() -> Any:
+        for i, (h, w) in enumerate(shapes):
+            yield {"pixels": rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "target": np.int64(i % 2)}
+
+    signature = {"pixels": tf.TensorSpec((None, None, 3), tf.uint8), "target": tf.TensorSpec((), tf.int64)}
+    ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
+    started: list[int] = []
+    report = leakcheck.scan_dataset(
+        {"train": ds}, image_key="pixels", label_key="target", progress=lambda n: started.append(n) or (lambda k: None)
+    )
+    assert started == []
+    assert report.splits[0].images == 25
+    assert dict(report.splits[0].classes) == {"0": 13, "1": 12}
+    sizes = next(f for f in report.findings if f.metrics.get("problem") == "sizes")
+    assert sizes.metrics["width"]["min"] >= 20
+
+
 def test_bad_tf_data_input(tf: Any) -> None:
     with pytest.raises(UsageError, match="needs a split name"):
         leakcheck.scan(tf.data.Dataset.range(3))  # type: ignore[arg-type]

@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,22 @@ from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
 _NPZ_KEY = re.compile(r"^(x|y|group)_(.+)$")
 
 
+# One in-memory sample: its record, its pixels, and the value range its split is stored in.
+Sample = tuple[Record, NDArray[Any], str]
+
+
+class SampleListing(Protocol):
+    """What the in-memory sources produce: samples to fingerprint one at a time, and how many (if known)."""
+
+    @property
+    def root(self) -> str: ...
+
+    @property
+    def total(self) -> int | None: ...
+
+    def samples(self) -> Iterator[Sample]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ArrayListing:
     """Samples held in memory: one record per image, its pixels, and the value range of its split."""
@@ -41,6 +57,13 @@ class ArrayListing:
     records: tuple[Record, ...]
     images: tuple[NDArray[Any], ...]
     scales: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.records)
+
+    def samples(self) -> Iterator[Sample]:
+        return zip(self.records, self.images, self.scales, strict=True)
 
 
 @dataclass(frozen=True, slots=True)

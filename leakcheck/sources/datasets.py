@@ -6,16 +6,21 @@ downloaded: a TFDS dataset that is not prepared is an error that names the comma
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from leakcheck.errors import DataNotFoundError, UsageError
-from leakcheck.sources.arrays import ArrayListing, SplitArrays, array_listing
-from leakcheck.splits import DEFAULT_ALIASES
+from leakcheck.model import Record
+from leakcheck.pixels import finite_range, infer_scale
+from leakcheck.sources.arrays import Sample, label_strings
+from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
 
 _INSTALL_HINT = "pip install 'leakcheck-images[tf]'"
 
@@ -62,6 +67,60 @@ def _is_batched(image_spec: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetSplit:
+    """One split of a tf.data pipeline: how to take the image and label out of its elements."""
+
+    split: str
+    dataset: Any
+    image: Any  # the element key or index of the image; None when elements are bare images
+    label: Any  # the same for the label; None when there is none
+    batched: bool
+    scale: str | None  # the value range, when the element type decides it (uint8); else measured
+    count: int | None  # images in the split, when known in advance
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetListing:
+    """tf.data splits read lazily: images are fingerprinted as they stream, never all held in memory."""
+
+    root: str
+    splits: tuple[DatasetSplit, ...]
+    label_names: tuple[str, ...] | None = None
+
+    @property
+    def total(self) -> int | None:
+        counts = [part.count for part in self.splits]
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+    def samples(self) -> Iterator[Sample]:
+        for part in self.splits:
+            scale = part.scale or self._measure_scale(part)
+            for i, (image, label) in enumerate(self._images(part)):
+                where = f"split {part.split!r} element {i}"
+                name = None if part.label is None else label_strings(np.asarray([label]), 1, self.label_names, where)[0]
+                yield Record(f"{part.split}[{i}]", part.split, name), image, scale
+
+    @staticmethod
+    def _images(part: DatasetSplit) -> Iterator[tuple[np.ndarray[Any, Any], Any]]:
+        for element in part.dataset.as_numpy_iterator():
+            image = element if part.image is None else element[part.image]
+            label = None if part.label is None else element[part.label]
+            if part.batched:
+                labels = [None] * len(image) if label is None else list(label)
+                yield from zip(np.asarray(image), labels, strict=True)
+            else:
+                yield np.asarray(image), label
+
+    def _measure_scale(self, part: DatasetSplit) -> str:
+        """A first pass over a split whose dtype does not decide its range: its finite minimum and maximum."""
+        low, high, dtype = math.inf, -math.inf, None
+        for image, _ in self._images(part):
+            lo, hi, _ = finite_range(image)
+            low, high, dtype = min(low, lo), max(high, hi), image.dtype
+        return infer_scale(dtype, low, high) if dtype is not None else "0-255"
+
+
 def dataset_split(
     split: str,
     dataset: Any,
@@ -69,29 +128,38 @@ def dataset_split(
     image_key: str | None = None,
     label_key: str | None = None,
     batched: bool | None = None,
-) -> SplitArrays:
-    """Read every element of a tf.data.Dataset into numpy images and labels (one pass, in order).
+    count: int | None = None,
+) -> DatasetSplit:
+    """Describe one tf.data.Dataset split: elements may be `(image, label)` tuples, dicts (`image`/`label`
+    keys by default) or bare images, batched or not; `batched=None` decides from the element shape."""
+    import tensorflow as tf
 
-    Elements may be `(image, label)` tuples, dicts (`image`/`label` keys by default), or bare images,
-    batched or not; `batched=None` decides from the element shape.
-    """
     where = f"split {split!r}"
     image_sel, label_sel, image_spec = _element_parts(dataset.element_spec, image_key, label_key, where)
     is_batched = _is_batched(image_spec) if batched is None else batched
-    images: list[np.ndarray[Any, Any]] = []
-    labels: list[Any] = []
-    for element in dataset.as_numpy_iterator():
-        image = element if image_sel is None else element[image_sel]
-        label = None if label_sel is None else element[label_sel]
-        if is_batched:
-            images.extend(np.asarray(image))
-            if label_sel is not None:
-                labels.extend(np.asarray(label))
-        else:
-            images.append(np.asarray(image))
-            if label_sel is not None:
-                labels.append(label)
-    return SplitArrays(split, images, np.asarray(labels) if label_sel is not None else None)
+    if count is None and not is_batched:
+        cardinality = int(dataset.cardinality())
+        count = cardinality if cardinality >= 0 else None
+    scale = "0-255" if image_spec.dtype == tf.uint8 else None
+    return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count)
+
+
+def _listing(
+    root: str,
+    parts: Sequence[DatasetSplit],
+    label_names: Sequence[str] | None,
+    aliases: Mapping[str, tuple[str, ...]],
+) -> DatasetListing:
+    seen: dict[str, str] = {}
+    named: list[DatasetSplit] = []
+    for part in parts:
+        split = canonical_split(part.split, aliases) or part.split
+        if split in seen:
+            raise UsageError(f"{root}: {seen[split]!r} and {part.split!r} both name the split {split!r}")
+        seen[split] = part.split
+        named.append(dataclasses.replace(part, split=split))
+    named.sort(key=lambda part: split_order(part.split))
+    return DatasetListing(root, tuple(named), tuple(label_names) if label_names is not None else None)
 
 
 def read_datasets(
@@ -103,20 +171,20 @@ def read_datasets(
     label_names: Sequence[str] | None = None,
     aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
     root: str = "tf.data",
-) -> ArrayListing:
-    """List the samples of `{"train": ds, "test": ds}`; see `dataset_split` for the element shapes.
+) -> DatasetListing:
+    """List `{"train": ds, "test": ds}`; each dataset is iterated when the samples are fingerprinted.
 
     Raises:
         UsageError: a value is not a tf.data.Dataset, or its elements hold no recognisable image.
     """
-    parts: list[SplitArrays] = []
+    parts: list[DatasetSplit] = []
     for split, ds in datasets.items():
         if not is_tf_dataset(ds):
             raise UsageError(f"split {split!r}: expected a tf.data.Dataset, got {type(ds).__name__}")
         parts.append(dataset_split(split, ds, image_key=image_key, label_key=label_key, batched=batched))
     if not parts:
         raise UsageError("no datasets given", hint='pass {"train": train_ds, "test": test_ds}')
-    return array_listing(root, parts, label_names=label_names, aliases=aliases)
+    return _listing(root, parts, label_names, aliases)
 
 
 def prepare_command(name: str, data_dir: str | None) -> str:
@@ -136,7 +204,7 @@ def read_tfds(
     data_dir: str | os.PathLike[str] | None = None,
     splits: Sequence[str] | None = None,
     aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
-) -> ArrayListing:
+) -> DatasetListing:
     """List the samples of a TFDS dataset (`NAME`, `NAME/CONFIG` or `NAME:VERSION`) prepared on disk.
 
     Raises:
@@ -182,8 +250,9 @@ def read_tfds(
     parts = []
     for split in wanted:
         ds = builder.as_dataset(split=split, shuffle_files=False)
-        parts.append(dataset_split(split, ds, image_key=image_key, label_key=label_key, batched=False))
-    return array_listing(f"tfds:{name}", parts, label_names=names, aliases=aliases)
+        count = info.splits[split].num_examples if split in known else None
+        parts.append(dataset_split(split, ds, image_key=image_key, label_key=label_key, batched=False, count=count))
+    return _listing(f"tfds:{name}", parts, names, aliases)
 
 
 def _tfds_keys(info: Any, name: str) -> tuple[str, str | None]:

@@ -32,28 +32,49 @@ def group_of(name: str, pattern: re.Pattern[str]) -> str | None:
     return m.group(1) if pattern.groups else m.group(0)
 
 
-def assign_groups(records: Sequence[Record], pattern: str) -> tuple[Record, ...]:
-    """Records with `group` set from the last part of their key (the file name).
+class GroupNamer:
+    """Sets `group` on records from their file name (the last part of the key), counting the matches.
 
     Records that already carry a group (a manifest's group column) keep it.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._compiled = compile_group_pattern(pattern)
+        self.seen = 0
+        self.matched = 0
+        self.example: str | None = None
+
+    def __call__(self, record: Record) -> Record:
+        self.seen += 1
+        if record.group is not None:
+            self.matched += 1
+            return record
+        name = record.key.rsplit("/", 1)[-1]
+        self.example = self.example or name
+        group = group_of(name, self._compiled)
+        if group is None:
+            return record
+        self.matched += 1
+        return dataclasses.replace(record, group=group)
+
+    def check(self) -> None:
+        """Raises UsageError when the pattern matched none of the file names it saw."""
+        if self.seen and not self.matched:
+            raise UsageError(
+                f"--group-pattern {self.pattern!r} matches none of the {self.seen:,} file names "
+                f"(e.g. {self.example!r})",
+                hint="the pattern is searched in each file name; use a capture group for the id, e.g. '^(P\\d+)_'",
+            )
+
+
+def assign_groups(records: Sequence[Record], pattern: str) -> tuple[Record, ...]:
+    """Records with `group` set from their file names by `pattern` (see GroupNamer).
 
     Raises:
         UsageError: a bad pattern, or one that matches none of the file names.
     """
-    compiled = compile_group_pattern(pattern)
-    out: list[Record] = []
-    matched = 0
-    for r in records:
-        if r.group is not None:
-            out.append(r)
-            continue
-        group = group_of(r.key.rsplit("/", 1)[-1], compiled)
-        matched += group is not None
-        out.append(dataclasses.replace(r, group=group) if group is not None else r)
-    if records and not matched and all(r.group is None for r in out):
-        example = records[0].key.rsplit("/", 1)[-1]
-        raise UsageError(
-            f"--group-pattern {pattern!r} matches none of the {len(records):,} file names (e.g. {example!r})",
-            hint="the pattern is searched in each file name; use a capture group for the id, e.g. '^(P\\d+)_'",
-        )
-    return tuple(out)
+    namer = GroupNamer(pattern)
+    out = tuple(namer(r) for r in records)
+    namer.check()
+    return out
