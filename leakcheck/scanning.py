@@ -18,7 +18,7 @@ from typing import Any
 from leakcheck._version import __version__
 from leakcheck.checks import DEFAULT_CHECKS, Check
 from leakcheck.engine import fingerprint_all, fingerprint_arrays
-from leakcheck.errors import ManifestError, UsageError
+from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
@@ -128,8 +128,12 @@ def scan(
     text = os.fspath(data)
     if text.startswith(TFDS_PREFIX):
         name = text[len(TFDS_PREFIX) :]
+        if not name:
+            raise UsageError("tfds: needs a dataset name", hint="e.g. tfds:mnist or tfds:cifar10")
         return _scan_listing(read_tfds(name, data_dir=data_dir, aliases=split_aliases), settings, "tfds")
     path = Path(text)
+    if not path.exists() and path.suffix.lower() in {*MANIFEST_SUFFIXES, ".npz"}:
+        raise DataNotFoundError(f"{text}: no such file", hint="check the path")
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".npz":
