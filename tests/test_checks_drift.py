@@ -1,4 +1,5 @@
-"""Split drift: silent on random splits of one data set, loud on a planted difference."""
+"""Split drift: silent on random splits of one data set, loud on a planted difference. The Food-101
+photos are fingerprinted once per module; planted edits re-encode only the test photos."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PIL import Image, ImageEnhance
 from synthetic import smooth_images
 
 import leakcheck
-from leakcheck.checks import SplitDrift
+from leakcheck.checks import PixelNormalization, SplitDrift
 from leakcheck.engine import fingerprint_all
 from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_bytes
 from leakcheck.index import Index
@@ -58,7 +59,7 @@ def test_random_splits_of_generated_data_never_drift() -> None:
         assert _drift(_resplit(fps, 150, seed)) == [], f"seed {seed}"
 
 
-def _edited(fps: list[Fingerprint], edit: object) -> list[Fingerprint]:
+def _edited(fps: list[Fingerprint], edit: object, fmt: str = "JPEG") -> list[Fingerprint]:
     """Re-encode the test images of `fps` after `edit(image) -> (image, save options)`."""
     out = []
     for fp in fps:
@@ -69,7 +70,7 @@ def _edited(fps: list[Fingerprint], edit: object) -> list[Fingerprint]:
         with Image.open(fp.record.path) as im:
             image, options = edit(im.convert("RGB"))  # type: ignore[operator]
         buf = io.BytesIO()
-        image.save(buf, "JPEG", **options)
+        image.save(buf, fmt, **options)
         out.append(fingerprint_bytes(fp.record, buf.getvalue()))
     return out
 
@@ -84,6 +85,19 @@ def test_downscaled_test_split_drifts(food: list[Fingerprint]) -> None:
     fps = _edited(food, lambda im: (im.resize((im.width // 2, im.height // 2)), {"quality": 75}))
     found = _drift(fps)
     assert any(line.startswith("size: test: images are smaller than train") for line in found), found
+
+
+def test_bgr_food101_test_split_is_flagged(food: list[Fingerprint]) -> None:
+    def swap(im: Image.Image) -> tuple[Image.Image, dict[str, int]]:
+        r, g, b = im.split()
+        return Image.merge("RGB", (b, g, r)), {}
+
+    findings = list(PixelNormalization().run(Index(_edited(food, swap, "PNG"))))
+    colour = [f for f in findings if f.metrics.get("problem") == "colour-order"]
+    assert len(colour) == 1
+    assert colour[0].message.startswith("test: colour channels look reversed against train (BGR vs RGB")
+    assert colour[0].metrics["confidence"] == "medium"  # 75 test photos: fewer than 100
+    assert not [f for f in PixelNormalization().run(Index(food)) if f.metrics.get("problem") == "colour-order"]
 
 
 def test_jpeg_quality_drift_in_a_folder(tmp_path: Path) -> None:
