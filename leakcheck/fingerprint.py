@@ -208,20 +208,24 @@ def _fingerprint_image(
     jpeg_quality: int | None = None,
     native: _Native | None = None,
 ) -> Fingerprint:
+    mode = im.mode
     canon_mode, arr = canonical_pixels(im)
+    if native is None and arr.dtype == np.uint8:
+        native = _Native("uint8", "0-255", 0, None)
+    elif native is None:
+        # 16-bit and float files: hash their 8-bit view, as for arrays (Pillow's own conversion to "L"
+        # would clip every value above 255 to white).
+        lo, hi, bad = finite_range(arr)
+        scale = infer_scale(arr.dtype, lo, hi)
+        native = _Native(str(arr.dtype), scale, bad, _finite_stats(arr))
+        im = Image.fromarray(to_uint8(arr, scale))
+        canon_mode, arr = canonical_pixels(im)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{canon_mode}:{arr.shape}:{arr.dtype.str}:".encode())
     h.update(np.ascontiguousarray(arr).data)
     gray = im.convert("L") if im.mode != "L" else im
     thumb = phash_thumbnail(gray)
     stats = _channel_stats(canon_mode, arr)
-    if native is None:
-        lo, hi, bad = finite_range(arr)
-        scale = "0-255" if arr.dtype == np.uint8 else infer_scale(arr.dtype, lo, hi)
-        native = _Native(str(arr.dtype), scale, bad, stats)
-        mean8 = stats.mean if arr.dtype == np.uint8 else _channel_stats("", to_uint8(arr, scale)).mean
-    else:
-        mean8 = stats.mean
     brightness, contrast, sharpness, clipped = measure(im, gray)
     return Fingerprint(
         record=record,
@@ -232,14 +236,14 @@ def _fingerprint_image(
         dhash=dhash(gray),
         width=im.width,
         height=im.height,
-        mode=im.mode,
+        mode=mode,
         format=fmt,
         stats=native.stats or stats,
         flat=bool(thumb.std() < FLAT_STD),
         dtype=native.dtype,
         scale=native.scale,
         nonfinite=native.nonfinite,
-        mean8=mean8,
+        mean8=stats.mean,
         brightness=brightness,
         contrast=contrast,
         sharpness=sharpness,

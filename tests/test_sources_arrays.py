@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from synthetic import smooth_images, write_folder
 
 import leakcheck
@@ -171,3 +172,18 @@ def test_worker_processes_give_the_same_report() -> None:
     assert pooled.to_dict() == leakcheck.scan_arrays(data, jobs=1).to_dict()
     assert calls[0] == 300
     assert sum(calls[1:]) == 300
+
+
+def test_16_bit_png_folder_matches_uint16_arrays(tmp_path: Path) -> None:
+    """A 16-bit grayscale PNG is hashed on its 8-bit view, like the uint16 array it was written from."""
+    x = (smooth_images(12, seed=9)[..., 0].astype(np.uint16) * 257) ^ np.uint16(0x5A)  # full 16-bit detail
+    for split, images in (("train", x[:8]), ("test", np.concatenate([x[:2], x[8:]]))):
+        (tmp_path / split / "c").mkdir(parents=True)
+        for i, image in enumerate(images):
+            Image.fromarray(image).save(tmp_path / split / "c" / f"{i:04d}.png")
+    folder = leakcheck.scan(tmp_path, jobs=1)
+    arrays = leakcheck.scan_arrays({"train": x[:8], "test": np.concatenate([x[:2], x[8:]])})
+    assert _translated(arrays.findings) == _translated(folder.findings)
+    assert next(f for f in folder.findings if f.check == "cross-split-duplicates").metrics["leaked"] == 2
+    # Different images stay apart: the white-clipped hash of Pillow's "L" conversion would merge them all.
+    assert not [f for f in folder.findings if f.check == "within-split-duplicates"]
