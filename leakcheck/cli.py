@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="leakcheck", description="Audit image-classification data sets for leakage.")
     parser.add_argument("--version", action="version", version=f"leakcheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("scan", help="scan DATA/<split>/<class>/<image> for leaks and data problems")
+    p = sub.add_parser("scan", help="scan a data set for leaks and data problems")
     _add_data_options(p)
     p.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     p.add_argument("--pairs", metavar="FILE", help="write every duplicate pair as CSV to FILE ('-' for stdout)")
@@ -88,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     """What to read and how to match: shared by scan, baseline and fix; None means 'not given'."""
-    p.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, val/, test/)")
+    p.add_argument(
+        "path",
+        metavar="DATA",
+        help="a folder holding train/, val/, test/; a CIFAR python folder; a .csv or .parquet manifest "
+        "(path,label,split[,group]); an .npz file (x_train, y_train, x_test, ...); or tfds:NAME[/CONFIG]",
+    )
     p.add_argument("--config", metavar="FILE",
                    help="settings file to use instead of the nearest leakcheck.toml / pyproject.toml")  # fmt: skip
     p.add_argument("--no-config", action="store_true", help="use no configuration file")
@@ -104,6 +109,11 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
+    p.add_argument("--group-pattern", metavar="REGEX",
+                   help="find a group id (patient, subject, ...) in each file name: the named group 'group', "
+                   "else the first capture group; a group in two splits is a leak")  # fmt: skip
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where tfds:NAME is prepared (default: TFDS's own); nothing is downloaded")  # fmt: skip
     p.add_argument("--ignore", metavar="GLOB", action="append", default=None,
                    help="skip paths matching GLOB, relative to DATA (repeatable; adds to the config)")  # fmt: skip
 
@@ -186,9 +196,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:
+    if args.data_dir is not None and not args.path.startswith("tfds:"):
+        raise UsageError("--data-dir applies to tfds:NAME only", hint="drop --data-dir, or scan tfds:NAME")
     show_progress = not args.quiet and err.is_terminal
     with _progress(err, show_progress) as progress:
-        return scan_with_settings(args.path, settings, progress=progress)
+        return scan_with_settings(
+            args.path, settings, progress=progress, group_pattern=args.group_pattern, data_dir=args.data_dir
+        )
 
 
 def _shown(path: Path) -> str:

@@ -361,10 +361,16 @@ def apply_severity(report: Report, overrides: Mapping[str, Severity]) -> Report:
 
 
 def scan_with_settings(
-    path: str | os.PathLike[str], settings: Settings, *, progress: ProgressStart | None = None
+    path: str | os.PathLike[str],
+    settings: Settings,
+    *,
+    progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """`scan` as configured: thresholds, skipped checks, split aliases, ignore globs, severity overrides;
-    the effective settings are recorded in `report.parameters["config"]`."""
+    the effective settings are recorded in `report.parameters["config"]`. `group_pattern` and `data_dir`
+    are passed to `scan` as they are."""
     report = scan(
         path,
         near=settings.near,
@@ -376,6 +382,8 @@ def scan_with_settings(
         split_aliases=settings.split_aliases(),
         ignore=settings.ignore,
         progress=progress,
+        group_pattern=group_pattern,
+        data_dir=data_dir,
     )
     report = apply_severity(report, settings.severity)
     parameters = {**report.parameters, "config": settings.to_parameters(Path(path))}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
-from leakcheck.fingerprint import FingerprintOptions, fingerprint_record
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record
 from leakcheck.model import Fingerprint, Record
+from leakcheck.sources.arrays import Sample
 
 ProgressStart = Callable[[int], Callable[[int], None]]
 # Below this many files a pool costs more to start than it saves.
@@ -67,6 +70,59 @@ def fingerprint_all(
         advance = progress(len(records)) if progress else None
         for future in futures:
             done = future.result()
+            results.extend(done)
+            if advance:
+                advance(len(done))
+    return results
+
+
+def _fingerprint_array_chunk(items: Sequence[Sample]) -> list[Fingerprint]:
+    return [fingerprint_array(r, image, scale=scale) for r, image, scale in items]
+
+
+def fingerprint_arrays(
+    samples: Iterable[Sample],
+    *,
+    total: int | None = None,
+    jobs: int | None = None,
+    progress: ProgressStart | None = None,
+) -> list[Fingerprint]:
+    """Fingerprint in-memory samples (record, pixels, scale of their split) as they come, in input order.
+
+    `progress(total)` is called once work starts, when `total` is known; the callback it returns is given
+    the number of images finished. Samples may come from a stream (a tf.data pipeline): at most a few
+    chunks per worker are held at once. In this process unless `jobs` asks for more: worker processes
+    would start beside a loaded TensorFlow, or re-import a script that has no `__main__` guard.
+    """
+    jobs = 1 if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError("jobs must be >= 1")
+    advance: Callable[[int], None] | None = None
+    if jobs == 1 or (total is not None and total < _MIN_PARALLEL * 4):
+        advance = progress(total) if progress and total is not None else None
+        out: list[Fingerprint] = []
+        for record, image, scale in samples:
+            out.append(fingerprint_array(record, image, scale=scale))
+            if advance:
+                advance(1)
+        return out
+    # Larger chunks than for files: each image is small, and its pixels travel to the worker by pickle.
+    size = _CHUNK * 16
+    results: list[Fingerprint] = []
+    pending: deque[Future[list[Fingerprint]]] = deque()
+    iterator = iter(samples)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+        while chunk := list(itertools.islice(iterator, size)):
+            pending.append(pool.submit(_fingerprint_array_chunk, chunk))
+            if advance is None and progress and total is not None:
+                advance = progress(total)  # after the first submit has forked the workers
+            while len(pending) >= 2 * jobs or (pending and pending[0].done()):
+                done = pending.popleft().result()
+                results.extend(done)
+                if advance:
+                    advance(len(done))
+        while pending:
+            done = pending.popleft().result()
             results.extend(done)
             if advance:
                 advance(len(done))

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from leakcheck.hashing import dhash, pack_bits, phash_bits, phash_thumbnail
 from leakcheck.model import ChannelStats, Fingerprint, Record
+from leakcheck.pixels import finite_range, infer_scale, jpeg_quality, measure, to_uint8
 
 # Pillow's own decompression-bomb limit; above it we refuse to decode unless told otherwise.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -69,8 +70,9 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
                         f"limit of {options.max_pixels / 1e6:.0f}; raise --max-pixels if it is genuine",
                     )  # fmt: skip
                 im.load()
+                quality = jpeg_quality(getattr(im, "quantization", None)) if fmt == "JPEG" else None
                 oriented = ImageOps.exif_transpose(im) or im
-                return _fingerprint_image(record, size, file_digest, fmt, oriented)
+                return _fingerprint_image(record, size, file_digest, fmt, oriented, jpeg_quality=quality)
     except Image.DecompressionBombError:
         return _failed(
             record, size, file_digest,
@@ -142,13 +144,89 @@ def _channel_stats(mode: str, arr: NDArray[np.generic]) -> ChannelStats:
     )
 
 
-def _fingerprint_image(record: Record, size: int, file_digest: str, fmt: str, im: Image.Image) -> Fingerprint:
+@dataclass(frozen=True, slots=True)
+class _Native:
+    """What an in-memory array was before its canonical 8-bit view: dtype, range and exact statistics."""
+
+    dtype: str
+    scale: str
+    nonfinite: int
+    stats: ChannelStats | None  # None: 8-bit pixels, whose statistics are those of the canonical view
+
+
+def fingerprint_array(record: Record, array: NDArray[np.generic], *, scale: str | None = None) -> Fingerprint:
+    """Fingerprint in-memory pixels (HxW, HxWx1, HxWx3 or HxWx4, any dtype) like a decoded file.
+
+    `scale` is the value range the array is stored in (see `pixels.SCALES`); sources that hold a whole
+    split pass the split's range, so that one dark image is not mistaken for another scale. Without it,
+    the image's own range decides. Never raises for odd pixels: returns an errored Fingerprint instead.
+    """
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    digest = hashlib.blake2b(f"{arr.dtype.str}:{arr.shape}:".encode(), digest_size=16)
+    digest.update(np.ascontiguousarray(arr).data)
+    size = int(arr.nbytes)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or 0 in arr.shape:
+        return _failed(
+            record, size, digest.hexdigest(),
+            f"array of shape {arr.shape} is not an image (expected HxW, HxWx1, HxWx3 or HxWx4)",
+        )  # fmt: skip
+    if arr.dtype.kind not in "buif":
+        return _failed(record, size, digest.hexdigest(), f"array of dtype {arr.dtype} holds no pixel values")
+    lo, hi, bad = finite_range(arr)
+    native_scale = scale or infer_scale(arr.dtype, lo, hi)
+    native = _Native(str(arr.dtype), native_scale, bad, None if arr.dtype == np.uint8 else _finite_stats(arr))
+    im = Image.fromarray(to_uint8(arr, native_scale))
+    return _fingerprint_image(record, size, digest.hexdigest(), "array", im, native=native)
+
+
+def _finite_stats(arr: NDArray[np.generic]) -> ChannelStats:
+    """Per-channel statistics over the finite values (NaN and infinities left out)."""
+    if arr.dtype.kind != "f":
+        return _channel_stats("", arr.astype(np.float64))
+    chans = arr.reshape(arr.shape[0] * arr.shape[1], -1).astype(np.float64)
+    chans[~np.isfinite(chans)] = np.nan
+    if np.isnan(chans).all(axis=0).any():
+        zero = tuple(0.0 for _ in range(chans.shape[1]))
+        return ChannelStats(mean=zero, std=zero, min=zero, max=zero)
+    return ChannelStats(
+        mean=tuple(round(float(v), 4) for v in np.nanmean(chans, axis=0)),
+        std=tuple(round(float(v), 4) for v in np.nanstd(chans, axis=0)),
+        min=tuple(float(v) for v in np.nanmin(chans, axis=0)),
+        max=tuple(float(v) for v in np.nanmax(chans, axis=0)),
+    )
+
+
+def _fingerprint_image(
+    record: Record,
+    size: int,
+    file_digest: str,
+    fmt: str,
+    im: Image.Image,
+    *,
+    jpeg_quality: int | None = None,
+    native: _Native | None = None,
+) -> Fingerprint:
+    mode = im.mode
     canon_mode, arr = canonical_pixels(im)
+    if native is None and arr.dtype == np.uint8:
+        native = _Native("uint8", "0-255", 0, None)
+    elif native is None:
+        # 16-bit and float files: hash their 8-bit view, as for arrays (Pillow's own conversion to "L"
+        # would clip every value above 255 to white).
+        lo, hi, bad = finite_range(arr)
+        scale = infer_scale(arr.dtype, lo, hi)
+        native = _Native(str(arr.dtype), scale, bad, _finite_stats(arr))
+        im = Image.fromarray(to_uint8(arr, scale))
+        canon_mode, arr = canonical_pixels(im)
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{canon_mode}:{arr.shape}:{arr.dtype.str}:".encode())
     h.update(np.ascontiguousarray(arr).data)
     gray = im.convert("L") if im.mode != "L" else im
     thumb = phash_thumbnail(gray)
+    stats = _channel_stats(canon_mode, arr)
+    brightness, contrast, sharpness, clipped = measure(im, gray)
     return Fingerprint(
         record=record,
         file_size=size,
@@ -158,8 +236,17 @@ def _fingerprint_image(record: Record, size: int, file_digest: str, fmt: str, im
         dhash=dhash(gray),
         width=im.width,
         height=im.height,
-        mode=im.mode,
+        mode=mode,
         format=fmt,
-        stats=_channel_stats(canon_mode, arr),
+        stats=native.stats or stats,
         flat=bool(thumb.std() < FLAT_STD),
+        dtype=native.dtype,
+        scale=native.scale,
+        nonfinite=native.nonfinite,
+        mean8=stats.mean,
+        brightness=brightness,
+        contrast=contrast,
+        sharpness=sharpness,
+        clipped=clipped,
+        jpeg_quality=jpeg_quality,
     )

@@ -36,13 +36,16 @@ class Severity(enum.IntEnum):
 class Record:
     """One sample as a source sees it: where it is and what it is labelled; never its pixels.
 
-    `key` is the stable, relative POSIX path (or `train[412]` for arrays) used in every output.
+    `key` is the stable, relative POSIX path (or `train[412]` for arrays) used in every output. `path` is
+    None for in-memory samples (arrays, TFDS, tf.data), whose pixels go to `fingerprint_array` instead.
+    `group` is what ties samples together beyond their pixels (a patient, subject, video or session).
     """
 
     key: str
     split: str
     label: str | None
     path: Path | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,11 @@ class Fingerprint:
 
     `error` is set (and the image fields are empty) when the file could not be decoded; such samples
     take part in no duplicate search but are reported by the properties check.
+
+    The hashes and the pixel digest are taken on a canonical 8-bit view (a float image in [0, 1] is
+    scaled to 0-255 first), so that one image stored at two scales still matches. The fields after
+    `error` describe the native pixels (`dtype`, `scale`, `nonfinite`) and simple properties of the
+    8-bit view that the pixel and drift checks compare across splits.
     """
 
     record: Record
@@ -76,6 +84,15 @@ class Fingerprint:
     stats: ChannelStats | None = None
     flat: bool = False
     error: str | None = None
+    dtype: str = ""  # numpy dtype of the native pixels: "uint8", "float32", ...
+    scale: str = ""  # native value range: one of pixels.SCALES ("0-255", "0-1", "-1-1", "0-65535", "other")
+    nonfinite: int = 0  # NaN or infinite values (set to 0 in the 8-bit view)
+    mean8: tuple[float, ...] = ()  # per-channel mean of the 8-bit view
+    brightness: float = 0.0  # mean of the 8-bit grayscale view
+    contrast: float = 0.0  # standard deviation of the 8-bit grayscale view
+    sharpness: float = 0.0  # mean absolute Laplacian of the grayscale view at most 128 pixels a side
+    clipped: float = 0.0  # fraction of 8-bit values (all colour channels) at 0 or 255
+    jpeg_quality: int | None = None  # libjpeg quality estimated from the quantization tables (JPEG files)
 
     @property
     def ok(self) -> bool:

@@ -1,27 +1,79 @@
-"""`scan`: list the records, fingerprint them once, index, run the checks, return a Report."""
+"""Scanning: a source lists Records, one pass fingerprints them, and one shared function turns the
+fingerprints into an Index, runs the checks and returns the Report.
+
+`scan(data)` dispatches on what it is given: a folder, a CIFAR python folder, an `.npz` file, a CSV or
+Parquet manifest, `"tfds:NAME"`, a mapping of split -> arrays, or a mapping of split -> tf.data.Dataset.
+`scan_arrays`, `scan_tfds` and `scan_dataset` are the same with the source spelled out;
+`scan_fingerprints` is the last step alone, for sources of your own built on `fingerprint_array`.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from leakcheck._version import __version__
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import ProgressStart, fingerprint_all
-from leakcheck.errors import UsageError
+from leakcheck.engine import ProgressStart, fingerprint_all, fingerprint_arrays
+from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
-from leakcheck.model import Finding
+from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.report import Report, split_stats
+from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
+from leakcheck.sources.cifar import is_cifar_dir, read_cifar
+from leakcheck.sources.datasets import is_tf_dataset, read_datasets, read_tfds
 from leakcheck.sources.folder import display_name, list_folder
-from leakcheck.sources.ignores import IgnoreRules, ignore_paths
+from leakcheck.sources.groups import GroupNamer, assign_groups
+from leakcheck.sources.ignores import IgnoreRules
+from leakcheck.sources.manifest import MANIFEST_SUFFIXES, read_manifest
 from leakcheck.splits import DEFAULT_ALIASES
+
+TFDS_PREFIX = "tfds:"
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The options every source shares, validated once."""
+
+    match: MatchOptions
+    fingerprint: FingerprintOptions
+    jobs: int | None
+    checks: Sequence[Check]
+    aliases: Mapping[str, tuple[str, ...]]
+    progress: ProgressStart | None
+    group_pattern: str | None
+    ignore: IgnoreRules
+
+
+def _settings(
+    near: bool,
+    phash_distance: int,
+    dhash_distance: int,
+    max_pixels: int,
+    jobs: int | None,
+    checks: Sequence[Check],
+    split_aliases: Mapping[str, tuple[str, ...]],
+    progress: ProgressStart | None,
+    group_pattern: str | None,
+    ignore: Sequence[str] = (),
+) -> _Settings:
+    try:
+        match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
+        fp_options = FingerprintOptions(max_pixels=max_pixels)
+        rules = IgnoreRules(tuple(ignore))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"jobs must be at least 1, got {jobs}")
+    return _Settings(match, fp_options, jobs, checks, split_aliases, progress, group_pattern, rules)
 
 
 def scan(
-    path: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Mapping[str, Any],
     *,
     near: bool = True,
     phash_distance: int = 10,
@@ -32,54 +84,245 @@ def scan(
     split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
     ignore: Sequence[str] = (),
     progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    label_names: Sequence[str] | None = None,
 ) -> Report:
-    """Audit the image folder at `path` (`<split>/<class>/<image>`) and return a Report.
+    """Audit a data set and return a Report.
+
+    `data` is one of: a folder `<split>/<class>/<image>`; an extracted CIFAR-10/100 python folder; an
+    `.npz` file (`x_<split>`, `y_<split>`); a `.csv` or `.parquet` manifest (`path,label,split[,group]`);
+    `"tfds:NAME[/CONFIG]"` (prepared in `data_dir`); `{"train": (x, y), "test": (x, y)}` arrays; or
+    `{"train": ds, "test": ds}` tf.data datasets. See docs/sources.md.
 
     Args:
         near: also look for near-duplicates (re-encoded, resized, lightly edited copies).
         phash_distance, dhash_distance: the largest Hamming distances (of 64 bits) at which two images
             are near-duplicates; both must hold.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
-        jobs: worker processes for decoding; default all cores.
-        ignore: globs of relative paths to leave out (see `leakcheck.sources.ignores`).
-        progress: called with the number of files once decoding starts; returns a callback that is
-            given the number of files done as they complete.
+        jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
+            (default: this process only, which is safe in scripts without a `__main__` guard).
+        ignore: globs of relative paths to leave out of a folder or manifest (see `leakcheck.sources.ignores`).
+        progress: called with the number of samples once fingerprinting starts; returns a callback that is
+            given the number of samples done as they complete.
+        group_pattern: a regular expression that finds a group id (patient, subject, ...) in each file
+            name: its group named `group`, else its first capture group, else the whole match.
+        data_dir: where TFDS datasets are prepared (TFDS's default when None).
+        label_names: class names for integer array labels.
 
     Raises:
-        DataNotFoundError, LayoutError: the folder is missing or not in the expected layout.
-        UsageError: an option is out of range.
+        DataNotFoundError, LayoutError, ManifestError: the data is missing or not in a known form.
+        UsageError: an option is out of range, or TensorFlow is needed but not installed.
     """
-    try:
-        match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
-        fp_options = FingerprintOptions(max_pixels=max_pixels)
-        rules = IgnoreRules(tuple(ignore))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"jobs must be at least 1, got {jobs}")
-    listing = list_folder(path, aliases=split_aliases)
-    if rules:
-        listing = ignore_paths(listing, rules)
-    fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=progress)
-    index = Index(fingerprints, match, skipped=listing.skipped)
+    settings = _settings(
+        near, phash_distance, dhash_distance, max_pixels, jobs, checks, split_aliases, progress, group_pattern, ignore
+    )
+    if isinstance(data, Mapping):
+        if data and all(is_tf_dataset(v) for v in data.values()):
+            streams = read_datasets(data, label_names=label_names, aliases=split_aliases)
+            return _scan_listing(streams, settings, "tf.data")
+        arrays = array_listing("arrays", mapping_splits(data), label_names=label_names, aliases=split_aliases)
+        return _scan_listing(arrays, settings, "arrays")
+    if is_tf_dataset(data):
+        raise UsageError("a tf.data.Dataset needs a split name", hint='pass {"train": train_ds, "test": test_ds}')
+    if not isinstance(data, str | os.PathLike):
+        raise UsageError(
+            f"cannot scan a {type(data).__name__}",
+            hint="pass a path, 'tfds:NAME', or a mapping of split names to arrays or tf.data datasets",
+        )
+    text = os.fspath(data)
+    if text.startswith(TFDS_PREFIX):
+        name = text[len(TFDS_PREFIX) :]
+        if not name:
+            raise UsageError("tfds: needs a dataset name", hint="e.g. tfds:mnist or tfds:cifar10")
+        return _scan_listing(read_tfds(name, data_dir=data_dir, aliases=split_aliases), settings, "tfds")
+    path = Path(text)
+    if not path.exists() and path.suffix.lower() in {*MANIFEST_SUFFIXES, ".npz"}:
+        raise DataNotFoundError(f"{text}: no such file", hint="check the path")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            return _scan_listing(read_npz(path, aliases=split_aliases), settings, "npz")
+        if suffix in MANIFEST_SUFFIXES:
+            manifest = read_manifest(path, aliases=split_aliases)
+            root_path = path.resolve().parent
+            return _scan_files(display_name(path.name), manifest.records, (), settings, "manifest", root_path)
+        raise ManifestError(
+            f"{text}: not a data set leakcheck reads",
+            hint="pass a folder, a .csv or .parquet manifest, an .npz file or tfds:NAME",
+        )
+    if path.is_dir() and is_cifar_dir(path):
+        return _scan_listing(read_cifar(path), settings, "cifar")
+    folder = list_folder(path, aliases=split_aliases)
+    skipped = tuple(s for s in folder.skipped if not settings.ignore.matches(s.path))
+    root = path.resolve()
+    return _scan_files(display_name(root.name), folder.records, skipped, settings, "folder", root)
+
+
+def scan_arrays(
+    splits: Mapping[str, Any],
+    *,
+    label_names: Sequence[str] | None = None,
+    near: bool = True,
+    phash_distance: int = 10,
+    dhash_distance: int = 14,
+    jobs: int | None = None,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+) -> Report:
+    """Audit numpy arrays: `{"train": (x, y), "test": (x, y)}`, or `(x, y, groups)`, or `x` alone.
+
+    `x` is N x H x W, N x H x W x C or N x C x H x W (C = 1, 3 or 4) of any dtype; `y` integers, strings
+    or one-hot rows. Samples are keyed `train[412]`. Other arguments as for `scan`.
+    """
+    settings = _settings(
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
+    )
+    listing = array_listing("arrays", mapping_splits(splits), label_names=label_names, aliases=split_aliases)
+    return _scan_listing(listing, settings, "arrays")
+
+
+def scan_tfds(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    splits: Sequence[str] | None = None,
+    near: bool = True,
+    phash_distance: int = 10,
+    dhash_distance: int = 14,
+    jobs: int | None = None,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+) -> Report:
+    """Audit a TFDS dataset (`"mnist"`, `"NAME/CONFIG"`; a `tfds:` prefix is accepted) already prepared in
+    `data_dir`; every split unless `splits` names some. Nothing is downloaded: an unprepared dataset
+    raises DataNotFoundError naming the command that prepares it. Other arguments as for `scan`.
+    """
+    settings = _settings(
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
+    )
+    name = name.removeprefix(TFDS_PREFIX)
+    listing = read_tfds(name, data_dir=data_dir, splits=splits, aliases=split_aliases)
+    return _scan_listing(listing, settings, "tfds")
+
+
+def scan_dataset(
+    datasets: Mapping[str, Any],
+    *,
+    image_key: str | None = None,
+    label_key: str | None = None,
+    batched: bool | None = None,
+    label_names: Sequence[str] | None = None,
+    near: bool = True,
+    phash_distance: int = 10,
+    dhash_distance: int = 14,
+    jobs: int | None = None,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+) -> Report:
+    """Audit tf.data pipelines: `{"train": train_ds, "test": test_ds}`, each iterated once.
+
+    Elements are `(image, label)` tuples, dicts (`image_key`/`label_key`, default `image`/`label`) or bare
+    images; batched or not (`batched=None` decides from the element shape). Other arguments as for `scan`.
+    """
+    settings = _settings(
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
+    )
+    listing = read_datasets(
+        datasets,
+        image_key=image_key,
+        label_key=label_key,
+        batched=batched,
+        label_names=label_names,
+        aliases=split_aliases,
+    )
+    return _scan_listing(listing, settings, "tf.data")
+
+
+def scan_fingerprints(
+    fingerprints: Iterable[Fingerprint],
+    *,
+    root: str = "",
+    skipped: Iterable[Skipped] = (),
+    near: bool = True,
+    phash_distance: int = 10,
+    dhash_distance: int = 14,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+) -> Report:
+    """Index fingerprints made elsewhere (`fingerprint_array`, a custom source), run the checks, report."""
+    settings = _settings(
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, None, checks, DEFAULT_ALIASES, None, None
+    )
+    return _report(root, list(fingerprints), tuple(skipped), settings, "fingerprints")
+
+
+def _scan_files(
+    root: str,
+    records: Sequence[Record],
+    skipped: tuple[Skipped, ...],
+    settings: _Settings,
+    source: str,
+    root_path: Path,
+) -> Report:
+    if settings.ignore:
+        records = [r for r in records if not settings.ignore.matches(r.key)]
+    if settings.group_pattern is not None:
+        records = assign_groups(records, settings.group_pattern)
+    fingerprints = fingerprint_all(records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress)
+    return _report(root, fingerprints, skipped, settings, source, root_path)
+
+
+def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> Report:
+    if settings.ignore:
+        raise UsageError(f"ignore globs apply to folders and manifests, not to {source} data")
+    samples: Iterable[Sample] = listing.samples()
+    namer = GroupNamer(settings.group_pattern) if settings.group_pattern is not None else None
+    if namer is not None:
+        samples = ((namer(record), image, scale) for record, image, scale in samples)
+    fingerprints = fingerprint_arrays(samples, total=listing.total, jobs=settings.jobs, progress=settings.progress)
+    if namer is not None:
+        namer.check()
+    return _report(listing.root, fingerprints, (), settings, source)
+
+
+def _report(
+    root: str,
+    fingerprints: list[Fingerprint],
+    skipped: tuple[Skipped, ...],
+    settings: _Settings,
+    source: str,
+    root_path: Path | None = None,
+) -> Report:
+    """The one path from fingerprints to a Report, whatever the source."""
+    index = Index(fingerprints, settings.match, skipped=skipped)
     findings: list[Finding] = []
-    for check in checks:
+    for check in settings.checks:
         findings.extend(check.run(index))
+    match = settings.match
     parameters: dict[str, Any] = {
-        "near": near,
-        "phash_distance": phash_distance,
-        "dhash_distance": dhash_distance,
-        "max_pixels": max_pixels,
-        **({"ignore": list(rules.patterns)} if rules else {}),
-        "checks": {check.id: dict(check.params()) for check in checks},
+        "source": source,
+        "near": match.near,
+        "phash_distance": match.phash_distance,
+        "dhash_distance": match.dhash_distance,
+        "max_pixels": settings.fingerprint.max_pixels,
+        "group_pattern": settings.group_pattern,
+        "checks": {check.id: dict(check.params()) for check in settings.checks},
     }
+    if settings.ignore:
+        parameters["ignore"] = list(settings.ignore.patterns)
     return Report(
-        root=display_name(Path(path).resolve().name),
+        root=root,
         findings=tuple(findings),
         splits=split_stats(index),
         relations=tuple(index.relations()),
-        skipped=listing.skipped,
+        skipped=skipped,
         parameters=parameters,
         version=__version__,
-        root_path=Path(path).resolve(),
+        root_path=root_path,
     )

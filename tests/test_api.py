@@ -3,6 +3,8 @@
 import leakcheck
 
 EXPECTED = [
+    "BaselineError",
+    "ConfigError",
     "DataNotFoundError",
     "Finding",
     "Fingerprint",
@@ -13,11 +15,19 @@ EXPECTED = [
     "Record",
     "Relation",
     "Report",
+    "Settings",
     "Severity",
     "UsageError",
     "__version__",
     "exit_code",
+    "fingerprint_array",
+    "load_settings",
     "scan",
+    "scan_arrays",
+    "scan_dataset",
+    "scan_fingerprints",
+    "scan_tfds",
+    "scan_with_settings",
 ]
 
 
@@ -30,6 +40,6 @@ def test_public_api_is_pinned() -> None:
 def test_error_tree_carries_exit_codes() -> None:
     assert leakcheck.LeakcheckError("x").exit_code == 3
     for cls in (leakcheck.UsageError, leakcheck.InputError, leakcheck.DataNotFoundError, leakcheck.LayoutError,
-                leakcheck.ManifestError):  # fmt: skip
+                leakcheck.ManifestError, leakcheck.ConfigError, leakcheck.BaselineError):  # fmt: skip
         assert cls("x").exit_code == 2
     assert issubclass(leakcheck.LayoutError, leakcheck.InputError)

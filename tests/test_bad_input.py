@@ -33,7 +33,7 @@ def test_a_file_instead_of_a_folder_is_exit_2(tmp_path: Path, capsys: pytest.Cap
     f = tmp_path / "x.jpg"
     f.write_bytes(b"x")
     assert main(["scan", str(f)]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert f"{f}: not a data set leakcheck reads" in capsys.readouterr().err
 
 
 def test_empty_folder_says_what_layout_is_expected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,8 +2,11 @@
 
 from leakcheck.checks.balance import ClassBalance
 from leakcheck.checks.base import Check
+from leakcheck.checks.drift import SplitDrift
 from leakcheck.checks.duplicates import CrossSplitDuplicates, WithinSplitDuplicates
+from leakcheck.checks.groups import GroupLeakage
 from leakcheck.checks.labels import LabelConflicts
+from leakcheck.checks.normalization import PixelNormalization
 from leakcheck.checks.properties import ImageProperties
 
 DEFAULT_CHECKS: tuple[Check, ...] = (
@@ -12,6 +15,9 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
     LabelConflicts(),
     ClassBalance(),
     ImageProperties(),
+    GroupLeakage(),
+    PixelNormalization(),
+    SplitDrift(),
 )
 
 __all__ = [
@@ -19,7 +25,10 @@ __all__ = [
     "Check",
     "ClassBalance",
     "CrossSplitDuplicates",
+    "GroupLeakage",
     "ImageProperties",
     "LabelConflicts",
+    "PixelNormalization",
+    "SplitDrift",
     "WithinSplitDuplicates",
 ]

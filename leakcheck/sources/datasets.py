@@ -1,0 +1,271 @@
+"""TensorFlow sources: `tf.data.Dataset` objects and TFDS datasets already prepared on disk.
+
+TensorFlow and TFDS are imported only here, and only when one of these sources is used. Nothing is ever
+downloaded: a TFDS dataset that is not prepared is an error that names the command which prepares it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from leakcheck.errors import DataNotFoundError, UsageError
+from leakcheck.model import Record
+from leakcheck.pixels import finite_range, infer_scale
+from leakcheck.sources.arrays import Sample, label_strings
+from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
+
+_INSTALL_HINT = "pip install 'leakcheck-images[tf]'"
+
+
+def is_tf_dataset(value: object) -> bool:
+    """Whether `value` is a tf.data.Dataset, without importing TensorFlow when it cannot be one."""
+    if not type(value).__module__.startswith("tensorflow"):
+        return False
+    import tensorflow as tf
+
+    return isinstance(value, tf.data.Dataset)
+
+
+def _element_parts(spec: Any, image_key: str | None, label_key: str | None, where: str) -> tuple[Any, Any, Any]:
+    """How to pick the image and the label out of one element: (image selector, label selector, image spec)."""
+    if isinstance(spec, Mapping):
+        keys = list(spec)
+        image = image_key or ("image" if "image" in spec else None)
+        if image is None:
+            ranked = [k for k in keys if len(spec[k].shape) >= 2]
+            if len(ranked) != 1:
+                raise UsageError(f"{where}: cannot tell which of {keys} holds the image", hint="pass image_key=")
+            image = ranked[0]
+        label = label_key or ("label" if "label" in spec else None)
+        for key in (image, label):
+            if key is not None and key not in spec:
+                raise UsageError(f"{where}: elements have no {key!r} entry (they have {keys})")
+        return image, label, spec[image]
+    if isinstance(spec, tuple | list):
+        if not 1 <= len(spec) <= 3:
+            raise UsageError(f"{where}: elements are {len(spec)}-tuples; expected (image, label) or (image, label, w)")
+        return 0, (1 if len(spec) > 1 else None), spec[0]
+    return None, None, spec
+
+
+def _is_batched(image_spec: Any) -> bool:
+    """Rank 4 is a batch of images; rank 3 is one HxWxC image when C is 1, 3 or 4, else a batch of HxW."""
+    shape = image_spec.shape
+    rank = len(shape)
+    if rank == 4:
+        return True
+    if rank == 3:
+        return shape[-1] not in (1, 3, 4)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSplit:
+    """One split of a tf.data pipeline: how to take the image and label out of its elements."""
+
+    split: str
+    dataset: Any
+    image: Any  # the element key or index of the image; None when elements are bare images
+    label: Any  # the same for the label; None when there is none
+    batched: bool
+    scale: str | None  # the value range, when the element type decides it (uint8); else measured
+    count: int | None  # images in the split, when known in advance
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetListing:
+    """tf.data splits read lazily: images are fingerprinted as they stream, never all held in memory."""
+
+    root: str
+    splits: tuple[DatasetSplit, ...]
+    label_names: tuple[str, ...] | None = None
+
+    @property
+    def total(self) -> int | None:
+        counts = [part.count for part in self.splits]
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+
+    def samples(self) -> Iterator[Sample]:
+        for part in self.splits:
+            scale = part.scale or self._measure_scale(part)
+            for i, (image, label) in enumerate(self._images(part)):
+                where = f"split {part.split!r} element {i}"
+                name = None if part.label is None else label_strings(np.asarray([label]), 1, self.label_names, where)[0]
+                yield Record(f"{part.split}[{i}]", part.split, name), image, scale
+
+    @staticmethod
+    def _images(part: DatasetSplit) -> Iterator[tuple[np.ndarray[Any, Any], Any]]:
+        for element in part.dataset.as_numpy_iterator():
+            image = element if part.image is None else element[part.image]
+            label = None if part.label is None else element[part.label]
+            if part.batched:
+                labels = [None] * len(image) if label is None else list(label)
+                yield from zip(np.asarray(image), labels, strict=True)
+            else:
+                yield np.asarray(image), label
+
+    def _measure_scale(self, part: DatasetSplit) -> str:
+        """A first pass over a split whose dtype does not decide its range: its finite minimum and maximum."""
+        low, high, dtype = math.inf, -math.inf, None
+        for image, _ in self._images(part):
+            lo, hi, _ = finite_range(image)
+            low, high, dtype = min(low, lo), max(high, hi), image.dtype
+        return infer_scale(dtype, low, high) if dtype is not None else "0-255"
+
+
+def dataset_split(
+    split: str,
+    dataset: Any,
+    *,
+    image_key: str | None = None,
+    label_key: str | None = None,
+    batched: bool | None = None,
+    count: int | None = None,
+) -> DatasetSplit:
+    """Describe one tf.data.Dataset split: elements may be `(image, label)` tuples, dicts (`image`/`label`
+    keys by default) or bare images, batched or not; `batched=None` decides from the element shape."""
+    import tensorflow as tf
+
+    where = f"split {split!r}"
+    image_sel, label_sel, image_spec = _element_parts(dataset.element_spec, image_key, label_key, where)
+    is_batched = _is_batched(image_spec) if batched is None else batched
+    if count is None and not is_batched:
+        cardinality = int(dataset.cardinality())
+        count = cardinality if cardinality >= 0 else None
+    scale = "0-255" if image_spec.dtype == tf.uint8 else None
+    return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count)
+
+
+def _listing(
+    root: str,
+    parts: Sequence[DatasetSplit],
+    label_names: Sequence[str] | None,
+    aliases: Mapping[str, tuple[str, ...]],
+) -> DatasetListing:
+    seen: dict[str, str] = {}
+    named: list[DatasetSplit] = []
+    for part in parts:
+        split = canonical_split(part.split, aliases) or part.split
+        if split in seen:
+            raise UsageError(f"{root}: {seen[split]!r} and {part.split!r} both name the split {split!r}")
+        seen[split] = part.split
+        named.append(dataclasses.replace(part, split=split))
+    named.sort(key=lambda part: split_order(part.split))
+    return DatasetListing(root, tuple(named), tuple(label_names) if label_names is not None else None)
+
+
+def read_datasets(
+    datasets: Mapping[str, Any],
+    *,
+    image_key: str | None = None,
+    label_key: str | None = None,
+    batched: bool | None = None,
+    label_names: Sequence[str] | None = None,
+    aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    root: str = "tf.data",
+) -> DatasetListing:
+    """List `{"train": ds, "test": ds}`; each dataset is iterated when the samples are fingerprinted.
+
+    Raises:
+        UsageError: a value is not a tf.data.Dataset, or its elements hold no recognisable image.
+    """
+    parts: list[DatasetSplit] = []
+    for split, ds in datasets.items():
+        if not is_tf_dataset(ds):
+            raise UsageError(f"split {split!r}: expected a tf.data.Dataset, got {type(ds).__name__}")
+        parts.append(dataset_split(split, ds, image_key=image_key, label_key=label_key, batched=batched))
+    if not parts:
+        raise UsageError("no datasets given", hint='pass {"train": train_ds, "test": test_ds}')
+    return _listing(root, parts, label_names, aliases)
+
+
+def prepare_command(name: str, data_dir: str | None) -> str:
+    """The commands that prepare a TFDS dataset, for a message to a user."""
+    cli = f"tfds build {name.split('/')[0]}"
+    if "/" in name:
+        cli += f" --config {name.split('/', 1)[1]}"
+    if data_dir:
+        cli += f" --data_dir {data_dir}"
+    py_dir = f", data_dir={data_dir!r}" if data_dir else ""
+    return f"{cli}, or in Python tfds.builder({name!r}{py_dir}).download_and_prepare()"
+
+
+def read_tfds(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    splits: Sequence[str] | None = None,
+    aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+) -> DatasetListing:
+    """List the samples of a TFDS dataset (`NAME`, `NAME/CONFIG` or `NAME:VERSION`) prepared on disk.
+
+    Raises:
+        UsageError: TFDS is not installed, or the dataset has no image feature.
+        DataNotFoundError: unknown name, or the dataset is not prepared in `data_dir`.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:  # optional: the `tf` extra
+        raise UsageError("reading TFDS datasets needs tensorflow-datasets", hint=_INSTALL_HINT) from None
+    dir_text = os.fspath(data_dir) if data_dir is not None else None
+    try:
+        builder = tfds.builder(name, data_dir=dir_text)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataNotFoundError(
+            f"tfds:{name}: no such TFDS dataset", hint="see 'tfds build --help' or the TFDS catalog for names"
+        ) from None
+    except ValueError as exc:  # an unknown config or version
+        raise DataNotFoundError(f"tfds:{name}: {exc}") from None
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)  # is_prepared() logs a warning for the very case we report below
+    try:
+        prepared = builder.is_prepared()
+    finally:
+        absl.setLevel(level)
+    if not prepared:
+        raise DataNotFoundError(
+            f"tfds:{name}: not prepared in {builder.data_dir}; leakcheck reads only data already on disk",
+            hint=f"prepare it first with {prepare_command(name, dir_text)}",
+        )
+    info = builder.info
+    features = info.features
+    image_key, label_key = _tfds_keys(info, name)
+    names: list[str] | None = None
+    if label_key is not None and isinstance(features[label_key], tfds.features.ClassLabel):
+        names = list(features[label_key].names)
+    wanted = list(splits) if splits else sorted(info.splits)
+    known = set(info.splits)
+    unknown = [s for s in wanted if known and s not in known]
+    if unknown:
+        raise UsageError(f"tfds:{name}: no split {unknown[0]!r}; it has {', '.join(sorted(known))}")
+    parts = []
+    for split in wanted:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        count = info.splits[split].num_examples if split in known else None
+        parts.append(dataset_split(split, ds, image_key=image_key, label_key=label_key, batched=False, count=count))
+    return _listing(f"tfds:{name}", parts, names, aliases)
+
+
+def _tfds_keys(info: Any, name: str) -> tuple[str, str | None]:
+    """The image and label features: the supervised keys when declared, else the only Image feature."""
+    import tensorflow_datasets as tfds
+
+    features = info.features
+    if info.supervised_keys and len(info.supervised_keys) >= 2:
+        image, label = info.supervised_keys[0], info.supervised_keys[1]
+        if isinstance(image, str) and isinstance(label, str) and isinstance(features[image], tfds.features.Image):
+            return image, label
+    images = [k for k in features if isinstance(features[k], tfds.features.Image)]
+    if len(images) != 1:
+        raise UsageError(f"tfds:{name}: cannot tell which feature is the image (has {', '.join(features)})")
+    labels = [k for k in features if isinstance(features[k], tfds.features.ClassLabel)]
+    return images[0], ("label" if "label" in labels else (labels[0] if labels else None))

@@ -1,0 +1,153 @@
+"""tf.data pipelines and TFDS builders (mocked with tfds.testing.mock_data; nothing is downloaded).
+
+TensorFlow takes seconds to import, so it is imported once, by the module-scoped fixture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import leakcheck
+from leakcheck.cli import main
+from leakcheck.errors import DataNotFoundError, UsageError
+from tests.synthetic import smooth_images
+
+
+@pytest.fixture(scope="module")
+def tf() -> ModuleType:
+    return pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def tfds(tf: ModuleType) -> ModuleType:
+    return pytest.importorskip("tensorflow_datasets")
+
+
+def _data() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    x = smooth_images(30, seed=51)
+    test = x[24:].copy()
+    test[:2] = x[:2]
+    return {"train": (x[:24], np.arange(24) % 3), "test": (test, np.arange(6) % 3)}
+
+
+def _messages(report: leakcheck.Report) -> set[tuple[str, str]]:
+    return {(f.check, f.message) for f in report.findings}
+
+
+def test_tf_data_tuples_and_dicts_batched_or_not_match_arrays(tf: Any) -> None:
+    data = _data()
+    expected = _messages(leakcheck.scan_arrays(data))
+    unbatched = {s: tf.data.Dataset.from_tensor_slices((x, y)) for s, (x, y) in data.items()}
+    assert _messages(leakcheck.scan_dataset(unbatched)) == expected
+    batched = {s: tf.data.Dataset.from_tensor_slices((x, y)).batch(4) for s, (x, y) in data.items()}
+    assert _messages(leakcheck.scan(batched)) == expected
+    as_dicts = {
+        s: tf.data.Dataset.from_tensor_slices({"image": x, "label": tf.one_hot(y, 3)}).batch(5)
+        for s, (x, y) in data.items()
+    }
+    report = leakcheck.scan_dataset(as_dicts)
+    assert _messages(report) == expected
+    assert report.parameters["source"] == "tf.data"
+
+
+def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
+    """A test pipeline that forgot to rescale: the scale mismatch is an error and copies still match."""
+    x_train, y_train = _data()["train"]
+    x_test = x_train[:6]
+    train = tf.data.Dataset.from_tensor_slices((x_train, y_train)).map(lambda im, y: (tf.cast(im, tf.float32) / 255, y))
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_train[:6])).map(lambda im, y: (tf.cast(im, tf.float32), y))
+    report = leakcheck.scan_dataset({"train": train.batch(8), "test": test.batch(8)})
+    problems = {f.metrics.get("problem"): f for f in report.findings if f.check == "pixel-normalization"}
+    assert problems["scale-mismatch"].severity == leakcheck.Severity.ERROR
+    leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
+    assert leak.metrics["leaked"] == 6
+
+
+def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
+    """A pipeline fed by a Python generator (unknown cardinality, variable image sizes) is read as it
+    streams; a progress callback is only started when the total is known."""
+    rng = np.random.default_rng(53)
+    shapes = [(int(rng.integers(20, 40)), int(rng.integers(20, 40))) for _ in range(25)]
+
+    def gen() -> Any:
+        for i, (h, w) in enumerate(shapes):
+            yield {"pixels": rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "target": np.int64(i % 2)}
+
+    signature = {"pixels": tf.TensorSpec((None, None, 3), tf.uint8), "target": tf.TensorSpec((), tf.int64)}
+    ds = tf.data.Dataset.from_generator(gen, output_signature=signature)
+    started: list[int] = []
+    report = leakcheck.scan_dataset(
+        {"train": ds}, image_key="pixels", label_key="target", progress=lambda n: started.append(n) or (lambda k: None)
+    )
+    assert started == []
+    assert report.splits[0].images == 25
+    assert dict(report.splits[0].classes) == {"0": 13, "1": 12}
+    sizes = next(f for f in report.findings if f.metrics.get("problem") == "sizes")
+    assert sizes.metrics["width"]["min"] >= 20
+
+
+def test_bad_tf_data_input(tf: Any) -> None:
+    with pytest.raises(UsageError, match="needs a split name"):
+        leakcheck.scan(tf.data.Dataset.range(3))  # type: ignore[arg-type]
+    pairs = tf.data.Dataset.from_tensor_slices({"a": np.zeros((2, 8, 8)), "b": np.zeros((2, 8, 8))})
+    with pytest.raises(UsageError, match="cannot tell which of"):
+        leakcheck.scan_dataset({"train": pairs})
+
+
+def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:
+    """Write a builder's real metadata (dataset_info.json, features.json) as `tfds build` would, with no
+    examples: mock_data then serves the examples, and the builder counts as prepared."""
+    builder = tfds.builder(name, data_dir=str(data_dir))
+    splits = [tfds.core.SplitInfo(name=s, shard_lengths=[n], num_bytes=0) for s, n in sizes.items()]
+    builder.info.set_splits(tfds.core.SplitDict(splits))
+    Path(builder.data_path).mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_path)
+
+
+def test_tfds_mnist_through_mock_data_matches_npz(tfds: Any, tf: Any, tmp_path: Path) -> None:
+    x = np.stack([np.asarray(Image.fromarray(im[..., 0]).resize((28, 28))) for im in smooth_images(40, seed=52)])
+    x = x[..., None]
+    y = np.arange(40) % 10
+    splits = {"train": (x[:30], y[:30]), "test": (np.concatenate([x[:3], x[30:37]]), y[30:40])}
+
+    def as_dataset(self: Any, split: Any, **kwargs: Any) -> Any:
+        images, labels = splits[str(split)]
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels.astype(np.int64)})
+
+    _prepare_metadata(tfds, tmp_path, "mnist", {"train": 30, "test": 10})
+    with tfds.testing.mock_data(data_dir=str(tmp_path), as_dataset_fn=as_dataset):
+        report = leakcheck.scan_tfds("mnist", data_dir=tmp_path)
+        assert main(["scan", "tfds:mnist", "--data-dir", str(tmp_path), "-q"]) == 1
+    assert report.root == "tfds:mnist"
+    assert dict(report.splits[0].classes) == {str(d): 3 for d in range(10)}  # mnist's ClassLabel names
+    npz = tmp_path / "same.npz"
+    np.savez(npz, x_train=splits["train"][0], y_train=splits["train"][1], x_test=splits["test"][0],
+             y_test=splits["test"][1])  # fmt: skip
+    assert _messages(report) == _messages(leakcheck.scan(npz))
+    leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
+    assert leak.samples == ("test[0]", "test[1]", "test[2]")
+
+
+def test_tfds_random_mock_examples_repeat_across_splits(tfds: Any, tmp_path: Path) -> None:
+    """mock_data's own generator yields the same examples for every split: a 100% leak."""
+    _prepare_metadata(tfds, tmp_path, "mnist", {"train": 8, "test": 8})
+    with tfds.testing.mock_data(num_examples=8, data_dir=str(tmp_path)):
+        report = leakcheck.scan("tfds:mnist", data_dir=tmp_path)
+    leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
+    assert leak.message == "test: 8 of 8 images (100.0%) also appear in train"
+
+
+def test_unprepared_tfds_names_the_command(tfds: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(DataNotFoundError) as caught:
+        leakcheck.scan_tfds("tfds:cifar10", data_dir=tmp_path)
+    assert f"tfds build cifar10 --data_dir {tmp_path}" in str(caught.value)
+    assert "download_and_prepare()" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # nothing was downloaded or created
+    assert main(["scan", "tfds:no_such_dataset_xyz", "--data-dir", str(tmp_path), "-q"]) == 2
+    assert "no such TFDS dataset" in capsys.readouterr().err
