@@ -16,13 +16,24 @@ except ModuleNotFoundError as exc:
     ) from exc
 
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing
+from leakcheck.keras.callback import LeakcheckCallback
 from leakcheck.keras.checks import PREFLIGHT_CHECKS
+from leakcheck.keras.evaluation import CleanEvaluation, Score, evaluate_clean, leaked_keys
 from leakcheck.keras.preflight import check_batchnorm, preflight
+from leakcheck.keras.training import TrainOptions, TrainResult, train
 
 __all__ = [
     "PREFLIGHT_CHECKS",
     "TRAINABLE_BACKBONES",
     "BackbonePreprocessing",
+    "CleanEvaluation",
+    "LeakcheckCallback",
+    "Score",
+    "TrainOptions",
+    "TrainResult",
     "check_batchnorm",
+    "evaluate_clean",
+    "leaked_keys",
     "preflight",
+    "train",
 ]

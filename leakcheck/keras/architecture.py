@@ -170,7 +170,7 @@ def _metric_specs(model: Any) -> tuple[MetricSpec, ...]:
     given = model.get_compile_config().get("metrics") or []
     if not isinstance(given, list):
         given = [given]
-    names = [m if isinstance(m, str) else str(m.get("class_name", "")) if isinstance(m, dict) else str(m) for m in given]
+    names = [_metric_name(m) for m in given]
     # After the first fit/evaluate Keras has resolved each identifier to a metric object; trust those.
     compiled = getattr(model, "_compile_metrics", None)
     built = getattr(compiled, "metrics", None) if getattr(compiled, "built", False) else None
@@ -178,6 +178,14 @@ def _metric_specs(model: Any) -> tuple[MetricSpec, ...]:
     if built is not None and len(built) == len(names):
         resolved = [type(m).__name__ for m in built]
     return tuple(MetricSpec(n, r) for n, r in zip(names, resolved, strict=True))
+
+
+def _metric_name(metric: Any) -> str:
+    if isinstance(metric, str):
+        return metric
+    if isinstance(metric, dict):  # a serialised metric object
+        return str(metric.get("class_name", ""))
+    return str(getattr(metric, "__name__", metric))
 
 
 def _input_path(model: Any) -> tuple[BackboneKind | None, InputPath]:

@@ -25,6 +25,7 @@ class Subject:
     model: ModelFacts
     splits: tuple[SplitFacts, ...]
     epochs: int | None = None
+    steps_per_epoch: int | None = None
 
     @property
     def train(self) -> SplitFacts:
@@ -337,7 +338,7 @@ class BatchNormCanConverge:
         return {"max_residual": self.max_residual, "error_residual": self.error_residual}
 
     def run(self, subject: Subject) -> Iterator[Finding]:
-        steps, epochs = subject.train.steps, subject.epochs
+        steps, epochs = subject.steps_per_epoch or subject.train.steps, subject.epochs
         layers = subject.model.trainable_batchnorm
         if not layers or steps is None or epochs is None:
             return
@@ -356,8 +357,9 @@ class BatchNormCanConverge:
                 self.id,
                 severity,
                 f"{len(names)} trainable BatchNorm layer{'s' if len(names) != 1 else ''} (momentum {momentum:g}) "
-                f"get only {planned:,} updates ({epochs} epoch{"s" if epochs != 1 else ""} x {steps} steps): their moving statistics keep "
-                f"{residual:.0%} of the initial values, so predict and evaluate will disagree with what fit reports",
+                f"get only {planned:,} updates ({epochs} epoch{'s' if epochs != 1 else ''} x {steps} steps): "
+                f"their moving statistics keep {residual:.0%} of the initial values, so predict and evaluate "
+                "will disagree with what fit reports",
                 samples=tuple(sorted(names)),
                 metrics={"momentum": momentum, "steps": planned, "residual": round(residual, 6)},
                 hint=f"{longer}lower the momentum (e.g. 0.9), or freeze BatchNorm layers (trainable=False) "

@@ -26,6 +26,7 @@ def preflight(
     *,
     epochs: int | None = None,
     batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
     checks: Sequence[PreflightCheck] = PREFLIGHT_CHECKS,
     max_samples: int = 256,
 ) -> Report:
@@ -34,8 +35,8 @@ def preflight(
     Each split is `(x, y)` arrays, a `tf.data.Dataset` (batched, yielding `(x, y)`) or a
     `keras.utils.PyDataset`. At most `max_samples` samples per split are read (val and test twice,
     to see whether the pipeline is repeatable). `epochs` and `batch_size` (for arrays; Keras's default
-    is 32) give the planned number of training steps for the BatchNorm check, which is skipped without
-    `epochs`.
+    is 32) or `steps_per_epoch` give the planned number of training steps for the BatchNorm check, which
+    is skipped without `epochs`.
     """
     if epochs is not None and epochs < 1:
         raise UsageError(f"epochs must be at least 1, got {epochs}")
@@ -57,14 +58,19 @@ def preflight(
                 check_repeat=name != "train",
             )
         )
-    subject = Subject(facts, tuple(splits), epochs)
+    subject = Subject(facts, tuple(splits), epochs, steps_per_epoch)
     findings: list[Finding] = []
     for check in checks:
         findings.extend(check.run(subject))
     return _report(
         model.name,
         findings,
-        {"epochs": epochs, "batch_size": batch_size, "checks": {c.id: dict(c.params()) for c in checks}},
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps_per_epoch,
+            "checks": {c.id: dict(c.params()) for c in checks},
+        },
     )
 
 
@@ -152,7 +158,8 @@ def _classes(pred: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def _predict(model: keras.Model, x: np.ndarray[Any, Any], *, batch_size: int, training: bool) -> np.ndarray[Any, Any]:
     parts = [
-        keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=training)) for i in range(0, len(x), batch_size)
+        keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=training))
+        for i in range(0, len(x), batch_size)
     ]
     return np.concatenate(parts)
 
