@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from leakcheck._version import __version__
 from leakcheck.errors import LeakcheckError, RefusedError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.render.findings import render_findings
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.report import FailOn, Report
@@ -100,9 +101,13 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         result = train(args.path, run_dir, options=options, jobs=args.jobs, verbose=0 if args.quiet else 2, log=say)
     except RefusedError as exc:
-        if exc.report is not None:
+        if exc.report is not None and exc.report.splits:
             err.print(render_terminal(exc.report))
+        elif exc.report is not None:
+            err.print(render_findings(exc.report, title=f"preflight of {exc.report.root}"))
         raise
+    if not args.quiet and result.preflight.findings:
+        err.print(render_findings(result.preflight, title=f"preflight of {result.preflight.root}"))
     for split, evaluation in result.evaluations.items():
         if split == "test" or "test" not in result.evaluations:
             for line in evaluation.lines():

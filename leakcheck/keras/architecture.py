@@ -119,7 +119,8 @@ class ModelFacts:
             loss=_loss_spec(getattr(model, "loss", None)) if compiled else LossSpec("", "none", False),
             metrics=_metric_specs(model) if compiled else (),
             backbone=nested_backbone or flat_backbone,
-            input_path=path if nested_backbone or flat_backbone is None else InputPath(),
+            # A backbone built into the model itself (not nested) starts at the model's input.
+            input_path=path if nested_backbone or path.normalised_by or flat_backbone is None else InputPath(),
             trainable_batchnorm=tuple(
                 BatchNormSpec(layer.name, float(layer.momentum))
                 for layer in _walk(model)

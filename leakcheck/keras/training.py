@@ -338,10 +338,11 @@ def _fit(
         validation_data=val_ds,
         epochs=initial_epoch + epochs,
         initial_epoch=initial_epoch,
+        shuffle=False,  # the training dataset shuffles itself
         callbacks=callbacks,
         verbose=verbose,
     )
-    learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    learning_rate = float(f"{float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)):.6g}")
     rows: list[dict[str, Any]] = []
     for i, epoch in enumerate(history.epoch):
         row: dict[str, Any] = {"epoch": epoch + 1, "stage": stage, "learning_rate": learning_rate}
