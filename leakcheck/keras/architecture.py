@@ -160,8 +160,8 @@ def _loss_spec(loss: Any) -> LossSpec:
     if isinstance(loss, keras.losses.Loss):
         config = loss.get_config()
         name = type(loss).__name__
-        if isinstance(loss, keras.losses.LossFunctionWrapper):
-            name = getattr(loss.fn, "__name__", name)
+        if name == "LossFunctionWrapper":  # a plain loss function wrapped by Keras: use the function's name
+            name = getattr(getattr(loss, "fn", None), "__name__", name)
         return LossSpec(name, _LOSS_KINDS.get(name.lower(), "other"), bool(config.get("from_logits", False)))
     name = getattr(loss, "__name__", type(loss).__name__)
     return LossSpec(name, _LOSS_KINDS.get(name.lower(), "other"), False)
