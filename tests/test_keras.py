@@ -448,21 +448,31 @@ def test_train_one_epoch_on_a_clean_folder_writes_the_run_folder(tmp_path: Path)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_train_with_allowed_leakage_reports_the_leak_adjusted_score(tmp_path: Path) -> None:
+def test_train_with_allowed_leakage_and_a_weights_file(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "data", {"train": 6, "test": 3})
     plant_leaks(root, 2)
+    pretrained = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.35)
+    weights_file = tmp_path / "base.weights.h5"
+    pretrained.save_weights(weights_file)
     options = TrainOptions(
-        backbone="mobilenetv2", alpha=0.35, image_size=32, weights="none", epochs=1, allow_leakage=True,
-        fine_tune_epochs=1,
+        backbone="mobilenetv2", alpha=0.35, image_size=32, weights=str(weights_file), epochs=1,
+        fine_tune_epochs=1, allow_leakage=True,
     )  # fmt: skip
     result = train(root, tmp_path / "run", options=options, jobs=1)
     assert result.scan.leaking
     test = result.evaluations["test"]
     assert (test.full.images, test.clean.images, len(test.leaked)) == (15, 9, 6)
     assert "val" not in result.evaluations  # carved out of train: no split of its own in the scan
+    assert result.summary["options"]["weights"] == "file:base.weights.h5"
     history = list(csv.DictReader((tmp_path / "run" / "history.csv").read_text(encoding="utf-8").splitlines()))
     assert [r["stage"] for r in history] == ["head", "fine-tune"]
     assert float(history[1]["learning_rate"]) == pytest.approx(1e-5)
+    # The frozen stem kept the weights from the file; only the last block was fine-tuned.
+    saved = keras.models.load_model(tmp_path / "run" / "model.keras")
+    base = next(layer for layer in saved.layers if layer.name.startswith("mobilenetv2"))
+    np.testing.assert_array_equal(
+        base.get_layer("Conv1").get_weights()[0], pretrained.get_layer("Conv1").get_weights()[0]
+    )
 
 
 def test_imagenet_weights_only_from_the_local_cache(

@@ -42,7 +42,7 @@ class CleanEvaluation:
         """How many accuracy points the leaked images add (full minus clean)."""
         if self.full.accuracy is None or self.clean.accuracy is None:
             return None
-        return self.full.accuracy - self.clean.accuracy
+        return round(self.full.accuracy - self.clean.accuracy, 6)
 
     def to_dict(self) -> dict[str, Any]:
         return {

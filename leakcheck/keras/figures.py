@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 _PNG_METADATA = {"Software": None}  # no version string, so the bytes do not change with matplotlib upgrades
 
@@ -25,6 +26,7 @@ def learning_curves_png(history: Sequence[Mapping[str, Any]], *, fine_tune_from:
                 ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=label)
         if fine_tune_from is not None:
             ax.axvline(fine_tune_from - 0.5, linestyle="--", color="grey", label="fine-tuning")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
