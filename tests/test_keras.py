@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from rich.console import Console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 tf = pytest.importorskip("tensorflow")
@@ -33,6 +34,7 @@ from leakcheck.keras import (  # noqa: E402
     train,
 )
 from leakcheck.keras.training import OUTPUT_FILES  # noqa: E402
+from leakcheck.render.findings import render_findings  # noqa: E402
 
 pytestmark = [
     # TensorFlow 2.21 tensors implement __array__ without numpy 2's `copy` keyword; Keras converts them with
@@ -333,6 +335,23 @@ def test_tiny_dataset_for_the_model_size() -> None:
     assert "keras-tiny-data" not in checks_of(preflight(small, (x2, y2)))
 
 
+def test_a_preflight_report_renders_and_serialises() -> None:
+    x, y = images(20), np.random.default_rng(14).integers(0, 3, 20)
+    model = small_cnn(3, activation=None)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    report = preflight(model, (x, y), epochs=2)
+    console = Console(record=True, width=200)
+    console.print(render_findings(report, title="preflight of the model"))
+    text = console.export_text()
+    assert "error [keras-activation-loss] the last layer outputs raw scores" in text
+    assert "from_logits=True" in text
+    assert text.rstrip().endswith("FAIL  1 errors, 1 warnings, 0 notes")
+    data = json.loads(report.to_json())
+    assert data["verdict"] == "errors"
+    assert data["parameters"]["epochs"] == 2
+    assert [f["check"] for f in data["findings"]] == ["keras-activation-loss", "keras-tiny-data"]
+
+
 # --- the callback ---------------------------------------------------------------------------------------
 def test_callback_raises_before_the_first_batch() -> None:
     rng = np.random.default_rng(13)
@@ -513,3 +532,45 @@ def test_a_missing_tensorflow_gives_the_install_hint() -> None:
     assert done.returncode == 2
     assert "pip install 'leakcheck-images[tf]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_importing_leakcheck_keras_without_tensorflow_raises_an_import_error_with_the_hint() -> None:
+    done = _python(
+        "import sys\nsys.modules['tensorflow'] = None\n"
+        "try:\n    import leakcheck.keras\nexcept ImportError as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("MissingExtraError leakcheck.keras needs TensorFlow and Keras")
+    assert "pip install 'leakcheck-images[tf]'" in done.stdout
+
+
+def test_public_api_of_leakcheck_keras() -> None:
+    import leakcheck.keras as lk
+
+    assert sorted(lk.__all__) == [
+        "BackbonePreprocessing",
+        "CleanEvaluation",
+        "LeakcheckCallback",
+        "PREFLIGHT_CHECKS",
+        "Score",
+        "TRAINABLE_BACKBONES",
+        "TrainOptions",
+        "TrainResult",
+        "check_batchnorm",
+        "evaluate_clean",
+        "leaked_keys",
+        "preflight",
+        "train",
+    ]
+    assert all(hasattr(lk, name) for name in lk.__all__)
+    assert [check.id for check in lk.PREFLIGHT_CHECKS] == [
+        "keras-loss-labels",
+        "keras-output-units",
+        "keras-activation-loss",
+        "keras-binary-accuracy",
+        "keras-input-range",
+        "keras-batchnorm-steps",
+        "keras-eval-repeatable",
+        "keras-class-order",
+        "keras-tiny-data",
+    ]

@@ -138,7 +138,11 @@ class OutputUnitsMatchClasses:
                 metrics=metrics,
                 hint=f"make the last layer Dense({classes}, activation='softmax')",
             )
-        elif units > classes and not (units == 2 and classes <= 2):
+        elif (
+            units > classes
+            and not (units == 2 and classes <= 2)
+            and (subject.train.labels_complete or subject.train.class_names)
+        ):
             yield Finding(
                 self.id,
                 Severity.WARNING,
@@ -475,7 +479,7 @@ class EnoughData:
                 metrics={"images": train.samples, "trainable_params": params},
                 hint=hint,
             )
-        if train.class_counts and train.inspected == train.samples:
+        if train.class_counts and train.labels_complete:
             small = [(c, n) for c, n in train.class_counts if n < self.min_per_class]
             if small:
                 shown = ", ".join(f"{_class_name(train, c)}: {n}" for c, n in small[:10])

@@ -144,9 +144,8 @@ def _dataset_labels_and_keys(ds: Any, root: str | Path | None) -> tuple[np.ndarr
             "evaluate_clean needs a dataset from image_dataset_from_directory (with file_paths and class_names) "
             "and root= the scanned folder"
         )
-    base = Path(root).resolve()
     try:
-        keys = [Path(p).resolve().relative_to(base).as_posix() for p in paths]
+        keys = [_relative_key(Path(p), Path(root)) for p in paths]
     except ValueError:
         raise UsageError(
             f"the dataset's files are not under {root}", hint="pass root= the folder you scanned"
@@ -160,6 +159,14 @@ def _dataset_labels_and_keys(ds: Any, root: str | Path | None) -> tuple[np.ndarr
             hint="build it with image_dataset_from_directory(..., shuffle=False)",
         )
     return labels, keys
+
+
+def _relative_key(path: Path, root: Path) -> str:
+    """The scan's key for `path`: relative to `root` as given, else to both resolved (links, `..`)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().relative_to(root.resolve()).as_posix()
 
 
 def _as_indices(y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -24,8 +24,9 @@ class SplitFacts:
     """One split as the model will see it, from up to `inspected` samples.
 
     `samples` and `steps` (batches per epoch) are None when they cannot be known without a full pass.
-    `repeatable` is None when not tested (arrays, or the train split); `reordered_only` is True when
-    two passes hold the same samples in another order.
+    `labels_complete` says whether the label facts cover the whole split (always for arrays) or only
+    the samples inspected. `repeatable` is None when not tested (arrays, or the train split);
+    `reordered_only` is True when two passes hold the same samples in another order.
     """
 
     split: str
@@ -40,6 +41,7 @@ class SplitFacts:
     classes: int | None
     class_counts: tuple[tuple[int, int], ...]
     class_names: tuple[str, ...] | None
+    labels_complete: bool = False
     repeatable: bool | None = None
     reordered_only: bool = False
 
@@ -75,7 +77,12 @@ def read_split(
             n = len(second.digests)
         repeatable = first.digests[:n] == second.digests[:n]
         reordered_only = not repeatable and Counter(first.digests[:n]) == Counter(second.digests[:n])
-    labels = np.concatenate(first.labels) if first.labels else None
+    if kind == "arrays":  # labels are cheap to read in full, pixels are only sampled
+        labels: np.ndarray[Any, Any] | None = np.asarray(data[1])
+        labels_complete = True
+    else:
+        labels = np.concatenate(first.labels) if first.labels else None
+        labels_complete = first.exhausted
     encoding, classes = _label_encoding(labels)
     samples, steps = _size(kind, data, first, batch_size)
     counts: Counter[int] = Counter()
@@ -96,6 +103,7 @@ def read_split(
         classes=classes,
         class_counts=tuple(sorted(counts.items())),
         class_names=_class_names(data),
+        labels_complete=labels_complete,
         repeatable=repeatable,
         reordered_only=reordered_only,
     )

@@ -355,10 +355,9 @@ def _fit(
 
 def _keys_and_labels(ds: Any, class_names: Sequence[str], root: Path) -> tuple[list[str], np.ndarray[Any, Any]]:
     """Report keys and label indices of an unshuffled dataset, in the order it yields its images."""
-    base = root.resolve()
     index = {name: i for i, name in enumerate(class_names)}
-    paths = [Path(p) for p in ds.file_paths]
-    keys = [p.resolve().relative_to(base).as_posix() for p in paths]
+    paths = [Path(p) for p in ds.file_paths]  # root/<split folder>/<class>/<file>, as the scan keys them
+    keys = [p.relative_to(root).as_posix() for p in paths]
     return keys, np.array([index[p.parent.name] for p in paths], dtype=np.int64)
 
 
