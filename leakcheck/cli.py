@@ -106,8 +106,6 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         elif exc.report is not None:
             err.print(render_findings(exc.report, title=f"preflight of {exc.report.root}"))
         raise
-    if not args.quiet and result.preflight.findings:
-        err.print(render_findings(result.preflight, title=f"preflight of {result.preflight.root}"))
     for split, evaluation in result.evaluations.items():
         if split == "test" or "test" not in result.evaluations:
             for line in evaluation.lines():

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+
+from leakcheck.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PNG_METADATA = {"Software": None}  # no version string, so the bytes do not change with matplotlib upgrades
 
 
 def learning_curves_png(history: Sequence[Mapping[str, Any]], *, fine_tune_from: int | None = None) -> bytes:
     """Loss and accuracy per epoch for train and validation; a dashed line where fine-tuning starts."""
-    fig = Figure(figsize=(9, 3.6), dpi=100)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure((9, 3.6))
     epochs = [int(row["epoch"]) for row in history]
     for position, metric in enumerate(("loss", "accuracy"), start=1):
         ax = fig.add_subplot(1, 2, position)
@@ -38,7 +42,7 @@ def confusion_matrix_png(matrix: np.ndarray[Any, Any], class_names: Sequence[str
     """Counts per (true, predicted) class, rows normalised for the colour."""
     n = len(class_names)
     side = min(2 + 0.45 * n, 20)
-    fig = Figure(figsize=(side + 1.5, side), dpi=100)
+    fig = _figure((side + 1.5, side))
     ax = fig.add_subplot(1, 1, 1)
     totals = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
@@ -58,8 +62,20 @@ def confusion_matrix_png(matrix: np.ndarray[Any, Any], class_names: Sequence[str
     return _png(fig)
 
 
-def _png(fig: Figure) -> bytes:
+def _figure(size: tuple[float, float]) -> Figure:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError as exc:
+        raise MissingExtraError(
+            "the trainer's figures need matplotlib, which is not installed", hint="pip install 'leakcheck-images[tf]'"
+        ) from exc
+    fig = Figure(figsize=size, dpi=100)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata=_PNG_METADATA)
     return buffer.getvalue()

@@ -158,6 +158,8 @@ def train(
     checked = preflight(model, datasets["train"], datasets.get("val"), datasets.get("test"), epochs=options.epochs)
     if checked.counts()["error"]:
         raise RefusedError("training refused: preflight found errors", report=checked)
+    for finding in checked.findings:
+        say(f"preflight {finding.severity}: {finding.message} ({finding.hint})")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / MODEL_FILE
