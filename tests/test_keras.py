@@ -352,6 +352,13 @@ def test_a_preflight_report_renders_and_serialises() -> None:
     assert [f["check"] for f in data["findings"]] == ["keras-activation-loss", "keras-tiny-data"]
 
 
+def test_an_uncompiled_model_gets_a_note_not_a_verdict() -> None:
+    x, y = images(40), np.random.default_rng(15).integers(0, 3, 40)
+    report = preflight(small_cnn(3), (x, y))
+    assert [(f.check, f.severity) for f in report.findings] == [("keras-loss-labels", leakcheck.Severity.INFO)]
+    assert report.exit_code(fail_on="warning") == 0
+
+
 # --- the callback ---------------------------------------------------------------------------------------
 def test_callback_raises_before_the_first_batch() -> None:
     rng = np.random.default_rng(13)

@@ -89,7 +89,6 @@ class ModelFacts:
     name: str
     compiled: bool
     output_units: int | None
-    output_rank: int | None
     final_activation: str | None
     loss: LossSpec
     metrics: tuple[MetricSpec, ...]
@@ -101,11 +100,9 @@ class ModelFacts:
     @classmethod
     def of(cls, model: keras.Model) -> ModelFacts:
         output_units: int | None = None
-        output_rank: int | None = None
         outputs = model.outputs if getattr(model, "outputs", None) else []
         if len(outputs) == 1:
             shape = tuple(outputs[0].shape)
-            output_rank = len(shape)
             output_units = shape[-1] if shape and isinstance(shape[-1], int) else None
         compiled = bool(getattr(model, "compiled", False))
         nested_backbone, path = _input_path(model)
@@ -114,7 +111,6 @@ class ModelFacts:
             name=model.name,
             compiled=compiled,
             output_units=output_units,
-            output_rank=output_rank,
             final_activation=_final_activation(model),
             loss=_loss_spec(getattr(model, "loss", None)) if compiled else LossSpec("", "none", False),
             metrics=_metric_specs(model) if compiled else (),

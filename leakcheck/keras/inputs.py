@@ -36,7 +36,6 @@ class SplitFacts:
     inspected: int
     x_min: float | None
     x_max: float | None
-    label_rank: int | None
     encoding: Encoding
     classes: int | None
     class_counts: tuple[tuple[int, int], ...]
@@ -98,7 +97,6 @@ def read_split(
         inspected=len(first.digests),
         x_min=first.x_min,
         x_max=first.x_max,
-        label_rank=None if labels is None else labels.ndim,
         encoding=encoding,
         classes=classes,
         class_counts=tuple(sorted(counts.items())),

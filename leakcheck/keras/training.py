@@ -126,6 +126,7 @@ def train(
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"{out_dir}: already exists and is not empty", hint="choose a new --out folder")
     backbone = TRAINABLE_BACKBONES[options.backbone]
+    weights = _resolve_weights(options, backbone)
 
     say(f"scanning {root} for leaks")
     report = scan(root, jobs=jobs)
@@ -136,7 +137,6 @@ def train(
             "anyway and see the leak-adjusted test score",
             report=report,
         )
-    weights = _resolve_weights(options, backbone)
     split_dirs = {split: root / name for split, name in list_folder(root).split_dirs.items()}
     if TRAIN not in split_dirs:
         raise LayoutError(f"{root}: no train/ folder", hint="the trainer needs DATA/train/<class>/<image>")
