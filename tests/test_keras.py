@@ -174,6 +174,10 @@ def test_output_units_must_cover_the_classes() -> None:
     fixed = small_cnn(10)
     fixed.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert "keras-output-units" not in checks_of(preflight(fixed, (x, y)))
+    # A Sequential model without an Input is not built yet; its last layer still tells.
+    unbuilt = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    unbuilt.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert "keras-output-units" in checks_of(preflight(unbuilt, (x, y)))
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,9 @@ class ModelFacts:
         if len(outputs) == 1:
             shape = tuple(outputs[0].shape)
             output_units = shape[-1] if shape and isinstance(shape[-1], int) else None
+        elif not outputs:  # a Sequential model not built yet: the last layer knows its units
+            units = getattr(_last_layer(model), "units", None)
+            output_units = units if isinstance(units, int) else None
         compiled = bool(getattr(model, "compiled", False))
         nested_backbone, path = _input_path(model)
         flat_backbone = identify(layer.name for layer in _walk(model))
@@ -133,10 +136,15 @@ def _walk(layer: Any) -> Iterator[Any]:
         yield from _walk(child)
 
 
-def _final_activation(model: Any) -> str | None:
+def _last_layer(model: Any) -> Any:
     last = model.layers[-1] if getattr(model, "layers", None) else None
     while last is not None and getattr(last, "layers", None):
         last = last.layers[-1]
+    return last
+
+
+def _final_activation(model: Any) -> str | None:
+    last = _last_layer(model)
     if last is None:
         return None
     if isinstance(last, keras.layers.Softmax):

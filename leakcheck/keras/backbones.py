@@ -36,10 +36,7 @@ class BackboneKind:
 
 
 def _kind(label: str, mode: PreprocessMode, module: str, *names: str) -> BackboneKind:
-    fn = "keras.applications." + module + ".preprocess_input"
-    if mode == "internal":
-        fn += " (a no-op kept for API symmetry)"
-    return BackboneKind(label, mode, frozenset(names), fn)
+    return BackboneKind(label, mode, frozenset(names), f"keras.applications.{module}.preprocess_input")
 
 
 # Most specific first: ResNetV2 shares ResNet's stem names, Xception shares VGG's first block names.
