@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -24,10 +25,11 @@ from leakcheck.config import (
     scan_with_settings,
 )
 from leakcheck.engine import ProgressStart
-from leakcheck.errors import LeakcheckError, UsageError
+from leakcheck.errors import LeakcheckError, RefusedError, UsageError
 from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
 from leakcheck.model import Severity
 from leakcheck.render.baseline import render_comparison, render_json_with_baseline
+from leakcheck.render.findings import render_findings
 from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
 from leakcheck.render.markdown import render_markdown
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--manifest-only", action="store_true",
                    help="write a path,label,split manifest of the originals instead of linking files")  # fmt: skip
     f.add_argument("--copy", action="store_true", help="copy files instead of hard-linking them")
+    _add_train_parser(sub)
     return parser
 
 
@@ -130,6 +133,78 @@ def _severity_flag(text: str) -> tuple[str, Severity]:
         return parse_severity_flag(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --- leakcheck train (needs the tf extra; TensorFlow is imported only when this command runs) --------------
+_BACKBONES = ("resnet50", "mobilenetv2", "efficientnetb0")  # leakcheck.keras.TRAINABLE_BACKBONES, without importing TF
+
+
+def _add_train_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    t = sub.add_parser("train", help="scan DATA, refuse leaking splits, then train a transfer-learning classifier")
+    t.add_argument("path", metavar="DATA", help="the data set's root folder (holding train/, and val/, test/)")
+    t.add_argument("--out", metavar="DIR", help="a new or empty run folder (default: runs/<DATA name>-<backbone>)")
+    t.add_argument("--backbone", choices=_BACKBONES, default="resnet50", help="pretrained base (default resnet50)")
+    t.add_argument("--weights", default="imagenet", metavar="imagenet|none|FILE",
+                   help="'imagenet' from the local Keras cache (never downloaded), 'none', or a file")  # fmt: skip
+    t.add_argument("--image-size", type=_positive_int, default=224, metavar="PX", help="input side (default 224)")
+    t.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2 width multiplier (default 1.0)")
+    t.add_argument("--batch-size", type=_positive_int, default=32)
+    t.add_argument("--epochs", type=_positive_int, default=10, help="epochs of head training at most (default 10)")
+    t.add_argument("--fine-tune-epochs", type=int, default=0, metavar="N",
+                   help="then fine-tune the backbone's last block for at most N epochs (default 0: off)")  # fmt: skip
+    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument("--fine-tune-learning-rate", type=float, default=1e-5)
+    t.add_argument("--dropout", type=float, default=0.2)
+    t.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience in epochs")
+    t.add_argument("--no-augment", action="store_true", help="no random flips, rotations and zooms on train")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--allow-leakage", action="store_true",
+                   help="train even when val/test leak into train (the leak-adjusted score is shown)")  # fmt: skip
+    t.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes for the scan")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    from leakcheck.keras import TrainOptions, train
+
+    try:
+        options = TrainOptions(
+            backbone=args.backbone, weights=args.weights, image_size=args.image_size, alpha=args.alpha,
+            batch_size=args.batch_size, epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
+            learning_rate=args.learning_rate, fine_tune_learning_rate=args.fine_tune_learning_rate,
+            dropout=args.dropout, patience=args.patience, augment=not args.no_augment, seed=args.seed,
+            allow_leakage=args.allow_leakage,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.path), args.backbone)
+    say = None if args.quiet else (lambda message: err.print(f"leakcheck: {message}", markup=False))
+    try:
+        result = train(args.path, run_dir, options=options, jobs=args.jobs, verbose=0 if args.quiet else 2, log=say)
+    except RefusedError as exc:
+        if exc.report is not None and exc.report.splits:
+            err.print(render_terminal(exc.report))
+        elif exc.report is not None:
+            err.print(render_findings(exc.report, title=f"preflight of {exc.report.root}"))
+        raise
+    for split, evaluation in result.evaluations.items():
+        if split == "test" or "test" not in result.evaluations:
+            for line in evaluation.lines():
+                out.print(line, markup=False)
+    if result.scan.leaking:
+        out.print("LEAK  the splits leak: trust the 'no copy in train' number", style="bold red")
+    out.print(f"run folder: {result.out}", markup=False)
+    return 0
+
+
+def _default_run_dir(data: Path, backbone: str) -> Path:
+    stem = Path("runs") / f"{data.resolve().name or 'data'}-{backbone}"
+    candidate, n = stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = stem.with_name(f"{stem.name}-{n}")
+    return candidate
 
 
 def _positive_int(text: str) -> int:
@@ -292,7 +367,7 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-_COMMANDS = {"scan": _run_scan, "baseline": _run_baseline, "fix": _run_fix}
+_COMMANDS = {"scan": _run_scan, "baseline": _run_baseline, "fix": _run_fix, "train": _run_train}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

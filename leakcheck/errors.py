@@ -4,18 +4,25 @@ Hierarchy::
 
     LeakcheckError            exit 3  (a bug; the CLI shows the traceback)
     ├── UsageError            exit 2  bad option value or combination
-    └── InputError            exit 2  the data cannot be read as asked
-        ├── DataNotFoundError         missing folder or file
-        ├── LayoutError               no recognisable splits
-        ├── ManifestError             malformed manifest / array input
-        ├── ConfigError               bad [tool.leakcheck] / leakcheck.toml key or value
-        └── BaselineError             unreadable or malformed baseline file
+    │   └── MissingExtraError         an optional dependency is not installed (also an ImportError)
+    ├── InputError            exit 2  the data cannot be read as asked
+    │   ├── DataNotFoundError         missing folder or file
+    │   ├── LayoutError               no recognisable splits
+    │   ├── ManifestError             malformed manifest / array input
+    │   ├── ConfigError               bad [tool.leakcheck] / leakcheck.toml key or value
+    │   └── BaselineError             unreadable or malformed baseline file
+    └── RefusedError          exit 1  findings at the refusal threshold stopped an action (training)
 
 Per-file problems inside a readable dataset (a truncated JPEG, a zero-byte file) are not errors: they
 become findings, and the scan goes on.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from leakcheck.report import Report
 
 
 class LeakcheckError(Exception):
@@ -62,3 +69,18 @@ class ConfigError(InputError):
 
 class BaselineError(InputError):
     """A baseline file that is missing, not JSON, or not a leakcheck baseline."""
+
+
+# --- optional features (leakcheck.keras) ---------------------------------------------------------------
+class MissingExtraError(UsageError, ImportError):
+    """An optional feature's dependency is missing; the hint names the extra to install."""
+
+
+class RefusedError(LeakcheckError):
+    """leakcheck refused to go on (train) because of findings; `report` holds them."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None, report: Report | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report

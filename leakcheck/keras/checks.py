@@ -1,0 +1,511 @@
+"""Preflight checks: pure functions of what was read from the model and its data, each a small class.
+
+Every finding names what to change. The default set is the explicit tuple `PREFLIGHT_CHECKS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from leakcheck.keras.architecture import ModelFacts
+from leakcheck.keras.inputs import SplitFacts
+from leakcheck.model import Finding, Severity
+from leakcheck.splits import TRAIN
+
+_PIXEL_BYTES = 10.0  # above this (with no negatives) values are taken to be raw 0-255 pixels
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What preflight examines: the model, each split's data, and the planned length of training."""
+
+    model: ModelFacts
+    splits: tuple[SplitFacts, ...]
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+
+    @property
+    def train(self) -> SplitFacts:
+        return next(s for s in self.splits if s.split == TRAIN)
+
+    @property
+    def classes(self) -> int | None:
+        """Classes as the training labels (or the train class names) imply; None for non-class labels."""
+        train = self.train
+        if train.encoding not in ("integer", "one-hot", "multi-hot"):
+            return None
+        named = len(train.class_names) if train.class_names else 0
+        return max(train.classes or 0, named) or None
+
+    @property
+    def exclusive_classes(self) -> bool:
+        """The labels say one class per image (integer or one-hot), with more than two classes."""
+        return self.train.encoding in ("integer", "one-hot") and (self.classes or 0) > 2
+
+
+class PreflightCheck(Protocol):
+    id: ClassVar[str]
+
+    def params(self) -> Mapping[str, Any]: ...
+
+    def run(self, subject: Subject) -> Iterator[Finding]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossMatchesLabels:
+    """The loss family agrees with how the labels are encoded and how many classes there are."""
+
+    id: ClassVar[str] = "keras-loss-labels"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        m, train = subject.model, subject.train
+        if not m.compiled:
+            yield Finding(
+                self.id,
+                Severity.INFO,
+                f"model {m.name!r} is not compiled: the loss, activation and metric checks were skipped",
+                hint="call model.compile(...) before preflight",
+            )
+            return
+        loss, encoding, classes = m.loss, train.encoding, subject.classes
+        if loss.kind == "binary" and subject.exclusive_classes:
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"loss {loss.name} treats every output as its own yes/no question, but the train labels are "
+                f"{classes} mutually exclusive classes ({encoding} labels)",
+                metrics={"loss": loss.name, "classes": classes, "encoding": encoding},
+                hint="use a softmax output with categorical_crossentropy (one-hot labels) "
+                "or sparse_categorical_crossentropy (integer labels)",
+            )
+        elif loss.kind == "categorical" and encoding == "integer":
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"loss {loss.name} expects one-hot labels, but the train labels are integer class indices "
+                f"(shape (batch,) or (batch, 1))",
+                metrics={"loss": loss.name, "encoding": encoding},
+                hint="use sparse_categorical_crossentropy, or one-hot labels "
+                "(keras.utils.to_categorical, or label_mode='categorical' in image_dataset_from_directory)",
+            )
+        elif loss.kind == "sparse" and encoding == "one-hot":
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"loss {loss.name} expects integer class indices, but the train labels are one-hot "
+                f"(shape (batch, {train.classes}))",
+                metrics={"loss": loss.name, "encoding": encoding},
+                hint="use categorical_crossentropy, or integer labels (label_mode='int')",
+            )
+        elif loss.kind in ("categorical", "sparse", "auto") and encoding == "multi-hot":
+            yield Finding(
+                self.id,
+                Severity.WARNING,
+                f"the train labels are multi-hot (several classes per image) but loss {loss.name} assumes "
+                "exactly one class per image",
+                metrics={"loss": loss.name, "encoding": encoding},
+                hint="for multi-label data use a sigmoid output with binary_crossentropy",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputUnitsMatchClasses:
+    """The output layer has one unit per class (or one unit for a binary problem)."""
+
+    id: ClassVar[str] = "keras-output-units"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        units, classes = subject.model.output_units, subject.classes
+        if units is None or classes is None:
+            return
+        binary_ok = units == 1 and classes <= 2 and subject.model.loss.kind in ("binary", "other", "none")
+        metrics = {"output_units": units, "classes": classes}
+        if units < classes and not binary_ok:
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"the output layer has {units} unit{'s' if units != 1 else ''} but the train labels have "
+                f"{classes} classes: labels {units} and above have no output to match",
+                metrics=metrics,
+                hint=f"make the last layer Dense({classes}, activation='softmax')",
+            )
+        elif (
+            units > classes
+            and not (units == 2 and classes <= 2)
+            and (subject.train.labels_complete or subject.train.class_names)
+        ):
+            yield Finding(
+                self.id,
+                Severity.WARNING,
+                f"the output layer has {units} units but the train labels use only {classes} classes",
+                metrics=metrics,
+                hint=f"use Dense({classes}), or check whether classes are missing from train",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivationMatchesLoss:
+    """The last activation agrees with the loss and its `from_logits` setting."""
+
+    id: ClassVar[str] = "keras-activation-loss"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        m = subject.model
+        act, loss, units = m.final_activation, m.loss, m.output_units
+        if not m.compiled or act is None or loss.kind in ("other", "none"):
+            return
+        metrics = {"activation": act, "loss": loss.name, "from_logits": loss.from_logits}
+        if act == "softmax" and units == 1:
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                "the last layer is Dense(1) with softmax, which always outputs 1.0: the model cannot learn",
+                metrics=metrics,
+                hint="use Dense(1, activation='sigmoid') with binary_crossentropy, "
+                "or Dense(n_classes, activation='softmax')",
+            )
+        elif loss.from_logits and act in ("softmax", "sigmoid"):
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"loss {loss.name} has from_logits=True, but the last layer already applies {act}: "
+                f"{act} is applied twice and the gradients shrink",
+                metrics=metrics,
+                hint="make the last layer linear (activation=None), or set from_logits=False",
+            )
+        elif not loss.from_logits and act == "linear":
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"the last layer outputs raw scores (linear activation) but loss {loss.name} expects "
+                "probabilities (from_logits=False)",
+                metrics=metrics,
+                hint=f"pass from_logits=True to the loss (e.g. keras.losses.{_loss_class(loss.kind)}"
+                "(from_logits=True)) or add a softmax/sigmoid activation",
+            )
+        elif act == "sigmoid" and loss.kind in ("categorical", "sparse") and (units or 0) > 1:
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"the last layer applies sigmoid, whose {units} outputs do not sum to 1, but loss {loss.name} "
+                "expects a probability distribution over the classes",
+                metrics=metrics,
+                hint="use activation='softmax' on the last layer",
+            )
+        elif act == "softmax" and loss.kind == "binary" and (units or 0) > 1:
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"the last layer applies softmax (outputs compete) but loss {loss.name} scores each output "
+                "as an independent yes/no question",
+                metrics=metrics,
+                hint="use categorical_crossentropy with softmax, or sigmoid with binary_crossentropy "
+                "for multi-label data",
+            )
+
+
+def _loss_class(kind: str) -> str:
+    return {"binary": "BinaryCrossentropy", "sparse": "SparseCategoricalCrossentropy"}.get(
+        kind, "CategoricalCrossentropy"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoBinaryAccuracyOnClasses:
+    """No metric is BinaryAccuracy when the labels are more than two exclusive classes."""
+
+    id: ClassVar[str] = "keras-binary-accuracy"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        m, classes = subject.model, subject.classes
+        if not subject.exclusive_classes or classes is None:
+            return
+        for metric in m.metrics:
+            if not metric.is_binary_accuracy(output_units=m.output_units):
+                continue
+            how = "is" if metric.name.lower() in ("binary_accuracy", "binaryaccuracy") else "resolves to"
+            floor = ""
+            if m.output_units == classes:
+                floor = (
+                    f"; a model that outputs all zeros scores {(classes - 1) / classes:.0%} on "
+                    f"{classes} one-hot classes"
+                )
+            right = "sparse_categorical_accuracy" if subject.train.encoding == "integer" else "categorical_accuracy"
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"metric {metric.name!r} {how} BinaryAccuracy, which thresholds every output at 0.5 and "
+                f"does not measure which of the {classes} classes the model picks{floor}",
+                metrics={"metric": metric.name, "resolved": metric.resolved or "BinaryAccuracy", "classes": classes},
+                hint=f"use metrics=['{right}'] (argmax accuracy)",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputRangeMatchesBackbone:
+    """Pixel values reach the network (or the pretrained backbone) in the range it expects."""
+
+    id: ClassVar[str] = "keras-input-range"
+
+    def params(self) -> Mapping[str, Any]:
+        return {"raw_pixel_threshold": _PIXEL_BYTES}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        m, train = subject.model, subject.train
+        path = m.input_path
+        if train.x_min is None or train.x_max is None or path.normalised_by is not None:
+            return
+        ends = (train.x_min * path.scale + path.offset, train.x_max * path.scale + path.offset)
+        lo, hi = min(ends), max(ends)
+        seen = f"train pixels span {train.x_min:.3g} to {train.x_max:.3g}"
+        if path.rescaling:
+            seen += f", {lo:.3g} to {hi:.3g} after {', '.join(path.rescaling)}"
+        metrics = {"min": lo, "max": hi, "backbone": m.backbone.label if m.backbone else None}
+        raw = lo >= 0 and hi > _PIXEL_BYTES
+        unit = lo >= -1e-3 and hi <= 1.0 + 1e-3
+        kind = m.backbone
+        if kind is None:
+            if raw:
+                yield Finding(
+                    self.id,
+                    Severity.WARNING,
+                    f"{seen}: raw 0-255 pixels reach the network, which has no Rescaling or Normalization layer",
+                    metrics=metrics,
+                    hint="add keras.layers.Rescaling(1/255) as the first layer (or scale the images in the pipeline)",
+                )
+            return
+        expects = f"{kind.label} expects {kind.expects}"
+        if kind.mode == "internal":
+            if hi <= 2.0:
+                yield Finding(
+                    self.id,
+                    Severity.ERROR,
+                    f"{seen} when they reach {kind.label}, but {expects}: it sees nearly black images",
+                    metrics=metrics,
+                    hint="feed raw 0-255 pixels (remove the division by 255 or the Rescaling layer)",
+                )
+            return
+        fix = f"feed 0-255 images through {kind.preprocess} (in the pipeline or as the first layer)"
+        if path.rescaling:
+            fix += f" instead of {', '.join(path.rescaling)}"
+        if kind.mode == "caffe" and hi <= 2.0:
+            severity, what = Severity.ERROR, "scaled pixels"
+        elif kind.mode == "caffe" and raw:
+            severity, what = Severity.WARNING, "raw RGB pixels without the BGR order and mean subtraction"
+        elif kind.mode in ("tf", "torch") and raw:
+            severity, what = Severity.ERROR, "raw 0-255 pixels"
+        elif kind.mode in ("tf", "torch") and unit:
+            severity, what = Severity.WARNING, "[0, 1] pixels"
+        else:
+            return
+        yield Finding(
+            self.id,
+            severity,
+            f"{seen}: {what} reach {kind.label}, but {expects}",
+            metrics=metrics,
+            hint=fix,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchNormCanConverge:
+    """Trainable BatchNorm layers get enough updates for their moving statistics to forget the initial ones.
+
+    After s steps with momentum m the moving mean and variance still hold a fraction m**s of their
+    initial values (0 and 1), which inference mode (predict, evaluate) uses instead of batch statistics.
+    """
+
+    id: ClassVar[str] = "keras-batchnorm-steps"
+    max_residual: float = 0.1
+    error_residual: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_residual <= self.error_residual < 1:
+            raise ValueError("need 0 < max_residual <= error_residual < 1")
+
+    def params(self) -> Mapping[str, Any]:
+        return {"max_residual": self.max_residual, "error_residual": self.error_residual}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        steps, epochs = subject.steps_per_epoch or subject.train.steps, subject.epochs
+        layers = subject.model.trainable_batchnorm
+        if not layers or steps is None or epochs is None:
+            return
+        planned = steps * epochs
+        by_momentum: dict[float, list[str]] = {}
+        for layer in layers:
+            by_momentum.setdefault(layer.momentum, []).append(layer.name)
+        for momentum, names in sorted(by_momentum.items()):
+            residual = momentum**planned
+            if residual <= self.max_residual:
+                continue
+            needed = math.ceil(math.log(self.max_residual) / math.log(momentum)) if 0 < momentum < 1 else None
+            severity = Severity.ERROR if residual > self.error_residual else Severity.WARNING
+            longer = f"train for at least {needed:,} steps, " if needed else ""
+            yield Finding(
+                self.id,
+                severity,
+                f"{len(names)} trainable BatchNorm layer{'s' if len(names) != 1 else ''} (momentum {momentum:g}) "
+                f"get only {planned:,} updates ({epochs} epoch{'s' if epochs != 1 else ''} x {steps} steps): "
+                f"their moving statistics keep {residual:.0%} of the initial values, so predict and evaluate "
+                "will disagree with what fit reports",
+                samples=tuple(sorted(names)),
+                metrics={"momentum": momentum, "steps": planned, "residual": round(residual, 6)},
+                hint=f"{longer}lower the momentum (e.g. 0.9), or freeze BatchNorm layers (trainable=False) "
+                "when fine-tuning a pretrained backbone",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationIsRepeatable:
+    """Evaluation splits yield the same tensors on every pass (no random augmentation)."""
+
+    id: ClassVar[str] = "keras-eval-repeatable"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        for split in subject.splits:
+            if split.split == TRAIN or split.repeatable is not False:
+                continue
+            if split.reordered_only:
+                yield Finding(
+                    self.id,
+                    Severity.INFO,
+                    f"{split.split}: the pipeline reshuffles the same images on every pass; metrics are "
+                    "unaffected but predictions cannot be matched to files",
+                    metrics={"split": split.split},
+                    hint="build evaluation data with shuffle=False",
+                )
+                continue
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"{split.split}: two passes over the pipeline yield different images (random augmentation, "
+                f"or reshuffling across more than the {split.inspected} samples compared): its metrics "
+                "are noisy and not measured on the real images",
+                metrics={"split": split.split, "compared": split.inspected},
+                hint="apply random augmentation to the training data only (or as model layers, which are "
+                "off at inference) and build evaluation data with shuffle=False",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassOrderAgrees:
+    """Every split maps label indices to the same class names as train."""
+
+    id: ClassVar[str] = "keras-class-order"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        reference = subject.train.class_names
+        if reference is None:
+            return
+        for split in subject.splits:
+            names = split.class_names
+            if split.split == TRAIN or names is None or names == reference:
+                continue
+            details: list[str] = []
+            missing = sorted(set(reference) - set(names))
+            extra = sorted(set(names) - set(reference))
+            if missing:
+                details.append(f"lacks {', '.join(missing)}")
+            if extra:
+                details.append(f"adds {', '.join(extra)}")
+            first = next(
+                (i for i, (a, b) in enumerate(zip(reference, names, strict=False)) if a != b),
+                min(len(reference), len(names)),
+            )
+            if first < min(len(reference), len(names)):
+                details.insert(0, f"label {first} is {reference[first]!r} in train but {names[first]!r} there")
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"{split.split}: class names differ from train ({'; '.join(details)}), so label indices "
+                "mean different classes in the two splits",
+                metrics={"split": split.split, "train": list(reference), "names": list(names)},
+                hint="pass class_names=train_ds.class_names to image_dataset_from_directory for every split",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnoughData:
+    """The training set is not tiny for the number of trainable parameters or per class."""
+
+    id: ClassVar[str] = "keras-tiny-data"
+    min_per_class: int = 10
+    max_params_per_image: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.min_per_class < 1 or self.max_params_per_image < 1:
+            raise ValueError("min_per_class and max_params_per_image must be at least 1")
+
+    def params(self) -> Mapping[str, Any]:
+        return {"min_per_class": self.min_per_class, "max_params_per_image": self.max_params_per_image}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        train, params = subject.train, subject.model.trainable_params
+        if not train.samples:
+            return
+        hint = (
+            "train only a small head on a frozen pretrained backbone (keras.applications with "
+            "weights='imagenet', base.trainable=False), add augmentation, or collect more images"
+        )
+        per_image = params / train.samples
+        if per_image > self.max_params_per_image:
+            yield Finding(
+                self.id,
+                Severity.WARNING,
+                f"train has {train.samples:,} images for {params:,} trainable parameters ({per_image:,.0f} per "
+                "image): the model can memorise the training set",
+                metrics={"images": train.samples, "trainable_params": params},
+                hint=hint,
+            )
+        if train.class_counts and train.labels_complete:
+            small = [(c, n) for c, n in train.class_counts if n < self.min_per_class]
+            if small:
+                shown = ", ".join(f"{_class_name(train, c)}: {n}" for c, n in small[:10])
+                yield Finding(
+                    self.id,
+                    Severity.WARNING,
+                    f"{len(small)} of {len(train.class_counts)} classes have fewer than {self.min_per_class} "
+                    f"training images ({shown})",
+                    metrics={"classes": {_class_name(train, c): n for c, n in small}},
+                    hint=hint,
+                )
+
+
+def _class_name(split: SplitFacts, index: int) -> str:
+    names = split.class_names
+    return names[index] if names and index < len(names) else str(index)
+
+
+PREFLIGHT_CHECKS: tuple[PreflightCheck, ...] = (
+    LossMatchesLabels(),
+    OutputUnitsMatchClasses(),
+    ActivationMatchesLoss(),
+    NoBinaryAccuracyOnClasses(),
+    InputRangeMatchesBackbone(),
+    BatchNormCanConverge(),
+    EvaluationIsRepeatable(),
+    ClassOrderAgrees(),
+    EnoughData(),
+)

@@ -1,0 +1,210 @@
+"""What preflight reads from a split's data: size, pixel range, label encoding, class names, repeatability."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import tensorflow as tf
+
+from leakcheck.errors import UsageError
+
+Encoding = Literal["integer", "one-hot", "multi-hot", "other", "none"]
+DataKind = Literal["arrays", "dataset", "sequence"]
+KERAS_DEFAULT_BATCH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SplitFacts:
+    """One split as the model will see it, from up to `inspected` samples.
+
+    `samples` and `steps` (batches per epoch) are None when they cannot be known without a full pass.
+    `labels_complete` says whether the label facts cover the whole split (always for arrays) or only
+    the samples inspected. `repeatable` is None when not tested (arrays, or the train split);
+    `reordered_only` is True when two passes hold the same samples in another order.
+    """
+
+    split: str
+    kind: DataKind
+    samples: int | None
+    steps: int | None
+    inspected: int
+    x_min: float | None
+    x_max: float | None
+    encoding: Encoding
+    classes: int | None
+    class_counts: tuple[tuple[int, int], ...]
+    class_names: tuple[str, ...] | None
+    labels_complete: bool = False
+    repeatable: bool | None = None
+    reordered_only: bool = False
+
+
+@dataclass(slots=True)
+class _Pass:
+    digests: list[str]
+    labels: list[np.ndarray[Any, Any]]
+    x_min: float | None = None
+    x_max: float | None = None
+    batches: int = 0
+    exhausted: bool = False
+
+
+def read_split(
+    split: str,
+    data: Any,
+    *,
+    input_rank: int | None,
+    batch_size: int | None,
+    max_samples: int,
+    check_repeat: bool,
+) -> SplitFacts:
+    """Inspect one split given as `(x, y)` arrays, a `tf.data.Dataset` or a `keras.utils.PyDataset`."""
+    kind = _data_kind(split, data)
+    first = _read_pass(kind, data, input_rank=input_rank, max_samples=max_samples)
+    repeatable: bool | None = None
+    reordered_only = False
+    if check_repeat and kind != "arrays":
+        second = _read_pass(kind, data, input_rank=input_rank, max_samples=max_samples, sequence_batches=1)
+        n = min(len(first.digests), len(second.digests))
+        if kind == "sequence":
+            n = len(second.digests)
+        repeatable = first.digests[:n] == second.digests[:n]
+        reordered_only = not repeatable and Counter(first.digests[:n]) == Counter(second.digests[:n])
+    if kind == "arrays":  # labels are cheap to read in full, pixels are only sampled
+        labels: np.ndarray[Any, Any] | None = np.asarray(data[1])
+        labels_complete = True
+    else:
+        labels = np.concatenate(first.labels) if first.labels else None
+        labels_complete = first.exhausted
+    encoding, classes = _label_encoding(labels)
+    samples, steps = _size(kind, data, first, batch_size)
+    counts: Counter[int] = Counter()
+    if labels is not None and encoding == "integer":
+        counts.update(int(v) for v in labels.reshape(-1))
+    elif labels is not None and encoding == "one-hot":
+        counts.update(int(v) for v in labels.argmax(axis=-1))
+    return SplitFacts(
+        split=split,
+        kind=kind,
+        samples=samples,
+        steps=steps,
+        inspected=len(first.digests),
+        x_min=first.x_min,
+        x_max=first.x_max,
+        encoding=encoding,
+        classes=classes,
+        class_counts=tuple(sorted(counts.items())),
+        class_names=_class_names(data),
+        labels_complete=labels_complete,
+        repeatable=repeatable,
+        reordered_only=reordered_only,
+    )
+
+
+def _data_kind(split: str, data: Any) -> DataKind:
+    if isinstance(data, tf.data.Dataset):
+        return "dataset"
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        return "arrays"
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+        return "sequence"
+    raise UsageError(
+        f"{split}: expected (x, y) arrays, a tf.data.Dataset or a keras.utils.PyDataset, got {type(data).__name__}"
+    )
+
+
+def _read_pass(
+    kind: DataKind, data: Any, *, input_rank: int | None, max_samples: int, sequence_batches: int | None = None
+) -> _Pass:
+    out = _Pass([], [])
+    for x, y in _batches(kind, data, input_rank=input_rank, limit=sequence_batches):
+        out.batches += 1
+        flat = x.reshape(len(x), -1)
+        out.digests.extend(hashlib.sha1(row.tobytes(), usedforsecurity=False).hexdigest() for row in flat)
+        if x.size:
+            lo, hi = float(x.min()), float(x.max())
+            out.x_min = lo if out.x_min is None else min(out.x_min, lo)
+            out.x_max = hi if out.x_max is None else max(out.x_max, hi)
+        if y is not None:
+            out.labels.append(y)
+        if len(out.digests) >= max_samples:
+            return out
+    out.exhausted = sequence_batches is None
+    return out
+
+
+def _batches(
+    kind: DataKind, data: Any, *, input_rank: int | None, limit: int | None
+) -> Iterator[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]]:
+    if kind == "arrays":
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        for start in range(0, len(x), 256):
+            yield x[start : start + 256], y[start : start + 256]
+        return
+    if kind == "sequence":
+        count = len(data) if limit is None else min(limit, len(data))
+        for i in range(count):
+            yield _unpack(data[i], input_rank=None)
+        return
+    for element in data:
+        yield _unpack(element, input_rank=input_rank)
+
+
+def _unpack(element: Any, *, input_rank: int | None) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    if isinstance(element, (tuple, list)) and len(element) >= 2:
+        x, y = np.asarray(element[0]), np.asarray(element[1])
+    else:
+        x, y = np.asarray(element), None
+    if input_rank is not None and x.ndim == input_rank - 1:
+        # An unbatched dataset: one sample per element.
+        x = x[None, ...]
+        y = None if y is None else y[None, ...]
+    return x, y
+
+
+def _label_encoding(labels: np.ndarray[Any, Any] | None) -> tuple[Encoding, int | None]:
+    if labels is None or labels.size == 0:
+        return "none", None
+    values = labels.astype(np.float64)
+    if labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1):
+        if np.all(values >= 0) and np.all(values == np.round(values)):
+            return "integer", int(values.max()) + 1
+        return "other", None
+    if labels.ndim == 2:
+        width = int(labels.shape[1])
+        if np.all(values >= 0) and np.allclose(values.sum(axis=1), 1.0, atol=1e-3):
+            return "one-hot", width
+        if np.all((values == 0) | (values == 1)):
+            return "multi-hot", width
+    return "other", None
+
+
+def _size(kind: DataKind, data: Any, first: _Pass, batch_size: int | None) -> tuple[int | None, int | None]:
+    if kind == "arrays":
+        n = len(data[0])
+        return n, math.ceil(n / (batch_size or KERAS_DEFAULT_BATCH))
+    if kind == "sequence":
+        per_batch = len(first.digests) // max(first.batches, 1)
+        return (len(data) * per_batch if per_batch else None), len(data)
+    paths: Sequence[str] | None = getattr(data, "file_paths", None)
+    if first.exhausted:
+        return len(first.digests), first.batches
+    cardinality = int(data.cardinality())
+    steps = cardinality if cardinality >= 0 else None
+    return (len(paths) if paths is not None else None), steps
+
+
+def _class_names(data: Any) -> tuple[str, ...] | None:
+    names = getattr(data, "class_names", None)
+    if names is not None:
+        return tuple(str(n) for n in names)
+    indices = getattr(data, "class_indices", None)  # Keras 2's DirectoryIterator
+    if isinstance(indices, dict):
+        return tuple(str(name) for name, _ in sorted(indices.items(), key=lambda kv: kv[1]))
+    return None
