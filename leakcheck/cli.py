@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
     p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="keep the fingerprint cache in DIR (default: the user cache folder)")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="decode every image; neither read nor write the cache")
     p.add_argument("--max-items", type=_positive_int, default=10, help="list at most N items per finding group")
     return parser
 
@@ -99,6 +102,8 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
             max_pixels=args.max_pixels,
             jobs=args.jobs,
             progress=progress,
+            cache=not args.no_cache,
+            cache_dir=args.cache_dir,
         )
     stdout_taken = "-" in (args.json, args.pairs)
     if not args.quiet:

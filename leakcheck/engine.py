@@ -1,19 +1,29 @@
-"""Engines run the fingerprint pass: in this process, or in a local process pool. Checks never know which."""
+"""Engines run the fingerprint pass: in this process, or in a local process pool. Checks never know which.
+
+`fingerprint_dataset` adds the persistent cache around the pool: files whose key, size and mtime are
+unchanged are not opened at all, the rest are decoded in parallel, and the provisional pixel digests of
+reduced decodes are settled before anything is stored.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from leakcheck.fingerprint import FingerprintOptions, fingerprint_record
+from leakcheck.cache import CacheKey, FingerprintCache
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_record, settle_pixel_digests
 from leakcheck.model import Fingerprint, Record
 
 Progress = Callable[[int], None]
-# Below this many files a pool costs more to start than it saves.
-_MIN_PARALLEL = 64
-_CHUNK = 16
+# Below this many files a pool costs more to start (~0.3 s) than it saves.
+_MIN_PARALLEL = 200
+# Chunks amortise the per-task cost of inter-process calls; about 8 chunks per worker keep the load
+# balanced when some files are much slower to decode than others.
+_CHUNKS_PER_JOB = 8
+_MIN_CHUNK = 16
+_MAX_CHUNK = 512
 
 
 def default_jobs() -> int:
@@ -25,6 +35,21 @@ def default_jobs() -> int:
 
 def _fingerprint_chunk(records: Sequence[Record], options: FingerprintOptions) -> list[Fingerprint]:
     return [fingerprint_record(r, options) for r in records]
+
+
+def chunk_size(n: int, jobs: int) -> int:
+    return max(_MIN_CHUNK, min(_MAX_CHUNK, -(-n // (jobs * _CHUNKS_PER_JOB))))
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean server process, so they never inherit a lock held by one of
+    # our threads (a progress bar's) the way plain fork can; preloading the fingerprint module there
+    # means numpy and Pillow are imported once, not once per worker.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["leakcheck.fingerprint"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def fingerprint_all(
@@ -45,13 +70,62 @@ def fingerprint_all(
             if progress:
                 progress(1)
         return out
-    chunks = [records[i : i + _CHUNK] for i in range(0, len(records), _CHUNK)]
-    # forkserver: children never inherit threads (a progress bar's) mid-lock, unlike plain fork.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    results: list[list[Fingerprint]] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
-        for chunk_result in pool.map(_fingerprint_chunk, chunks, [options] * len(chunks)):
-            results.append(chunk_result)
-            if progress:
-                progress(len(chunk_result))
-    return [fp for chunk in results for fp in chunk]
+    size = chunk_size(len(records), jobs)
+    starts = range(0, len(records), size)
+    results: dict[int, list[Fingerprint]] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+        pending: dict[Future[list[Fingerprint]], int] = {
+            pool.submit(_fingerprint_chunk, records[s : s + size], options): s for s in starts
+        }
+        # Progress as chunks finish, in whatever order they finish.
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                chunk = future.result()
+                results[pending.pop(future)] = chunk
+                if progress:
+                    progress(len(chunk))
+    return [fp for s in starts for fp in results[s]]
+
+
+def cache_key(record: Record) -> CacheKey | None:
+    """The file's identity for the cache, taken before it is read (a later change then misses)."""
+    if record.path is None:
+        return None
+    try:
+        st = os.stat(record.path)
+    except OSError:
+        return None
+    return CacheKey(record.key, st.st_size, st.st_mtime_ns)
+
+
+def fingerprint_dataset(
+    records: Sequence[Record],
+    options: FingerprintOptions,
+    *,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+    cache: FingerprintCache | None = None,
+) -> list[Fingerprint]:
+    """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded."""
+    keys = [cache_key(r) for r in records]
+    known: list[Fingerprint | None] = [None] * len(records)
+    if cache is not None and cache.usable:
+        keyed = [(i, k) for i, k in enumerate(keys) if k is not None]
+        found = cache.lookup([k for _, k in keyed], [records[i] for i, _ in keyed])
+        for (i, _), fp in zip(keyed, found, strict=True):
+            known[i] = fp
+    todo = [i for i, fp in enumerate(known) if fp is None]
+    if progress and len(todo) < len(records):
+        progress(len(records) - len(todo))
+    fresh = fingerprint_all([records[i] for i in todo], options, jobs=jobs, progress=progress)
+    for i, fp in zip(todo, fresh, strict=True):
+        known[i] = fp
+    before = [fp for fp in known if fp is not None]
+    settled = settle_pixel_digests(before, options)
+    if cache is not None and cache.usable:
+        changed = set(todo) | {i for i, (a, b) in enumerate(zip(before, settled, strict=True)) if a is not b}
+        # Files that could not be read at all (no digest) are not cached: the cause may be passing.
+        entries = [(k, settled[i]) for i in sorted(changed) if (k := keys[i]) is not None and settled[i].file_digest]
+        cache.store(entries, present=(k.key for k in keys if k is not None))
+    return settled

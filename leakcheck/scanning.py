@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck._version import __version__
+from leakcheck.cache import cache_config, open_cache
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import fingerprint_all
+from leakcheck.engine import fingerprint_dataset
 from leakcheck.errors import UsageError
-from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
+from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding
 from leakcheck.report import Report, split_stats
@@ -32,6 +33,8 @@ def scan(
     checks: Sequence[Check] = DEFAULT_CHECKS,
     split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
     progress: ProgressStart | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Audit the image folder at `path` (`<split>/<class>/<image>`) and return a Report.
 
@@ -43,10 +46,13 @@ def scan(
         jobs: worker processes for decoding; default all cores.
         progress: called with the number of files before decoding starts; returns a callback that is
             given the number of files done as they complete.
+        cache: reuse fingerprints of unchanged files from earlier scans, and store new ones.
+        cache_dir: where the cache lives (default: the user cache folder, e.g. ~/.cache/leakcheck);
+            never inside the data folder.
 
     Raises:
         DataNotFoundError, LayoutError: the folder is missing or not in the expected layout.
-        UsageError: an option is out of range.
+        UsageError: an option is out of range, or `cache_dir` is inside the data folder.
     """
     try:
         match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
@@ -56,8 +62,16 @@ def scan(
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
     listing = list_folder(path, aliases=split_aliases)
+    store = None
+    if cache:
+        config = cache_config(FINGERPRINT_VERSION, fp_options)
+        store = open_cache(listing.root, None if cache_dir is None else Path(cache_dir), config)
     advance = progress(len(listing.records)) if progress else None
-    fingerprints = fingerprint_all(listing.records, fp_options, jobs=jobs, progress=advance)
+    try:
+        fingerprints = fingerprint_dataset(listing.records, fp_options, jobs=jobs, progress=advance, cache=store)
+    finally:
+        if store is not None:
+            store.close()
     index = Index(fingerprints, match, skipped=listing.skipped)
     findings: list[Finding] = []
     for check in checks:

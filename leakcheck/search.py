@@ -32,8 +32,12 @@ _BLOCK = 2048
 _PROBE_ELEMENTS = 1 << 22
 # Chunks wider than this would need bucket tables above 16 MB; the cost model never needs them.
 _MAX_CHUNK_BITS = 24
-# Relative cost of verifying one candidate pair against probing one key (both are numpy gathers).
-_CANDIDATE_COST = 2.0
+# The cost model, in units of one brute-force pair (a vectorised XOR and popcount): a candidate pair is a
+# few random gathers; each flip mask costs a pass over the chunk's bitmap plus a fixed Python overhead.
+_CANDIDATE_COST = 4.0
+_MASK_OVERHEAD = 20_000.0
+# Bitmaps are handled as 64-bit words, so a chunk has at least 6 bits.
+_MIN_CHUNK_BITS = 6
 
 PairBlock = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]
 
@@ -80,6 +84,8 @@ def plan_search(n: int, max_distance: int) -> SearchPlan:
         widths = _split(m)
         if max(widths) > _MAX_CHUNK_BITS:
             continue
+        if min(widths) < _MIN_CHUNK_BITS:
+            break
         # Spread the threshold budget r - m + 1 over the chunks, widest first; with more chunks than
         # r + 1, the r + 1 widest at threshold 0 already satisfy the pigeonhole and the rest are unused.
         budget = max_distance - m + 1
@@ -91,7 +97,7 @@ def plan_search(n: int, max_distance: int) -> SearchPlan:
         cost = 0.0
         for width, t in zip(widths, thresholds, strict=True):
             volume = _ball_volume(width, t)
-            cost += n * volume + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
+            cost += volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
         if cost < best.cost:
             shifts = np.cumsum([0, *widths[:-1]]).tolist()
             best = SearchPlan(tuple(zip(shifts, widths, thresholds, strict=True)), cost)
@@ -159,9 +165,7 @@ def _chunk_values(codes: NDArray[np.uint64], shift: int, bits: int) -> NDArray[n
 
 # _SWAP[k] has the bits whose position has bit k clear: XOR-ing a bit position with 2^k swaps them
 # with their partners, which is how a flip mask's low six bits permute the bits inside a 64-bit word.
-_SWAP = tuple(
-    np.uint64(sum(1 << p for p in range(64) if not (p >> k) & 1)) for k in range(6)
-)
+_SWAP = tuple(np.uint64(sum(1 << p for p in range(64) if not (p >> k) & 1)) for k in range(6))
 
 
 class _ChunkTable:
@@ -183,7 +187,7 @@ class _ChunkTable:
 
     def _moved(self, words: NDArray[np.uint64], flip: int) -> NDArray[np.uint64]:
         """The bitmap of {u ^ flip : u in words}."""
-        moved = words[self.word_index ^ (flip >> 6)]
+        moved: NDArray[np.uint64] = words[self.word_index ^ (flip >> 6)]
         for k in range(6):
             if flip >> k & 1:
                 step = np.uint64(1 << k)
