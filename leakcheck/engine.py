@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.context import BaseContext
 
 from leakcheck.cache import CacheKey, FingerprintCache
 from leakcheck.fingerprint import FingerprintOptions, fingerprint_record, settle_pixel_digests
 from leakcheck.model import Fingerprint, Record
 
-Progress = Callable[[int], None]
-# Below this many files a pool costs more to start (~0.3 s) than it saves.
-_MIN_PARALLEL = 200
+ProgressStart = Callable[[int], Callable[[int], None]]
+# Below this many files the pool's start-up and hand-over costs more than a second core saves.
+_MIN_PARALLEL = 64
 # Chunks amortise the per-task cost of inter-process calls; about 8 chunks per worker keep the load
 # balanced when some files are much slower to decode than others.
 _CHUNKS_PER_JOB = 8
@@ -41,15 +43,13 @@ def chunk_size(n: int, jobs: int) -> int:
     return max(_MIN_CHUNK, min(_MAX_CHUNK, -(-n // (jobs * _CHUNKS_PER_JOB))))
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    # forkserver: workers fork from a clean server process, so they never inherit a lock held by one of
-    # our threads (a progress bar's) the way plain fork can; preloading the fingerprint module there
-    # means numpy and Pillow are imported once, not once per worker.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["leakcheck.fingerprint"])
-        return ctx
-    return multiprocessing.get_context("spawn")
+def _pool_context() -> BaseContext:
+    # fork on Linux: starting a worker costs about a millisecond (forkserver first starts and imports a
+    # server process, ~0.3 s, and spawn re-imports numpy and Pillow in every worker), and workers never
+    # re-import the caller's __main__, so a script without an `if __name__ == "__main__"` guard still
+    # works. The pool forks its workers at the first submit, before the progress callback is started.
+    # Elsewhere fork is unsafe or missing, and spawn is the platform's default anyway.
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
 
 
 def fingerprint_all(
@@ -57,34 +57,39 @@ def fingerprint_all(
     options: FingerprintOptions,
     *,
     jobs: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressStart | None = None,
 ) -> list[Fingerprint]:
-    """Fingerprint every record, in input order; `progress(n)` is called as batches of n complete."""
+    """Fingerprint every record, in input order.
+
+    `progress(total)` is called once the workers run; the callback it returns is given the number of
+    files finished as chunks complete (in whatever order they complete).
+    """
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise ValueError("jobs must be >= 1")
     if jobs == 1 or len(records) < _MIN_PARALLEL:
+        advance = progress(len(records)) if progress else None
         out: list[Fingerprint] = []
         for r in records:
             out.append(fingerprint_record(r, options))
-            if progress:
-                progress(1)
+            if advance:
+                advance(1)
         return out
     size = chunk_size(len(records), jobs)
     starts = range(0, len(records), size)
     results: dict[int, list[Fingerprint]] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(starts)), mp_context=_pool_context()) as pool:
         pending: dict[Future[list[Fingerprint]], int] = {
             pool.submit(_fingerprint_chunk, records[s : s + size], options): s for s in starts
         }
-        # Progress as chunks finish, in whatever order they finish.
+        advance = progress(len(records)) if progress else None
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 chunk = future.result()
                 results[pending.pop(future)] = chunk
-                if progress:
-                    progress(len(chunk))
+                if advance:
+                    advance(len(chunk))
     return [fp for s in starts for fp in results[s]]
 
 
@@ -104,10 +109,13 @@ def fingerprint_dataset(
     options: FingerprintOptions,
     *,
     jobs: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressStart | None = None,
     cache: FingerprintCache | None = None,
 ) -> list[Fingerprint]:
-    """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded."""
+    """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded.
+
+    `progress` is started with the number of records; files found in the cache count as done at once.
+    """
     keys = [cache_key(r) for r in records]
     known: list[Fingerprint | None] = [None] * len(records)
     if cache is not None and cache.usable:
@@ -116,9 +124,14 @@ def fingerprint_dataset(
         for (i, _), fp in zip(keyed, found, strict=True):
             known[i] = fp
     todo = [i for i, fp in enumerate(known) if fp is None]
-    if progress and len(todo) < len(records):
-        progress(len(records) - len(todo))
-    fresh = fingerprint_all([records[i] for i in todo], options, jobs=jobs, progress=progress)
+
+    def start(_: int) -> Callable[[int], None]:
+        advance = progress(len(records)) if progress else _ignore
+        if len(todo) < len(records):
+            advance(len(records) - len(todo))
+        return advance
+
+    fresh = fingerprint_all([records[i] for i in todo], options, jobs=jobs, progress=start)
     for i, fp in zip(todo, fresh, strict=True):
         known[i] = fp
     before = [fp for fp in known if fp is not None]
@@ -129,3 +142,7 @@ def fingerprint_dataset(
         entries = [(k, settled[i]) for i in sorted(changed) if (k := keys[i]) is not None and settled[i].file_digest]
         cache.store(entries, present=(k.key for k in keys if k is not None))
     return settled
+
+
+def _ignore(_: int) -> None:
+    pass

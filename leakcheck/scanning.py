@@ -66,9 +66,8 @@ def scan(
     if cache:
         config = cache_config(FINGERPRINT_VERSION, fp_options)
         store = open_cache(listing.root, None if cache_dir is None else Path(cache_dir), config)
-    advance = progress(len(listing.records)) if progress else None
     try:
-        fingerprints = fingerprint_dataset(listing.records, fp_options, jobs=jobs, progress=advance, cache=store)
+        fingerprints = fingerprint_dataset(listing.records, fp_options, jobs=jobs, progress=progress, cache=store)
     finally:
         if store is not None:
             store.close()
