@@ -279,7 +279,7 @@ class FingerprintCache:
                 want = keys[i]
                 if (size, mtime_ns, content) != (want.size, want.mtime_ns, want.content):
                     continue
-                if _checksum(payload) != checksum:
+                if not isinstance(payload, bytes) or _checksum(payload) != checksum:
                     invalid += 1
                     continue
                 try:
