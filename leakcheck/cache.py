@@ -21,7 +21,7 @@ import sqlite3
 import sys
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -75,6 +75,100 @@ def is_inside(path: Path, folder: Path) -> bool:
 
 
 # --- encoding: every dataclass field, generically, without pickle -------------------------------------
+#
+# A codec is built once from the type hints of Fingerprint: a row is a JSON array of its fields in
+# declaration order (nested dataclasses likewise), tuples are arrays, bytes are base64 text and numpy
+# arrays are {"a": dtype, "s": shape, "d": base64}. Values whose hint says nothing useful (Any, unions of
+# several types) use self-describing tags. Decoding checks every scalar's type and every array's length,
+# so a row written under other field definitions is rejected rather than misread; the field names and
+# hints are also part of the cache's config, so such rows are normally dropped before being read.
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[..., Any]
+_SCALARS: dict[type[Any], tuple[type[Any], ...]] = {
+    int: (int,),  # bool is an int, and JSON keeps true/false apart from numbers
+    float: (float, int),  # JSON writes 2.0 as 2.0 but a hand-written 2 is still a number
+    str: (str,),
+    bool: (bool,),
+    type(None): (type(None),),
+}
+_ARRAY_KINDS = "biuf?"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _typed(allowed: tuple[type[Any], ...]) -> Decoder:
+    def decode(value: Any) -> Any:
+        if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
+            raise ValueError(f"expected {'/'.join(t.__name__ for t in allowed)}, got {type(value).__name__}")
+        return value
+
+    return decode
+
+
+def _encode_array(value: Any) -> Any:
+    arr = np.ascontiguousarray(value)
+    if arr.dtype.kind not in _ARRAY_KINDS:
+        raise TypeError(f"cannot cache arrays of dtype {arr.dtype}")
+    return {"a": arr.dtype.str, "s": list(arr.shape), "d": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def _decode_array(value: Any) -> Any:
+    if not isinstance(value, dict) or value.keys() != {"a", "s", "d"}:
+        raise ValueError("expected an encoded array")
+    dtype = np.dtype(value["a"])
+    if dtype.kind not in _ARRAY_KINDS:
+        raise ValueError(f"dtype {dtype} not allowed")
+    shape = tuple(int(n) for n in value["s"])
+    arr = np.frombuffer(base64.b64decode(value["d"], validate=True), dtype=dtype)
+    return arr.reshape(shape).copy()  # copy: writable, and no reference to the decoded bytes
+
+
+def _encode_bytes(value: Any) -> Any:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _decode_bytes(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("expected base64 text")
+    return base64.b64decode(value, validate=True)
+
+
+def _encode(value: Any) -> Any:
+    """Self-describing encoding, for values whose type hint does not say enough."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple | list):
+        return {"t": [_encode(v) for v in value]}
+    if isinstance(value, bytes):
+        return {"b": _encode_bytes(value)}
+    if isinstance(value, np.ndarray | np.generic):
+        return _encode_array(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        if _nested_types().get(name) is not type(value):
+            raise TypeError(f"cannot cache a {name}")
+        return {"c": name, "f": _codec(type(value))[0](value)}
+    raise TypeError(f"cannot cache a value of type {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            raise ValueError("untagged list")
+        return value
+    if value.keys() == {"t"}:
+        return tuple(_decode(v) for v in value["t"])
+    if value.keys() == {"b"}:
+        return _decode_bytes(value["b"])
+    if value.keys() == {"a", "s", "d"}:
+        return _decode_array(value)
+    if value.keys() == {"c", "f"} and value["c"] in _nested_types():
+        nested: Any = _nested_types()[value["c"]]
+        return _codec(nested)[1](value["f"])
+    raise ValueError(f"unknown tag {sorted(value)}")
 
 
 @cache
@@ -84,11 +178,10 @@ def _nested_types() -> dict[str, type[Any]]:
 
     def visit(tp: Any) -> None:
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-            if tp.__name__ in found or tp is Record:
-                return
-            found[tp.__name__] = tp
-            for hint in typing.get_type_hints(tp).values():
-                visit(hint)
+            if tp.__name__ not in found and tp is not Record:
+                found[tp.__name__] = tp
+                for hint in typing.get_type_hints(tp).values():
+                    visit(hint)
             return
         for arg in typing.get_args(tp):
             visit(arg)
@@ -99,99 +192,79 @@ def _nested_types() -> dict[str, type[Any]]:
     return found
 
 
-def _encode(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, tuple | list):
-        return {"t": [_encode(v) for v in value]}
-    if isinstance(value, bytes):
-        return {"b": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, np.ndarray | np.generic):
-        arr = np.ascontiguousarray(value)
-        if arr.dtype.kind not in "biuf?":
-            raise TypeError(f"cannot cache arrays of dtype {arr.dtype}")
-        return {"a": arr.dtype.str, "s": list(arr.shape), "d": base64.b64encode(arr.tobytes()).decode("ascii")}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = type(value).__name__
-        if _nested_types().get(name) is not type(value):
-            raise TypeError(f"cannot cache a {name}")
-        return {"c": name, "f": {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    raise TypeError(f"cannot cache a value of type {type(value).__name__}")
+def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint in _SCALARS:
+        return _same, _typed(_SCALARS[hint])
+    if hint is bytes:
+        return _encode_bytes, _decode_bytes
+    if hint is np.ndarray or origin is np.ndarray:
+        return _encode_array, _decode_array
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        enc, dec = _codec_for(args[0])
+        return (lambda v: [enc(x) for x in v]), (lambda v: tuple(dec(x) for x in _list(v)))
+    if isinstance(hint, types.UnionType) or origin is typing.Union:
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1 and len(args) == 2:
+            enc, dec = _codec_for(options[0])
+            return (lambda v: None if v is None else enc(v)), (lambda v: None if v is None else dec(v))
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type) and hint.__name__ in _nested_types():
+        return _codec(hint)
+    return _encode, _decode
 
 
-def _decode(value: Any) -> Any:
-    if not isinstance(value, dict):
-        if isinstance(value, list):
-            raise ValueError("bare list")
-        return value
-    if value.keys() == {"t"}:
-        return tuple(_decode(v) for v in value["t"])
-    if value.keys() == {"b"}:
-        return base64.b64decode(value["b"], validate=True)
-    if value.keys() == {"a", "s", "d"}:
-        dtype = np.dtype(value["a"])
-        if dtype.kind not in "biuf?":
-            raise ValueError(f"dtype {dtype} not allowed")
-        shape = tuple(int(n) for n in value["s"])
-        arr = np.frombuffer(base64.b64decode(value["d"], validate=True), dtype=dtype)
-        return arr.reshape(shape).copy()  # copy: writable, and no reference to the decoded bytes
-    if value.keys() == {"c", "f"}:
-        cls = _nested_types()[value["c"]]
-        return _construct(cls, value["f"])
-    raise ValueError(f"unknown tag {sorted(value)}")
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected an array, got {type(value).__name__}")
+    return value
 
 
-def _construct(cls: type[Any], fields: dict[str, Any], **extra: Any) -> Any:
-    expected = {f.name for f in dataclasses.fields(cls)} - extra.keys()
-    if fields.keys() != expected:
-        raise ValueError(f"{cls.__name__} fields differ: {sorted(fields.keys() ^ expected)}")
-    return cls(**{name: _decode(v) for name, v in fields.items()}, **extra)
+@cache
+def _codec(cls: Any, skip: str = "") -> tuple[Encoder, Decoder]:
+    """Positional encoding of a dataclass (less the field `skip`, supplied again when decoding)."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.name != skip]
+    coders = [_codec_for(hints[name]) for name in names]
+
+    def encode(value: Any) -> list[Any]:
+        return [enc(getattr(value, name)) for name, (enc, _) in zip(names, coders, strict=True)]
+
+    def decode(value: Any, *first: Any) -> Any:
+        if len(_list(value)) != len(coders):
+            raise ValueError(f"{cls.__name__}: {len(value)} fields stored, {len(coders)} expected")
+        return cls(*first, *(dec(v) for (_, dec), v in zip(coders, value, strict=True)))
+
+    return encode, decode
+
+
+def schema() -> str:
+    """The stored layout: field names and hints of Fingerprint and what it nests (part of the config)."""
+    parts = []
+    classes: list[Any] = [Fingerprint, *_nested_types().values()]
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        parts.append(f"{cls.__name__}(" + ",".join(f"{f.name}:{hints[f.name]}" for f in dataclasses.fields(cls)) + ")")
+    return ";".join(parts)
 
 
 def encode_fingerprint(fp: Fingerprint) -> bytes:
     """Every field but the record (rebuilt from the current listing), as compact JSON."""
-    fields = {f.name: _encode(getattr(fp, f.name)) for f in dataclasses.fields(fp) if f.name != "record"}
+    fields = _codec(Fingerprint, "record")[0](fp)
     return json.dumps(fields, separators=(",", ":"), allow_nan=True).encode("utf-8")
 
 
 def decode_fingerprint(payload: bytes, record: Record) -> Fingerprint:
-    """Raises ValueError (or a subclass) for anything that is not a valid encoded Fingerprint."""
+    """Raises ValueError for anything that is not a valid encoded Fingerprint."""
     try:
         fields = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(fields, dict):
-        raise ValueError("not an object")
     try:
-        fp = _construct(Fingerprint, fields, record=record)
+        fp = _codec(Fingerprint, "record")[1](fields, record)
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(str(exc)) from None
-    _check_types(fp)
     return typing.cast(Fingerprint, fp)
-
-
-def _check_types(fp: Fingerprint) -> None:
-    """Top-level fields must have their annotated type (a cheap guard against a valid but wrong row)."""
-    for name, hint in _field_types().items():
-        if not isinstance(getattr(fp, name), hint):
-            raise ValueError(f"field {name} has type {type(getattr(fp, name)).__name__}")
-
-
-@cache
-def _field_types() -> dict[str, tuple[type[Any], ...]]:
-    out: dict[str, tuple[type[Any], ...]] = {}
-    for name, hint in typing.get_type_hints(Fingerprint).items():
-        if name == "record":
-            continue
-        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        concrete = tuple(typing.get_origin(t) or t for t in options)
-        concrete = tuple(type(None) if t is None else t for t in concrete)
-        if all(isinstance(t, type) for t in concrete):
-            # bool is an int: an int field may hold either; a float field may hold an int from JSON.
-            if float in concrete:
-                concrete = (*concrete, int)
-            out[name] = concrete
-    return out
 
 
 def _checksum(payload: bytes) -> str:
@@ -363,4 +436,7 @@ def open_cache(root: Path, cache_dir: Path | None, config: str) -> FingerprintCa
 
 def cache_config(fingerprint_version: int, options: object) -> str:
     """Everything a fingerprint depends on besides the file: a change empties the cache."""
-    return f"fingerprint={fingerprint_version};pillow={PIL.__version__};numpy={np.__version__};options={options!r}"
+    return (
+        f"fingerprint={fingerprint_version};pillow={PIL.__version__};numpy={np.__version__};"
+        f"options={options!r};schema={schema()}"
+    )

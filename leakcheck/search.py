@@ -223,21 +223,22 @@ class _ChunkTable:
 
 
 _BIT_COUNT = np.bitwise_count(np.arange(256, dtype=np.uint8)).astype(np.intp)
-_BIT_POSITIONS = np.array(
-    [[p for p in range(8) if v >> p & 1] + [0] * (8 - int(_BIT_COUNT[v])) for v in range(256)], dtype=np.intp
-)
+_LOWEST_BIT = np.array([(v & -v).bit_length() - 1 for v in range(256)], dtype=np.intp)
 
 
 def _set_bits(words: NDArray[np.uint64]) -> NDArray[np.intp]:
-    """Indices of the set bits of a little-endian packed bitmap, ascending."""
+    """Indices of the set bits of a little-endian packed bitmap, in no particular order."""
     as_bytes = words.view(np.uint8)
-    nonzero = np.flatnonzero(as_bytes)
+    nonzero = np.flatnonzero(as_bytes != 0)  # several times faster than flatnonzero(as_bytes)
     values = as_bytes[nonzero]
-    counts = _BIT_COUNT[values]
-    total = int(counts.sum())
-    ends = np.cumsum(counts)
-    rank = np.arange(total) - np.repeat(ends - counts, counts)
-    return np.repeat(nonzero * 8, counts) + _BIT_POSITIONS[np.repeat(values, counts), rank]
+    # Sparse bitmaps: most non-zero bytes hold one bit, found by table; the others are unpacked.
+    lone = _BIT_COUNT[values] == 1
+    found: NDArray[np.intp] = nonzero[lone] * 8 + _LOWEST_BIT[values[lone]]
+    if bool(lone.all()):
+        return found
+    several = nonzero[~lone]
+    rows, bit = np.nonzero(np.unpackbits(values[~lone][:, None], axis=1, bitorder="little"))
+    return np.concatenate([found, several[rows] * 8 + bit])
 
 
 def _multi_index(
