@@ -88,13 +88,15 @@ def _make(task: tuple[Path, int, int, bool]) -> None:
     im.save(path, "JPEG", quality=rng.randint(70, 95))
 
 
-def generate(root: Path, count: int, side: int, square: bool, jobs: int) -> list[Path]:
-    labels = sorted({label for label, _ in _SOURCES})
+def generate(root: Path, photos: Path, count: int, side: int, square: bool, jobs: int) -> list[Path]:
+    labels = sorted({path.parent.name for path in photos.rglob("*.jpg")})
     for split in ("train", "test"):
         for label in labels:
             (root / split / label).mkdir(parents=True, exist_ok=True)
     tasks = [(root, i, side, square) for i in range(count)]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+    # The decoded photos live in the workers only, so that this process's peak RSS is the scans'.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_load_sources, initargs=(photos,)) as pool:
         list(pool.map(_make, tasks, chunksize=256))
     return sorted(root.rglob("*.jpg"))
 
@@ -187,7 +189,7 @@ def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: i
         pairs = baseline(paths, jobs)
     row("imagehash + brute force", n, base, f"x{base.wall / cold.wall:.1f} the cold scan's time; {pairs:,} pairs")
     own, kids = peak_rss_mb()
-    print(f"  peak RSS so far: {own:,.0f} MB this process, {kids:,.0f} MB largest worker")
+    print(f"  peak RSS so far: {own:,.0f} MB this process, {kids:,.0f} MB largest child (generators included)")
 
 
 def bench_scaling(paths: list[Path], base: Path, jobs: int) -> None:
@@ -213,7 +215,7 @@ def main() -> None:
     parser.add_argument("-j", "--jobs", type=int, default=default_jobs())
     parser.add_argument("--scaling", action="store_true", help="also time cold scans of 1/4 and 1/2 the small set")
     args = parser.parse_args()
-    _load_sources(find_photos())
+    photos = find_photos()
     print(f"leakcheck {leakcheck.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, {args.jobs} jobs; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="leakcheck-bench-") as tmp:
@@ -222,7 +224,7 @@ def main() -> None:
             if not count:
                 continue
             with timed() as gen:
-                paths = generate(base / name, count, side, square, args.jobs)
+                paths = generate(base / name, photos, count, side, square, args.jobs)
             print(f"\n(generated {count:,} {side} px images in {gen.wall:.0f} s)")
             bench_set(f"{name} set ({side} px)", paths, base / name, base / f"cache-{name}", args.jobs)
             if name == "small" and args.scaling:

@@ -192,16 +192,37 @@ def _nested_types() -> dict[str, type[Any]]:
     return found
 
 
+def _scalar_types(hint: Any) -> frozenset[type[Any]] | None:
+    """The JSON value types a scalar hint (or `scalar | None`) accepts; None for other hints."""
+    if hint in _SCALARS:
+        return frozenset(_SCALARS[hint])
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        parts = [_scalar_types(a) for a in typing.get_args(hint)]
+        if all(p is not None for p in parts):
+            return frozenset().union(*(p for p in parts if p is not None))
+    return None
+
+
 def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if hint in _SCALARS:
-        return _same, _typed(_SCALARS[hint])
+    scalars = _scalar_types(hint)
+    if scalars is not None:
+        return _same, _typed(tuple(scalars))
     if hint is bytes:
         return _encode_bytes, _decode_bytes
     if hint is np.ndarray or origin is np.ndarray:
         return _encode_array, _decode_array
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        items = _scalar_types(args[0])
+        if items is not None:
+            # Tuples of numbers (channel statistics) are common: check the types in one C-level pass.
+            def scalar_tuple(v: Any) -> Any:
+                if not set(map(type, _list(v))) <= items:
+                    raise ValueError(f"expected an array of {'/'.join(sorted(t.__name__ for t in items))}")
+                return tuple(v)
+
+            return list, scalar_tuple
         enc, dec = _codec_for(args[0])
         return (lambda v: [enc(x) for x in v]), (lambda v: tuple(dec(x) for x in _list(v)))
     if isinstance(hint, types.UnionType) or origin is typing.Union:
@@ -226,14 +247,23 @@ def _codec(cls: Any, skip: str = "") -> tuple[Encoder, Decoder]:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.name != skip]
     coders = [_codec_for(hints[name]) for name in names]
+    # Scalar fields are checked inline (a set lookup each); the rest go through their decoders.
+    checks = [(i, s) for i, name in enumerate(names) if (s := _scalar_types(hints[name])) is not None]
+    others = [(i, dec) for i, (name, (_, dec)) in enumerate(zip(names, coders, strict=True)) if i not in dict(checks)]
 
     def encode(value: Any) -> list[Any]:
         return [enc(getattr(value, name)) for name, (enc, _) in zip(names, coders, strict=True)]
 
     def decode(value: Any, *first: Any) -> Any:
-        if len(_list(value)) != len(coders):
-            raise ValueError(f"{cls.__name__}: {len(value)} fields stored, {len(coders)} expected")
-        return cls(*first, *(dec(v) for (_, dec), v in zip(coders, value, strict=True)))
+        fields = list(_list(value))
+        if len(fields) != len(coders):
+            raise ValueError(f"{cls.__name__}: {len(fields)} fields stored, {len(coders)} expected")
+        for i, allowed in checks:
+            if type(fields[i]) not in allowed:
+                raise ValueError(f"{cls.__name__}.{names[i]}: unexpected {type(fields[i]).__name__}")
+        for i, dec in others:
+            fields[i] = dec(fields[i])
+        return cls(*first, *fields)
 
     return encode, decode
 
