@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -302,3 +303,26 @@ def test_an_unwritable_cache_folder_only_warns(dataset: Path, tmp_path: Path, ca
     cache = FingerprintCache(blocker / "cache" / "x.sqlite", "config")
     assert not cache.usable
     assert cache.lookup([CacheKey("a", 1, 1)], [Record("a", "train", None)]) == [None]
+
+
+def test_progress_counts_cached_files_as_done(dataset: Path, tmp_path: Path) -> None:
+    calls: list[list[int]] = []
+
+    def start(total: int) -> Callable[[int], None]:
+        calls.append([total])
+        return calls[-1].append
+
+    leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
+    leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
+    assert calls == [[12] + [1] * 12, [12, 12]]
+
+
+def test_pool_and_serial_agree_with_chunked_progress(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for k in range(150):
+        _save(root / ("test" if k % 5 == 0 else "train") / f"c{k % 3}" / f"{k}.jpg", _image(k % 120, (40, 40)))
+    done: list[int] = []
+    pooled = leakcheck.scan(root, jobs=2, cache=False, progress=lambda total: done.append)
+    assert sum(done) == 150
+    assert len(done) < 150  # chunks, not files
+    assert pooled.to_json() == leakcheck.scan(root, jobs=1, cache=False).to_json()
