@@ -44,8 +44,8 @@ FLAT_STD = 4.0
 DRAFT_SIZE = 64
 # A provisional digest marks a reduced decode; see settle_pixel_digests.
 PROVISIONAL = "draft:"
-# Draft and full decodes of the same JPEG differ by at most 2 bits on real photos; candidates for a
-# full-size pixel comparison are searched with ample margin.
+# Reduced and full decodes of the same JPEG differ by at most 4 bits (dHash; pHash 2) on the real photos;
+# candidates for a full-size pixel comparison are searched with twice that margin.
 _SETTLE_DISTANCE = 8
 
 
