@@ -163,3 +163,16 @@ def test_reduced_decodes_of_real_photos_stay_close_to_imagehash() -> None:
     worst_phash, worst_dhash = np.max(np.array(distances), axis=0).tolist()
     assert worst_phash <= _SETTLE_DISTANCE
     assert worst_dhash <= _SETTLE_DISTANCE
+
+
+def test_reduced_decode_applies_exif_orientation_to_the_full_size() -> None:
+    image = _photo(7, (400, 300))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=92, exif=exif)
+    turned = fingerprint_bytes(Record("x", "train", None), buf.getvalue())
+    upright = fingerprint_bytes(Record("y", "train", None), _jpeg(image.transpose(Image.Transpose.ROTATE_270), 92))
+    assert turned.pixel_digest.startswith(PROVISIONAL)
+    assert (turned.width, turned.height) == (upright.width, upright.height) == (300, 400)
+    assert (turned.phash ^ upright.phash).bit_count() <= 4
