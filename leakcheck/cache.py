@@ -374,7 +374,16 @@ class FingerprintCache:
         position = {k.key: i for i, k in enumerate(keys)}
         invalid = 0
         try:
-            rows = self._conn.execute("SELECT key, size, mtime_ns, content, checksum, payload FROM fingerprints")
+            # One read transaction: the config check and the rows see the same state of the file.
+            self._conn.execute("BEGIN")
+            try:
+                if not self._config_holds(self._conn):
+                    return out
+                rows = self._conn.execute(
+                    "SELECT key, size, mtime_ns, content, checksum, payload FROM fingerprints"
+                ).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
             for key, size, mtime_ns, content, checksum, payload in rows:
                 i = position.get(key)
                 if i is None:
@@ -397,6 +406,10 @@ class FingerprintCache:
             log.warning("leakcheck: %d damaged entries in fingerprint cache %s; decoding those files again",
                         invalid, self.path)  # fmt: skip
         return out
+
+    def _config_holds(self, conn: sqlite3.Connection) -> bool:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'config'").fetchone()
+        return row is not None and row[0] == self.config
 
     def _rebuild(self) -> None:
         self.close()
@@ -423,6 +436,10 @@ class FingerprintCache:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if not self._config_holds(self._conn):
+                    # A scan with other options or another version took the file over meanwhile.
+                    self._conn.execute("ROLLBACK")
+                    return
                 stale = [(k,) for (k,) in self._conn.execute("SELECT key FROM fingerprints") if k not in keep]
                 self._conn.executemany("DELETE FROM fingerprints WHERE key = ?", stale)
                 self._conn.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -326,3 +326,19 @@ def test_pool_and_serial_agree_with_chunked_progress(tmp_path: Path) -> None:
     assert sum(done) == 150
     assert len(done) < 150  # chunks, not files
     assert pooled.to_json() == leakcheck.scan(root, jobs=1, cache=False).to_json()
+
+
+def test_rows_are_neither_read_nor_written_under_another_config(dataset: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "x.sqlite"
+    record = Record("train/b/0.jpg", "train", "b", dataset / "train" / "b" / "0.jpg")
+    fp = fingerprint_record(record)
+    key = CacheKey(record.key, 1, 2)
+    first = FingerprintCache(path, "config A")
+    second = FingerprintCache(path, "config B")  # another scan, other options: takes the file over
+    first.store([(key, fp)], present=[key.key])
+    assert second.lookup([key], [record]) == [None]  # A's row was not written under B's config
+    second.store([(key, fp)], present=[key.key])
+    assert first.lookup([key], [record]) == [None]  # and B's rows are not read under A's
+    assert second.lookup([key], [record]) == [fp]
+    first.close()
+    second.close()
