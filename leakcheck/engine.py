@@ -116,9 +116,10 @@ def fingerprint_dataset(
 
     `progress` is started with the number of records; files found in the cache count as done at once.
     """
-    keys = [cache_key(r) for r in records]
+    use_cache = cache is not None and cache.usable
+    keys = [cache_key(r) for r in records] if use_cache else [None] * len(records)
     known: list[Fingerprint | None] = [None] * len(records)
-    if cache is not None and cache.usable:
+    if cache is not None and use_cache:
         keyed = [(i, k) for i, k in enumerate(keys) if k is not None]
         found = cache.lookup([k for _, k in keyed], [records[i] for i, _ in keyed])
         for (i, _), fp in zip(keyed, found, strict=True):
@@ -136,7 +137,7 @@ def fingerprint_dataset(
         known[i] = fp
     before = [fp for fp in known if fp is not None]
     settled = settle_pixel_digests(before, options)
-    if cache is not None and cache.usable:
+    if cache is not None and use_cache:
         changed = set(todo) | {i for i, (a, b) in enumerate(zip(before, settled, strict=True)) if a is not b}
         # Files that could not be read at all (no digest) are not cached: the cause may be passing.
         entries = [(k, settled[i]) for i in sorted(changed) if (k := keys[i]) is not None and settled[i].file_digest]
