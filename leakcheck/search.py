@@ -40,6 +40,9 @@ _MASK_OVERHEAD = 20_000.0
 _MIN_CHUNK_BITS = 6
 
 PairBlock = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]
+PositionPairs = tuple[NDArray[np.intp], NDArray[np.intp]]
+# Candidate pairs expanded at once: bounds the working memory (about 100 MB) whatever the bucket sizes.
+_EXPAND_LIMIT = 1 << 22
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,21 +208,45 @@ class _ChunkTable:
         shared = both & (self.shared | self._moved(self.shared, flip))
         return _set_bits(both ^ shared), _set_bits(shared)
 
-    def pairs_across(self, u: NDArray[np.intp], v: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """Positions (in sorted order) of every (member of bucket u[k], member of bucket v[k])."""
-        cu, cv = self.counts[u], self.counts[v]
-        lengths = cu * cv
+    def pairs_across(self, u: NDArray[np.intp], v: NDArray[np.intp]) -> Iterator[PositionPairs]:
+        """Positions (in sorted order) of every (member of bucket u[k], member of bucket v[k]), in blocks
+        of about `_EXPAND_LIMIT` pairs whatever the bucket sizes (skewed codes make large buckets)."""
+        lengths = self.counts[u] * self.counts[v]
+        huge = lengths > _EXPAND_LIMIT
+        for uu, vv in zip(u[huge].tolist(), v[huge].tolist(), strict=True):
+            yield from self._block_pairs(uu, vv)
+        u, v, lengths = u[~huge], v[~huge], lengths[~huge]
+        if not u.size:
+            return
+        ends = np.cumsum(lengths)
+        cuts = np.searchsorted(ends, np.arange(_EXPAND_LIMIT, int(ends[-1]), _EXPAND_LIMIT), side="right")
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), u.size], strict=True):
+            if lo < hi:
+                yield self._expand(u[lo:hi], v[lo:hi], lengths[lo:hi])
+
+    def _expand(self, u: NDArray[np.intp], v: NDArray[np.intp], lengths: NDArray[np.intp]) -> PositionPairs:
         owner = np.repeat(np.arange(u.size), lengths)
         rank = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        width = cv[owner]
+        width = self.counts[v][owner]
         return self.starts[u][owner] + rank // width, self.starts[v][owner] + rank % width
 
-    def pairs_within(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    def _block_pairs(self, u: int, v: int) -> Iterator[PositionPairs]:
+        """Every member pair of two large buckets, block by block."""
+        a_lo, a_hi = int(self.starts[u]), int(self.starts[u + 1])
+        b_lo, b_hi = int(self.starts[v]), int(self.starts[v + 1])
+        side = math.isqrt(_EXPAND_LIMIT)
+        for a0 in range(a_lo, a_hi, side):
+            rows = np.arange(a0, min(a0 + side, a_hi))
+            for b0 in range(b_lo, b_hi, side):
+                cols = np.arange(b0, min(b0 + side, b_hi))
+                yield np.repeat(rows, cols.size), np.tile(cols, rows.size)
+
+    def pairs_within(self) -> Iterator[PositionPairs]:
         """Positions of every pair of members of the same bucket, each once."""
         shared = np.flatnonzero(self.counts > 1)
-        a, b = self.pairs_across(shared, shared)
-        keep = a < b
-        return a[keep], b[keep]
+        for a, b in self.pairs_across(shared, shared):
+            keep = a < b
+            yield a[keep], b[keep]
 
 
 _BIT_COUNT = np.bitwise_count(np.arange(256, dtype=np.uint8)).astype(np.intp)
@@ -246,16 +273,18 @@ def _multi_index(
 ) -> Iterator[PairBlock]:
     for c, (shift, bits, threshold) in enumerate(chunks):
         table = _ChunkTable(codes, shift, bits)
+        earlier = chunks[:c]
         for flip in _flip_masks(bits, threshold).tolist():
             if flip == 0:
-                yield from _verified(table, *table.pairs_within(), max_distance, chunks[:c])
+                for a, b in table.pairs_within():
+                    yield from _verified(table, a, b, max_distance, earlier)
                 continue
             single, shared = table.partners(flip)
             if single.size:
                 # Singleton buckets (most of them when n < 2^bits): one member each, no expansion.
-                yield from _verified(table, table.first[single], table.first[single ^ flip], max_distance, chunks[:c])
-            if shared.size:
-                yield from _verified(table, *table.pairs_across(shared, shared ^ flip), max_distance, chunks[:c])
+                yield from _verified(table, table.first[single], table.first[single ^ flip], max_distance, earlier)
+            for a, b in table.pairs_across(shared, shared ^ flip):
+                yield from _verified(table, a, b, max_distance, earlier)
 
 
 def _verified(

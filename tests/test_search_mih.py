@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leakcheck import search
 from leakcheck.search import SearchPlan, hamming_pairs, iter_hamming_pairs, plan_search
 
 BRUTE = SearchPlan((), 0.0)
@@ -68,3 +69,25 @@ def test_rejects_bad_input() -> None:
         hamming_pairs(np.zeros(3, dtype=np.uint64), -1)
     with pytest.raises(ValueError, match="one-dimensional"):
         hamming_pairs(np.zeros((2, 2), dtype=np.uint64), 1)
+
+
+@pytest.mark.parametrize("radius", [3, 10])
+def test_skewed_codes_are_expanded_in_bounded_blocks(radius: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Real hashes are not uniform: here every code shares its low 40 bits, so the low chunks hold one
+    # bucket of 3,000 codes, far above the (lowered) expansion limit.
+    monkeypatch.setattr(search, "_EXPAND_LIMIT", 1000)
+    rng = np.random.default_rng(radius)
+    high = rng.integers(0, 2**24, 3000, dtype=np.uint64) << np.uint64(40)
+    codes = high | np.uint64(0x12_3456_789A)
+    sizes: list[int] = []
+    real = search._ChunkTable._expand
+
+    def spy(self: search._ChunkTable, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = real(self, *args)
+        sizes.append(out[0].size)
+        return out
+
+    monkeypatch.setattr(search._ChunkTable, "_expand", spy)
+    plan = plan_search(10**6, radius)
+    assert _pairs(codes, radius, plan) == _pairs(codes, radius, BRUTE)
+    assert max(sizes, default=0) <= 2 * 1000
