@@ -164,6 +164,8 @@ def canonical_pixels(im: Image.Image) -> tuple[str, NDArray[np.generic]]:
     return mode, arr
 
 
+_SMALL_IMAGE = 1 << 12  # values (32x32x4): above it, Pillow's C histogram wins
+_BAND_OFFSETS = np.arange(4, dtype=np.intp) * 256
 _VALUE_POWERS = np.stack([np.arange(256, dtype=np.float64), np.arange(256, dtype=np.float64) ** 2], axis=1)
 
 
@@ -174,8 +176,13 @@ def _channel_stats(mode: str, arr: NDArray[np.generic], im: Image.Image | None =
     """
     if arr.dtype == np.uint8:
         bands = 1 if arr.ndim == 2 else arr.shape[2]
-        source = im if im is not None and im.mode == mode else Image.fromarray(arr)
-        hist = np.array(source.histogram(), dtype=np.float64).reshape(bands, 256)
+        if arr.size <= _SMALL_IMAGE:
+            # Small images: one bincount is cheaper than turning Pillow's histogram list into an array.
+            flat = arr.reshape(-1, bands).astype(np.intp) + _BAND_OFFSETS[:bands]
+            hist = np.bincount(flat.ravel(), minlength=256 * bands).reshape(bands, 256).astype(np.float64)
+        else:
+            source = im if im is not None and im.mode == mode else Image.fromarray(arr)
+            hist = np.array(source.histogram(), dtype=np.float64).reshape(bands, 256)
         n = hist.sum(axis=1)
         moments = hist @ _VALUE_POWERS / n[:, None]
         mean = moments[:, 0]

@@ -176,3 +176,20 @@ def test_reduced_decode_applies_exif_orientation_to_the_full_size() -> None:
     assert turned.pixel_digest.startswith(PROVISIONAL)
     assert (turned.width, turned.height) == (upright.width, upright.height) == (300, 400)
     assert (turned.phash ^ upright.phash).bit_count() <= 4
+
+
+@pytest.mark.parametrize(("size", "mode"), [((32, 32), "RGB"), ((20, 12), "L"), ((30, 30), "RGBA"), ((90, 70), "RGB")])
+def test_channel_stats_are_exact_for_small_and_larger_images(size: tuple[int, int], mode: str) -> None:
+    rng = np.random.default_rng(size[0])
+    bands = len(mode)
+    arr = rng.integers(0, 256, (size[1], size[0], bands), dtype=np.uint8)
+    if mode == "RGBA":
+        arr[..., 3] = rng.integers(0, 200, arr.shape[:2], dtype=np.uint8)  # not opaque: alpha is kept
+    image = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
+    fp = fingerprint_bytes(Record("x", "train", None), _png(image))
+    flat = arr.reshape(-1, bands).astype(np.float64)
+    assert fp.stats is not None
+    np.testing.assert_allclose(fp.stats.mean, flat.mean(axis=0), atol=1e-3)
+    np.testing.assert_allclose(fp.stats.std, flat.std(axis=0), atol=1e-3)
+    assert fp.stats.min == tuple(flat.min(axis=0))
+    assert fp.stats.max == tuple(flat.max(axis=0))
