@@ -47,6 +47,9 @@ PROVISIONAL = "draft:"
 # Reduced and full decodes of the same JPEG differ by at most 4 bits (dHash; pHash 2) on the real photos;
 # candidates for a full-size pixel comparison are searched with twice that margin.
 _SETTLE_DISTANCE = 8
+# ... and their channel means by at most about one grey level; flat images are paired by mean instead.
+_SETTLE_MEAN = 3.0
+_SETTLE_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +266,8 @@ def settle_pixel_digests(
 
     A reduced-decode JPEG is decoded again at full size when another JPEG has the same reduced pixels
     but other bytes, or when a fully decoded sample (a PNG re-save, say) has its size and perceptual
-    hashes within a wide margin (any hashes if either image is flat, where hashes are noise). Every
-    other provisional digest is unique to its file's bytes, so exact groups stay exact.
+    hashes within a wide margin (channel means instead of hashes if either image is flat, where hashes
+    are noise). Every other provisional digest is unique to its file's bytes, so exact groups stay exact.
     """
     out = list(fingerprints)
     provisional = [i for i, fp in enumerate(out) if fp.ok and fp.pixel_digest.startswith(PROVISIONAL)]
@@ -286,9 +289,7 @@ def settle_pixel_digests(
         draft = [i for i in members if out[i].pixel_digest.startswith(PROVISIONAL)]
         if not full or not draft:
             continue
-        if any(out[i].flat for i in members):
-            todo.update(draft)
-            continue
+        todo.update(_flat_candidates(out, full, draft))
         both = full + draft
         phashes = np.array([out[i].phash for i in both], dtype=np.uint64)
         dhashes = np.array([out[i].dhash for i in both], dtype=np.uint64)
@@ -302,3 +303,25 @@ def settle_pixel_digests(
         digest = full_pixel_digest(out[i].record, options) or f"{PROVISIONAL}bytes:{out[i].file_digest}"
         out[i] = dataclasses.replace(out[i], pixel_digest=digest)
     return out
+
+
+def _flat_candidates(out: Sequence[Fingerprint], full: Sequence[int], draft: Sequence[int]) -> set[int]:
+    """Reduced decodes that may equal a same-size full decode where either is flat: their channel means
+    (which a reduced decode keeps to within about one grey level) are within `_SETTLE_MEAN`."""
+    found: set[int] = set()
+    flat_full = [i for i in full if out[i].flat]
+    flat_draft = [i for i in draft if out[i].flat]
+    means = {i: st.mean for i in (*full, *draft) if (st := out[i].stats) is not None}
+    for drafts, fulls in ((flat_draft, full), (draft, flat_full)):
+        for channels in {len(means[i]) for i in drafts if i in means}:
+            ds = [i for i in drafts if len(means.get(i, ())) == channels]
+            fs = [i for i in fulls if len(means.get(i, ())) == channels]
+            if not fs:
+                continue
+            d_means = np.array([means[i] for i in ds])
+            f_means = np.array([means[i] for i in fs])
+            step = max(1, _SETTLE_BLOCK // len(fs))
+            for lo in range(0, len(ds), step):
+                gap = np.abs(d_means[lo : lo + step, None, :] - f_means[None, :, :]).max(axis=2)
+                found.update(ds[lo + k] for k in np.flatnonzero((gap <= _SETTLE_MEAN).any(axis=1)).tolist())
+    return found

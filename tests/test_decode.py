@@ -193,3 +193,30 @@ def test_channel_stats_are_exact_for_small_and_larger_images(size: tuple[int, in
     np.testing.assert_allclose(fp.stats.std, flat.std(axis=0), atol=1e-3)
     assert fp.stats.min == tuple(flat.min(axis=0))
     assert fp.stats.max == tuple(flat.max(axis=0))
+
+
+def test_flat_images_are_settled_by_their_means_not_all_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leakcheck.fingerprint as fingerprint_module
+
+    rng = np.random.default_rng(5)
+    flat = np.clip(rng.normal(0, 0.6, (300, 400, 3)) + np.array([30, 200, 90]), 0, 255).astype(np.uint8)
+    paths = {f"{k}.jpg": _write(tmp_path, f"{k}.jpg", _jpeg(_photo(60 + k, (400, 300)))) for k in range(5)}
+    paths["flat.jpg"] = _write(tmp_path, "flat.jpg", _jpeg(Image.fromarray(flat)))
+    with Image.open(paths["flat.jpg"]) as im:
+        paths["flat.png"] = _write(tmp_path, "flat.png", _png(im.convert("RGB")))
+    paths["white.png"] = _write(tmp_path, "white.png", _png(Image.new("RGB", (400, 300), "white")))
+    fps = [fingerprint_record(Record(key, "train", None, path)) for key, path in sorted(paths.items())]
+    assert [fp.record.key for fp in fps if fp.flat] == ["flat.jpg", "flat.png", "white.png"]
+    decoded: list[str] = []
+    real = fingerprint_module.full_pixel_digest
+
+    def spy(record: Record, *args: object) -> str | None:
+        decoded.append(record.key)
+        return real(record)
+
+    monkeypatch.setattr(fingerprint_module, "full_pixel_digest", spy)
+    settled = {fp.record.key: fp for fp in settle_pixel_digests(fps)}
+    assert decoded == ["flat.jpg"]  # not every JPEG of that size because some image is flat
+    assert settled["flat.jpg"].pixel_digest == settled["flat.png"].pixel_digest
