@@ -11,8 +11,9 @@ in one run: images/s for decode-only (`Image.open(f).load()` of every file in th
 the limit), for the cold scan (empty cache), the warm scan (unchanged files), the scan after touching
 1% of the files; peak RSS; and the ratio against imagehash's phash + dhash of every file plus a
 brute-force search, done in this process with the same number of workers. `--scaling` adds cold scans
-of a quarter and a half of the small set (is hashing linear?). Wall times on a shared machine are
-noisy: CPU seconds (this process plus its workers) are printed beside them.
+of a quarter and a half of the small set (is hashing linear?); `--speedup` a cold scan with one
+process. Wall times on a shared machine are noisy: CPU seconds (this process plus its workers) are
+printed beside them.
 """
 
 from __future__ import annotations
@@ -192,6 +193,17 @@ def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: i
     print(f"  peak RSS so far: {own:,.0f} MB this process, {kids:,.0f} MB largest child (generators included)")
 
 
+def bench_speedup(root: Path, n: int, jobs: int) -> None:
+    """Cold scans (no cache) with one process and with `jobs`: the pool's speed-up and its CPU overhead."""
+    print(f"\npool speed-up on the small set ({jobs} jobs against 1):")
+    with timed() as one:
+        leakcheck.scan(root, jobs=1, cache=False)
+    row("1 job", n, one)
+    with timed() as many:
+        leakcheck.scan(root, jobs=jobs, cache=False)
+    row(f"{jobs} jobs", n, many, f"speed-up x{one.wall / many.wall:.2f}, CPU x{many.cpu / one.cpu:.2f} of 1 job's")
+
+
 def bench_scaling(paths: list[Path], base: Path, jobs: int) -> None:
     print("\nscaling of the cold scan (no cache) on the small set:")
     n = len(paths)
@@ -214,6 +226,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=5_000, help="~512 px JPEGs (0 to skip)")
     parser.add_argument("-j", "--jobs", type=int, default=default_jobs())
     parser.add_argument("--scaling", action="store_true", help="also time cold scans of 1/4 and 1/2 the small set")
+    parser.add_argument("--speedup", action="store_true", help="also time a cold scan of the small set with 1 job")
     args = parser.parse_args()
     photos = find_photos()
     print(f"leakcheck {leakcheck.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, {args.jobs} jobs; "
@@ -227,6 +240,8 @@ def main() -> None:
                 paths = generate(base / name, photos, count, side, square, args.jobs)
             print(f"\n(generated {count:,} {side} px images in {gen.wall:.0f} s)")
             bench_set(f"{name} set ({side} px)", paths, base / name, base / f"cache-{name}", args.jobs)
+            if name == "small" and args.speedup:
+                bench_speedup(base / name, len(paths), args.jobs)
             if name == "small" and args.scaling:
                 bench_scaling(paths, base, args.jobs)
             shutil.rmtree(base / name)

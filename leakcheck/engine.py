@@ -7,6 +7,7 @@ reduced decodes are settled before anything is stored.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -77,6 +78,23 @@ def fingerprint_all(
         return out
     size = chunk_size(len(records), jobs)
     starts = range(0, len(records), size)
+    # Forked workers share the caller's memory copy-on-write; a garbage collection in a worker would
+    # touch, and so copy, every object the caller holds. Frozen objects are left out of collections.
+    gc.freeze()
+    try:
+        return _run_pool(records, options, jobs, size, starts, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _run_pool(
+    records: Sequence[Record],
+    options: FingerprintOptions,
+    jobs: int,
+    size: int,
+    starts: range,
+    progress: ProgressStart | None,
+) -> list[Fingerprint]:
     results: dict[int, list[Fingerprint]] = {}
     with ProcessPoolExecutor(max_workers=min(jobs, len(starts)), mp_context=_pool_context()) as pool:
         pending: dict[Future[list[Fingerprint]], int] = {
