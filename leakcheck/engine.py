@@ -80,11 +80,15 @@ def fingerprint_all(
     starts = range(0, len(records), size)
     # Forked workers share the caller's memory copy-on-write; a garbage collection in a worker would
     # touch, and so copy, every object the caller holds. Frozen objects are left out of collections.
-    gc.freeze()
+    # (Only when nothing is frozen yet: unfreezing would otherwise undo a freeze of the caller's own.)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         return _run_pool(records, options, jobs, size, starts, progress)
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def _run_pool(
