@@ -117,6 +117,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    "else the first capture group; a group in two splits is a leak")  # fmt: skip
     p.add_argument("--data-dir", metavar="DIR",
                    help="where tfds:NAME is prepared (default: TFDS's own); nothing is downloaded")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="keep the fingerprint cache in DIR (default: the user cache folder)")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="decode every image; neither read nor write the cache")
     p.add_argument("--ignore", metavar="GLOB", action="append", default=None,
                    help="skip paths matching GLOB, relative to DATA (repeatable; adds to the config)")  # fmt: skip
 
@@ -276,7 +279,13 @@ def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:
     show_progress = not args.quiet and err.is_terminal
     with _progress(err, show_progress) as progress:
         return scan_with_settings(
-            args.path, settings, progress=progress, group_pattern=args.group_pattern, data_dir=args.data_dir
+            args.path,
+            settings,
+            progress=progress,
+            group_pattern=args.group_pattern,
+            data_dir=args.data_dir,
+            cache=not args.no_cache,
+            cache_dir=args.cache_dir,
         )
 
 

@@ -367,10 +367,12 @@ def scan_with_settings(
     progress: ProgressStart | None = None,
     group_pattern: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """`scan` as configured: thresholds, skipped checks, split aliases, ignore globs, severity overrides;
-    the effective settings are recorded in `report.parameters["config"]`. `group_pattern` and `data_dir`
-    are passed to `scan` as they are."""
+    the effective settings are recorded in `report.parameters["config"]`. `group_pattern`, `data_dir`,
+    `cache` and `cache_dir` are passed to `scan` as they are."""
     report = scan(
         path,
         near=settings.near,
@@ -384,6 +386,8 @@ def scan_with_settings(
         progress=progress,
         group_pattern=group_pattern,
         data_dir=data_dir,
+        cache=cache,
+        cache_dir=cache_dir,
     )
     report = apply_severity(report, settings.severity)
     parameters = {**report.parameters, "config": settings.to_parameters(Path(path))}

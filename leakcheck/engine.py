@@ -1,24 +1,35 @@
-"""Engines run the fingerprint pass: in this process, or in a local process pool. Checks never know which."""
+"""Engines run the fingerprint pass: in this process, or in a local process pool. Checks never know which.
+
+`fingerprint_dataset` adds the persistent cache around the pool: files whose key, size and mtime are
+unchanged are not opened at all, the rest are decoded in parallel, and the provisional pixel digests of
+reduced decodes are settled before anything is stored.
+"""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
 
-from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record
+from leakcheck.cache import CacheKey, FingerprintCache
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record, settle_pixel_digests
 from leakcheck.model import Fingerprint, Record
 from leakcheck.sources.arrays import Sample
 
 ProgressStart = Callable[[int], Callable[[int], None]]
-# Below this many files a pool costs more to start than it saves.
+# Below this many files the pool's start-up and hand-over costs more than a second core saves.
 _MIN_PARALLEL = 64
-_CHUNK = 16
+# Chunks amortise the per-task cost of inter-process calls; about 8 chunks per worker keep the load
+# balanced when some files are much slower to decode than others.
+_CHUNKS_PER_JOB = 8
+_MIN_CHUNK = 16
+_MAX_CHUNK = 512
 
 
 def default_jobs() -> int:
@@ -32,10 +43,15 @@ def _fingerprint_chunk(records: Sequence[Record], options: FingerprintOptions) -
     return [fingerprint_record(r, options) for r in records]
 
 
+def chunk_size(n: int, jobs: int) -> int:
+    return max(_MIN_CHUNK, min(_MAX_CHUNK, -(-n // (jobs * _CHUNKS_PER_JOB))))
+
+
 def _pool_context() -> BaseContext:
-    # fork on Linux: workers never re-import the caller's __main__, so a script without an
-    # `if __name__ == "__main__"` guard (or code piped to `python -`) still works. The pool forks all its
-    # workers at the first submit, before any thread of ours (the progress bar's) has started.
+    # fork on Linux: starting a worker costs about a millisecond (forkserver first starts and imports a
+    # server process, ~0.3 s, and spawn re-imports numpy and Pillow in every worker), and workers never
+    # re-import the caller's __main__, so a script without an `if __name__ == "__main__"` guard still
+    # works. The pool forks its workers at the first submit, before the progress callback is started.
     # Elsewhere fork is unsafe or missing, and spawn is the platform's default anyway.
     return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
 
@@ -50,7 +66,7 @@ def fingerprint_all(
     """Fingerprint every record, in input order.
 
     `progress(total)` is called once the workers run; the callback it returns is given the number of
-    files finished as batches complete.
+    files finished as chunks complete (in whatever order they complete).
     """
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
@@ -63,17 +79,43 @@ def fingerprint_all(
             if advance:
                 advance(1)
         return out
-    chunks = [records[i : i + _CHUNK] for i in range(0, len(records), _CHUNK)]
-    results: list[Fingerprint] = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_pool_context()) as pool:
-        futures = [pool.submit(_fingerprint_chunk, chunk, options) for chunk in chunks]
+    size = chunk_size(len(records), jobs)
+    starts = range(0, len(records), size)
+    # Forked workers share the caller's memory copy-on-write; a garbage collection in a worker would
+    # touch, and so copy, every object the caller holds. Frozen objects are left out of collections.
+    # (Only when nothing is frozen yet: unfreezing would otherwise undo a freeze of the caller's own.)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        return _run_pool(records, options, jobs, size, starts, progress)
+    finally:
+        if freeze:
+            gc.unfreeze()
+
+
+def _run_pool(
+    records: Sequence[Record],
+    options: FingerprintOptions,
+    jobs: int,
+    size: int,
+    starts: range,
+    progress: ProgressStart | None,
+) -> list[Fingerprint]:
+    results: dict[int, list[Fingerprint]] = {}
+    with ProcessPoolExecutor(max_workers=min(jobs, len(starts)), mp_context=_pool_context()) as pool:
+        pending: dict[Future[list[Fingerprint]], int] = {
+            pool.submit(_fingerprint_chunk, records[s : s + size], options): s for s in starts
+        }
         advance = progress(len(records)) if progress else None
-        for future in futures:
-            done = future.result()
-            results.extend(done)
-            if advance:
-                advance(len(done))
-    return results
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                chunk = future.result()
+                results[pending.pop(future)] = chunk
+                if advance:
+                    advance(len(chunk))
+    return [fp for s in starts for fp in results[s]]
 
 
 def _fingerprint_array_chunk(items: Sequence[Sample]) -> list[Fingerprint]:
@@ -107,7 +149,7 @@ def fingerprint_arrays(
                 advance(1)
         return out
     # Larger chunks than for files: each image is small, and its pixels travel to the worker by pickle.
-    size = _CHUNK * 16
+    size = _MIN_CHUNK * 16
     results: list[Fingerprint] = []
     pending: deque[Future[list[Fingerprint]]] = deque()
     iterator = iter(samples)
@@ -127,3 +169,59 @@ def fingerprint_arrays(
             if advance:
                 advance(len(done))
     return results
+
+
+def cache_key(record: Record) -> CacheKey | None:
+    """The file's identity for the cache, taken before it is read (a later change then misses)."""
+    if record.path is None:
+        return None
+    try:
+        st = os.stat(record.path)
+    except OSError:
+        return None
+    return CacheKey(record.key, st.st_size, st.st_mtime_ns)
+
+
+def fingerprint_dataset(
+    records: Sequence[Record],
+    options: FingerprintOptions,
+    *,
+    jobs: int | None = None,
+    progress: ProgressStart | None = None,
+    cache: FingerprintCache | None = None,
+) -> list[Fingerprint]:
+    """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded.
+
+    `progress` is started with the number of records; files found in the cache count as done at once.
+    """
+    use_cache = cache is not None and cache.usable
+    keys = [cache_key(r) for r in records] if use_cache else [None] * len(records)
+    known: list[Fingerprint | None] = [None] * len(records)
+    if cache is not None and use_cache:
+        keyed = [(i, k) for i, k in enumerate(keys) if k is not None]
+        found = cache.lookup([k for _, k in keyed], [records[i] for i, _ in keyed])
+        for (i, _), fp in zip(keyed, found, strict=True):
+            known[i] = fp
+    todo = [i for i, fp in enumerate(known) if fp is None]
+
+    def start(_: int) -> Callable[[int], None]:
+        advance = progress(len(records)) if progress else _ignore
+        if len(todo) < len(records):
+            advance(len(records) - len(todo))
+        return advance
+
+    fresh = fingerprint_all([records[i] for i in todo], options, jobs=jobs, progress=start)
+    for i, fp in zip(todo, fresh, strict=True):
+        known[i] = fp
+    before = [fp for fp in known if fp is not None]
+    settled = settle_pixel_digests(before, options)
+    if cache is not None and use_cache:
+        changed = set(todo) | {i for i, (a, b) in enumerate(zip(before, settled, strict=True)) if a is not b}
+        # Files that could not be read at all (no digest) are not cached: the cause may be passing.
+        entries = [(k, settled[i]) for i in sorted(changed) if (k := keys[i]) is not None and settled[i].file_digest]
+        cache.store(entries, present=(k.key for k in keys if k is not None))
+    return settled
+
+
+def _ignore(_: int) -> None:
+    pass

@@ -14,7 +14,6 @@ from numpy.typing import NDArray
 from PIL import Image
 
 PHASH_SIZE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4)
-_BIT_WEIGHTS = (1 << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
 
 
 @cache
@@ -30,15 +29,39 @@ def pack_bits(bits: NDArray[np.bool_]) -> int:
     flat = bits.reshape(-1)
     if flat.size != 64:
         raise ValueError(f"expected 64 bits, got {flat.size}")
-    return int(np.sum(_BIT_WEIGHTS[flat]))
+    return int.from_bytes(np.packbits(flat).tobytes(), "big")
+
+
+def pack_rows(bits: NDArray[np.bool_]) -> NDArray[np.uint64]:
+    """Pack each row of an (n, 64) boolean array like `pack_bits`, into n unsigned 64-bit integers."""
+    return np.packbits(bits.reshape(-1, 64), axis=1).view(">u8").reshape(-1).astype(np.uint64)
+
+
+@cache
+def _low_dct(n: int) -> NDArray[np.float64]:
+    # Only the 8 lowest frequencies are kept: the first 8 rows of the DCT matrix are all that is needed.
+    return np.ascontiguousarray(_dct_matrix(n)[:8])
 
 
 def phash_bits(gray32: NDArray[np.floating]) -> NDArray[np.bool_]:
     """pHash bits of a 32x32 grayscale thumbnail (DCT, top-left 8x8, compared with their median)."""
-    m = _dct_matrix(PHASH_SIZE)
-    dct = m @ gray32.astype(np.float64) @ m.T
-    low = dct[:8, :8]
-    return np.asarray(low > np.median(low))
+    m = _low_dct(PHASH_SIZE)
+    low = m @ gray32.astype(np.float64) @ m.T
+    # The median of 64 values, as np.median computes it (mean of the middle two), without its overhead.
+    ordered = np.sort(low, axis=None)
+    return np.asarray(low > (ordered[31] + ordered[32]) / 2)
+
+
+def phash_batch(gray32: NDArray[np.floating]) -> NDArray[np.uint64]:
+    """pHash of a stack of 32x32 grayscale thumbnails, shape (n, 32, 32), as n packed codes."""
+    m = _low_dct(PHASH_SIZE)
+    low = (m @ gray32.astype(np.float64) @ m.T).reshape(-1, 64)
+    return pack_rows(low > np.median(low, axis=1, keepdims=True))
+
+
+def dhash_batch(gray9x8: NDArray[np.floating]) -> NDArray[np.uint64]:
+    """dHash of a stack of 8-row, 9-column grayscale thumbnails, shape (n, 8, 9), as n packed codes."""
+    return pack_rows(gray9x8[:, :, 1:] > gray9x8[:, :, :-1])
 
 
 def dhash_bits(gray9x8: NDArray[np.floating]) -> NDArray[np.bool_]:

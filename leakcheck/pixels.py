@@ -16,7 +16,9 @@ from PIL import Image
 SCALES = ("0-255", "0-1", "-1-1", "0-65535", "other")
 # Float values within this of a range bound still count as inside it (rounding in a division by 255).
 _TOLERANCE = 1e-3
-_MEASURE_SIDE = 128
+# Measured at this size at most: a reduced JPEG decode (at least 64 px a side, see fingerprint.DRAFT_SIZE)
+# and a full decode of the same picture then measure alike, whatever formats the splits use.
+_MEASURE_SIDE = 64
 
 
 def infer_scale(dtype: np.dtype[np.generic], lo: float, hi: float) -> str:
@@ -83,8 +85,8 @@ def measure(im: Image.Image, gray: Image.Image) -> tuple[float, float, float, fl
     """Brightness, contrast and sharpness of the grayscale view `gray` of `im`, and the fraction of `im`'s
     8-bit values (every channel) clipped to 0 or 255.
 
-    Measured at most 128 pixels a side (a box reduction), so that sharpness compares images of different
-    sizes and large photos cost little.
+    Measured at most 64 pixels a side (a box reduction), so that sharpness compares images of different
+    sizes, reduced and full decodes agree, and large photos cost little.
     """
     side = max(gray.size)
     factor = -(-side // _MEASURE_SIDE) if side > _MEASURE_SIDE else 1

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck._version import __version__
+from leakcheck.cache import cache_config, open_cache
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import ProgressStart, fingerprint_all, fingerprint_arrays
+from leakcheck.engine import ProgressStart, fingerprint_arrays, fingerprint_dataset
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
-from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FingerprintOptions
+from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.report import Report, split_stats
@@ -47,6 +48,8 @@ class _Settings:
     progress: ProgressStart | None
     group_pattern: str | None
     ignore: IgnoreRules
+    cache: bool = False  # file sources only: reuse fingerprints of unchanged files
+    cache_dir: Path | None = None
 
 
 def _settings(
@@ -60,6 +63,9 @@ def _settings(
     progress: ProgressStart | None,
     group_pattern: str | None,
     ignore: Sequence[str] = (),
+    *,
+    cache: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> _Settings:
     try:
         match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
@@ -69,7 +75,10 @@ def _settings(
         raise UsageError(str(exc)) from None
     if jobs is not None and jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
-    return _Settings(match, fp_options, jobs, checks, split_aliases, progress, group_pattern, rules)
+    return _Settings(
+        match, fp_options, jobs, checks, split_aliases, progress, group_pattern, rules,
+        cache=cache, cache_dir=None if cache_dir is None else Path(cache_dir),
+    )  # fmt: skip
 
 
 def scan(
@@ -87,6 +96,8 @@ def scan(
     group_pattern: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     label_names: Sequence[str] | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Audit a data set and return a Report.
 
@@ -109,14 +120,19 @@ def scan(
             name: its group named `group`, else its first capture group, else the whole match.
         data_dir: where TFDS datasets are prepared (TFDS's default when None).
         label_names: class names for integer array labels.
+        cache: for files, reuse fingerprints of unchanged files from earlier scans and store new ones.
+        cache_dir: where the cache lives (default: the user cache folder, e.g. ~/.cache/leakcheck);
+            never inside the data folder.
 
     Raises:
         DataNotFoundError, LayoutError, ManifestError: the data is missing or not in a known form.
-        UsageError: an option is out of range, or TensorFlow is needed but not installed.
+        UsageError: an option is out of range, `cache_dir` is inside the data folder, or TensorFlow is
+            needed but not installed.
     """
     settings = _settings(
-        near, phash_distance, dhash_distance, max_pixels, jobs, checks, split_aliases, progress, group_pattern, ignore
-    )
+        near, phash_distance, dhash_distance, max_pixels, jobs, checks, split_aliases, progress, group_pattern, ignore,
+        cache=cache, cache_dir=cache_dir,
+    )  # fmt: skip
     if isinstance(data, Mapping):
         if data and all(is_tf_dataset(v) for v in data.values()):
             streams = read_datasets(data, label_names=label_names, aliases=split_aliases)
@@ -274,7 +290,17 @@ def _scan_files(
         records = [r for r in records if not settings.ignore.matches(r.key)]
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
-    fingerprints = fingerprint_all(records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress)
+    store = None
+    if settings.cache:
+        config = cache_config(FINGERPRINT_VERSION, settings.fingerprint)
+        store = open_cache(root_path, settings.cache_dir, config)
+    try:
+        fingerprints = fingerprint_dataset(
+            records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
+        )
+    finally:
+        if store is not None:
+            store.close()
     return _report(root, fingerprints, skipped, settings, source, root_path)
 
 

@@ -1,15 +1,112 @@
-"""Hamming-distance search over 64-bit hashes.
+"""Hamming-distance search over 64-bit hashes: every pair of codes within a radius, exactly.
 
-Blocked brute force: exact by construction, O(n^2 / 2) popcounts in numpy blocks of bounded memory.
-It is the oracle any faster index must match.
+Two exact methods, chosen by a cost model (`plan_search`):
+
+- **Blocked brute force**: O(n^2 / 2) popcounts in numpy blocks of bounded memory. Exact by
+  construction and the oracle the faster method is tested against; the cheaper one for small sets.
+- **Multi-index hashing** (Norouzi, Punjani and Fleet, CVPR 2012) with the generalised pigeonhole
+  principle: split the 64 bits into `m` chunks with thresholds `t_1 + ... + t_m = r - m + 1`; two codes
+  within distance `r` are within `t_c` on at least one chunk `c` (otherwise their distance would be at
+  least `sum(t_c + 1) = r + 1`). For each chunk, the codes are bucketed by chunk value and each code
+  probes the buckets of every value within `t_c` of its own. Candidates are verified on all 64 bits, so
+  the result equals brute force; a pair found through several chunks is kept only from the first one.
+
+Work per chunk is `n * V(s, t)` probes plus `n^2 / 2 * V(s, t) / 2^s` candidates (`V` is the volume of
+a Hamming ball of radius `t` in `s` bits), so with `s` near `log2(n)` the search is close to linear.
+Memory is bounded by the block sizes, not by `n^2`; pairs are produced block by block.
 """
 
 from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 _BLOCK = 2048
+# Elements of one probe block (queries x flip masks): ~4 million keeps each step's arrays around 32 MB.
+_PROBE_ELEMENTS = 1 << 22
+# Chunks wider than this would need bucket tables above 16 MB; the cost model never needs them.
+_MAX_CHUNK_BITS = 24
+# The cost model, in units of one brute-force pair (a vectorised XOR and popcount): a candidate pair is a
+# few random gathers; each flip mask costs a pass over the chunk's bitmap plus a fixed Python overhead.
+_CANDIDATE_COST = 4.0
+_MASK_OVERHEAD = 20_000.0
+# Bitmaps are handled as 64-bit words, so a chunk has at least 6 bits.
+_MIN_CHUNK_BITS = 6
+
+PairBlock = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]
+PositionPairs = tuple[NDArray[np.intp], NDArray[np.intp]]
+# Candidate pairs expanded at once: bounds the working memory (about 100 MB) whatever the bucket sizes.
+_EXPAND_LIMIT = 1 << 22
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """How `iter_hamming_pairs` searches: brute force (`chunks == ()`) or multi-index hashing.
+
+    `chunks` holds (shift, bits, threshold) per chunk, least significant chunk first.
+    """
+
+    chunks: tuple[tuple[int, int, int], ...]
+    cost: float
+
+    @property
+    def brute_force(self) -> bool:
+        return not self.chunks
+
+
+@cache
+def _ball_volume(bits: int, radius: int) -> int:
+    return sum(math.comb(bits, k) for k in range(min(radius, bits) + 1))
+
+
+@cache
+def _flip_masks(bits: int, radius: int) -> NDArray[np.uint32]:
+    """Every `bits`-bit value with at most `radius` bits set, lightest first."""
+    masks = [0]
+    for k in range(1, min(radius, bits) + 1):
+        masks.extend(sum(1 << b for b in combo) for combo in itertools.combinations(range(bits), k))
+    return np.array(masks, dtype=np.uint32)
+
+
+def _split(m: int) -> list[int]:
+    base, extra = divmod(64, m)
+    return [base + 1] * extra + [base] * (m - extra)
+
+
+def plan_search(n: int, max_distance: int) -> SearchPlan:
+    """The cheapest exact plan for `n` codes and this radius, by the cost model in the module docstring."""
+    brute = n * (n - 1) / 2
+    best = SearchPlan((), brute)
+    for m in range(1, 65):
+        widths = _split(m)
+        if max(widths) > _MAX_CHUNK_BITS:
+            continue
+        if min(widths) < _MIN_CHUNK_BITS:
+            break
+        # Spread the threshold budget r - m + 1 over the chunks, widest first; with more chunks than
+        # r + 1, the r + 1 widest at threshold 0 already satisfy the pigeonhole and the rest are unused.
+        budget = max_distance - m + 1
+        if budget >= 0:
+            thresholds = [budget // m + (1 if c < budget % m else 0) for c in range(m)]
+        else:
+            widths = widths[: max_distance + 1]
+            thresholds = [0] * len(widths)
+        cost = 0.0
+        for width, t in zip(widths, thresholds, strict=True):
+            volume = _ball_volume(width, t)
+            cost += volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
+        if cost < best.cost:
+            shifts = np.cumsum([0, *widths[:-1]]).tolist()
+            best = SearchPlan(tuple(zip(shifts, widths, thresholds, strict=True)), cost)
+        if budget < 0:
+            break
+    return best
 
 
 def hamming_pairs(
@@ -17,15 +114,41 @@ def hamming_pairs(
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]:
     """All pairs i < j with popcount(codes[i] ^ codes[j]) <= max_distance, sorted by (i, j).
 
-    Memory is bounded by `block * block` bytes whatever the number of codes.
+    Exact whatever the method; memory beyond the result is bounded whatever the number of codes.
+    """
+    blocks = list(iter_hamming_pairs(codes, max_distance, block=block))
+    if not blocks:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
+    i = np.concatenate([b[0] for b in blocks])
+    j = np.concatenate([b[1] for b in blocks])
+    d = np.concatenate([b[2] for b in blocks])
+    order = np.lexsort((j, i))
+    return i[order], j[order], d[order]
+
+
+def iter_hamming_pairs(
+    codes: NDArray[np.uint64], max_distance: int, *, plan: SearchPlan | None = None, block: int = _BLOCK
+) -> Iterator[PairBlock]:
+    """The pairs of `hamming_pairs`, as a stream of (i, j, distance) blocks in no particular order.
+
+    Each pair i < j appears exactly once. `plan` forces a method (tests compare the two).
     """
     if max_distance < 0:
         raise ValueError("max_distance must be >= 0")
     codes = np.ascontiguousarray(codes, dtype=np.uint64)
+    if codes.ndim != 1:
+        raise ValueError("codes must be a one-dimensional array")
+    if plan is None:
+        plan = plan_search(codes.shape[0], max_distance)
+    if plan.brute_force:
+        yield from _brute_force(codes, max_distance, block)
+    else:
+        yield from _multi_index(codes, max_distance, plan.chunks)
+
+
+def _brute_force(codes: NDArray[np.uint64], max_distance: int, block: int) -> Iterator[PairBlock]:
     n = codes.shape[0]
-    out_i: list[NDArray[np.intp]] = []
-    out_j: list[NDArray[np.intp]] = []
-    out_d: list[NDArray[np.uint8]] = []
     for start in range(0, n, block):
         rows = codes[start : start + block]
         for cstart in range(start, n, block):
@@ -36,14 +159,152 @@ def hamming_pairs(
                 mask &= np.triu(np.ones(mask.shape, dtype=bool), k=1)
             ii, jj = np.nonzero(mask)
             if ii.size:
-                out_i.append(ii + start)
-                out_j.append(jj + cstart)
-                out_d.append(dist[ii, jj].astype(np.uint8))
-    if not out_i:
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty.copy(), np.empty(0, dtype=np.uint8)
-    i = np.concatenate(out_i)
-    j = np.concatenate(out_j)
-    d = np.concatenate(out_d)
-    order = np.lexsort((j, i))
-    return i[order], j[order], d[order]
+                yield ii + start, jj + cstart, dist[ii, jj].astype(np.uint8)
+
+
+def _chunk_values(codes: NDArray[np.uint64], shift: int, bits: int) -> NDArray[np.uint32]:
+    return ((codes >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint32)
+
+
+# _SWAP[k] has the bits whose position has bit k clear: XOR-ing a bit position with 2^k swaps them
+# with their partners, which is how a flip mask's low six bits permute the bits inside a 64-bit word.
+_SWAP = tuple(np.uint64(sum(1 << p for p in range(64) if not (p >> k) & 1)) for k in range(6))
+
+
+class _ChunkTable:
+    """The codes bucketed by one chunk's value; occupied and shared buckets as packed bitmaps."""
+
+    def __init__(self, codes: NDArray[np.uint64], shift: int, bits: int) -> None:
+        values = _chunk_values(codes, shift, bits)
+        counts = np.bincount(values, minlength=1 << bits)
+        self.counts = counts
+        self.starts = np.zeros((1 << bits) + 1, dtype=np.intp)
+        np.cumsum(counts, out=self.starts[1:])
+        # 32-bit offsets halve the memory traffic of the random gathers below.
+        self.first = self.starts[:-1].astype(np.int32)
+        self.order = np.argsort(values, kind="stable").astype(np.intp)
+        self.sorted_codes = codes[self.order]
+        self.occupied = np.packbits(counts > 0, bitorder="little").view(np.uint64)
+        self.shared = np.packbits(counts > 1, bitorder="little").view(np.uint64)
+        self.word_index = np.arange(self.occupied.size, dtype=np.intp)
+
+    def _moved(self, words: NDArray[np.uint64], flip: int) -> NDArray[np.uint64]:
+        """The bitmap of {u ^ flip : u in words}."""
+        moved: NDArray[np.uint64] = words[self.word_index ^ (flip >> 6)]
+        for k in range(6):
+            if flip >> k & 1:
+                step = np.uint64(1 << k)
+                moved = ((moved & _SWAP[k]) << step) | ((moved >> step) & _SWAP[k])
+        return moved
+
+    def partners(self, flip: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Values u < u ^ flip with both buckets occupied (flip > 0): (both single, either shared)."""
+        both = self.occupied & self._moved(self.occupied, flip)
+        top = flip.bit_length() - 1
+        if top >= 6:
+            both.reshape(-1, 2, 1 << (top - 6))[:, 1, :] = 0
+        else:
+            both &= _SWAP[top]
+        shared = both & (self.shared | self._moved(self.shared, flip))
+        return _set_bits(both ^ shared), _set_bits(shared)
+
+    def pairs_across(self, u: NDArray[np.intp], v: NDArray[np.intp]) -> Iterator[PositionPairs]:
+        """Positions (in sorted order) of every (member of bucket u[k], member of bucket v[k]), in blocks
+        of about `_EXPAND_LIMIT` pairs whatever the bucket sizes (skewed codes make large buckets)."""
+        lengths = self.counts[u] * self.counts[v]
+        huge = lengths > _EXPAND_LIMIT
+        for uu, vv in zip(u[huge].tolist(), v[huge].tolist(), strict=True):
+            yield from self._block_pairs(uu, vv)
+        u, v, lengths = u[~huge], v[~huge], lengths[~huge]
+        if not u.size:
+            return
+        ends = np.cumsum(lengths)
+        cuts = np.searchsorted(ends, np.arange(_EXPAND_LIMIT, int(ends[-1]), _EXPAND_LIMIT), side="right")
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), u.size], strict=True):
+            if lo < hi:
+                yield self._expand(u[lo:hi], v[lo:hi], lengths[lo:hi])
+
+    def _expand(self, u: NDArray[np.intp], v: NDArray[np.intp], lengths: NDArray[np.intp]) -> PositionPairs:
+        owner = np.repeat(np.arange(u.size), lengths)
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        width = self.counts[v][owner]
+        return self.starts[u][owner] + rank // width, self.starts[v][owner] + rank % width
+
+    def _block_pairs(self, u: int, v: int) -> Iterator[PositionPairs]:
+        """Every member pair of two large buckets, block by block."""
+        a_lo, a_hi = int(self.starts[u]), int(self.starts[u + 1])
+        b_lo, b_hi = int(self.starts[v]), int(self.starts[v + 1])
+        side = math.isqrt(_EXPAND_LIMIT)
+        for a0 in range(a_lo, a_hi, side):
+            rows = np.arange(a0, min(a0 + side, a_hi))
+            for b0 in range(b_lo, b_hi, side):
+                cols = np.arange(b0, min(b0 + side, b_hi))
+                yield np.repeat(rows, cols.size), np.tile(cols, rows.size)
+
+    def pairs_within(self) -> Iterator[PositionPairs]:
+        """Positions of every pair of members of the same bucket, each once."""
+        shared = np.flatnonzero(self.counts > 1)
+        for a, b in self.pairs_across(shared, shared):
+            keep = a < b
+            yield a[keep], b[keep]
+
+
+_BIT_COUNT = np.bitwise_count(np.arange(256, dtype=np.uint8)).astype(np.intp)
+_LOWEST_BIT = np.array([(v & -v).bit_length() - 1 for v in range(256)], dtype=np.intp)
+
+
+def _set_bits(words: NDArray[np.uint64]) -> NDArray[np.intp]:
+    """Indices of the set bits of a little-endian packed bitmap, in no particular order."""
+    as_bytes = words.view(np.uint8)
+    nonzero = np.flatnonzero(as_bytes != 0)  # several times faster than flatnonzero(as_bytes)
+    values = as_bytes[nonzero]
+    # Sparse bitmaps: most non-zero bytes hold one bit, found by table; the others are unpacked.
+    lone = _BIT_COUNT[values] == 1
+    found: NDArray[np.intp] = nonzero[lone] * 8 + _LOWEST_BIT[values[lone]]
+    if bool(lone.all()):
+        return found
+    several = nonzero[~lone]
+    rows, bit = np.nonzero(np.unpackbits(values[~lone][:, None], axis=1, bitorder="little"))
+    return np.concatenate([found, several[rows] * 8 + bit])
+
+
+def _multi_index(
+    codes: NDArray[np.uint64], max_distance: int, chunks: tuple[tuple[int, int, int], ...]
+) -> Iterator[PairBlock]:
+    for c, (shift, bits, threshold) in enumerate(chunks):
+        table = _ChunkTable(codes, shift, bits)
+        earlier = chunks[:c]
+        for flip in _flip_masks(bits, threshold).tolist():
+            if flip == 0:
+                for a, b in table.pairs_within():
+                    yield from _verified(table, a, b, max_distance, earlier)
+                continue
+            single, shared = table.partners(flip)
+            if single.size:
+                # Singleton buckets (most of them when n < 2^bits): one member each, no expansion.
+                yield from _verified(table, table.first[single], table.first[single ^ flip], max_distance, earlier)
+            for a, b in table.pairs_across(shared, shared ^ flip):
+                yield from _verified(table, a, b, max_distance, earlier)
+
+
+def _verified(
+    table: _ChunkTable,
+    a: NDArray[np.integer],
+    b: NDArray[np.integer],
+    max_distance: int,
+    earlier: tuple[tuple[int, int, int], ...],
+) -> Iterator[PairBlock]:
+    """The candidate pairs (positions in the table's sorted order) within the radius, as code indices."""
+    diff = table.sorted_codes[a] ^ table.sorted_codes[b]
+    dist = np.bitwise_count(diff)
+    near = np.flatnonzero(dist <= max_distance)
+    if not near.size:
+        return
+    a, b, diff, dist = a[near], b[near], diff[near], dist[near]
+    # A pair within an earlier chunk's threshold was already reported by that chunk.
+    for eshift, ebits, ethreshold in earlier:
+        fresh = np.bitwise_count(_chunk_values(diff, eshift, ebits)) > ethreshold
+        a, b, diff, dist = a[fresh], b[fresh], diff[fresh], dist[fresh]
+    if a.size:
+        i, j = table.order[a], table.order[b]
+        yield np.minimum(i, j), np.maximum(i, j), dist.astype(np.uint8)

@@ -9,6 +9,12 @@ from tests.factory import DatasetFactory
 SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "food101-sample"
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans cache fingerprints in the user cache folder by default; tests keep theirs private."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def factory(tmp_path: Path) -> DatasetFactory:
     return DatasetFactory(tmp_path / "data")
