@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from leakcheck._version import __version__
 from leakcheck.errors import LeakcheckError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.report import FailOn, Report
@@ -40,14 +41,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list informational findings in full")
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes (default: all cores)")
     p.add_argument("--no-near", action="store_true", help="exact duplicates only (bytes or pixels)")
+    p.add_argument("--sensitivity", choices=("strict", "default", "thorough"), default="default",
+                   help="near-duplicate sensitivity: strict (unmistakable copies only), default, or thorough "
+                        "(heavier edits, a few more false pairs)")  # fmt: skip
+    p.add_argument("--min-score", type=_unit_float, default=None, metavar="SCORE",
+                   help="expert: lowest near-duplicate score (0-1) reported, overriding --sensitivity")  # fmt: skip
+    p.add_argument("--near-method", choices=("verified", "hash"), default="verified",
+                   help="expert: 'hash' replaces the detector with the plain hash-distance rule")  # fmt: skip
     p.add_argument("--phash-distance", type=int, default=10, metavar="BITS",
-                   help="expert: largest pHash Hamming distance for a near-duplicate (default 10)")  # fmt: skip
+                   help="expert: pHash distance always sent to verification (with --near-method hash: the "
+                        "largest pHash distance for a near-duplicate) (default 10)")  # fmt: skip
     p.add_argument("--dhash-distance", type=int, default=14, metavar="BITS",
-                   help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
+                   help="expert: with --near-method hash, the largest dHash distance (default 14)")  # fmt: skip
+    p.add_argument("--semantic", metavar="MODEL", default=None,
+                   help="optional: also list semantically similar pairs, embedded by a saved .keras model file "
+                        "or a Keras application (mobilenet_v2, efficientnet_b0, resnet50) whose weights are "
+                        "already in the Keras cache; never downloads")  # fmt: skip
+    p.add_argument(
+        "--semantic-min-similarity",
+        type=float,
+        default=DEFAULT_MIN_SIMILARITY,
+        metavar="COSINE",
+        help=f"with --semantic: the lowest embedding cosine listed (default {DEFAULT_MIN_SIMILARITY})",
+    )
     p.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
     p.add_argument("--max-items", type=_positive_int, default=10, help="list at most N items per finding group")
     return parser
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -94,11 +124,16 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         report: Report = scan(
             args.path,
             near=not args.no_near,
+            sensitivity=args.sensitivity,
+            min_score=args.min_score,
+            near_method=args.near_method,
             phash_distance=args.phash_distance,
             dhash_distance=args.dhash_distance,
             max_pixels=args.max_pixels,
             jobs=args.jobs,
             progress=progress,
+            semantic=args.semantic,
+            semantic_min_similarity=args.semantic_min_similarity,
         )
     stdout_taken = "-" in (args.json, args.pairs)
     if not args.quiet:

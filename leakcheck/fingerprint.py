@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from leakcheck.hashing import dhash, pack_bits, phash_bits, phash_thumbnail
 from leakcheck.model import ChannelStats, Fingerprint, Record
+from leakcheck.near.descriptor import describe
 
 # Pillow's own decompression-bomb limit; above it we refuse to decode unless told otherwise.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -162,4 +163,5 @@ def _fingerprint_image(record: Record, size: int, file_digest: str, fmt: str, im
         format=fmt,
         stats=_channel_stats(canon_mode, arr),
         flat=bool(thumb.std() < FLAT_STD),
+        near=describe(im),
     )

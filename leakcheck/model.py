@@ -10,6 +10,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from leakcheck.near.descriptor import NearDescriptor
+
 
 class Severity(enum.IntEnum):
     """How bad a finding is; ordered so that `>=` compares strictness."""
@@ -74,6 +76,8 @@ class Fingerprint:
     stats: ChannelStats | None = None
     flat: bool = False
     error: str | None = None
+    # The near-duplicate detector's compact view of the pixels (leakcheck.near); None for failed decodes.
+    near: NearDescriptor | None = None
 
     @property
     def ok(self) -> bool:

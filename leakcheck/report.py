@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 FailOn = Literal["error", "warning", "never"]
-PAIR_COLUMNS = ("a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance")
+PAIR_COLUMNS = ("a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance", "score",
+                "explanation")  # fmt: skip
 LEAK_CHECK = "cross-split-duplicates"
 
 
@@ -119,9 +120,9 @@ class Report:
         """Every duplicate relation as a DataFrame with the pairs-CSV columns."""
         import pandas as pd
 
-        rows = [(r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance) for r in self.relations]
+        rows = [_pair_row(r) for r in self.relations]
         frame = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
-        return frame.astype({"distance": "int64"})
+        return frame.astype({"distance": "int64", "score": "float64"})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per finding."""
@@ -163,8 +164,8 @@ class Report:
         return render_notebook_html(self)
 
 
-def _pair_row(r: Relation) -> tuple[str, str, str | None, str, str, str | None, str, int]:
-    return (r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance)
+def _pair_row(r: Relation) -> tuple[str, str, str | None, str, str, str | None, str, int, float, str]:
+    return (r.a, r.a_split, r.a_label, r.b, r.b_split, r.b_label, r.kind, r.distance, r.score, r.explanation)
 
 
 def _plain(value: Any) -> Any:

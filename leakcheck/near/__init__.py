@@ -1,0 +1,107 @@
+"""The near-duplicate detector: candidates from a generous exact search, then verification and explanation.
+
+`find_near_pairs(items, settings)` takes one descriptor (with its image size) per image and returns the
+verified pairs; the index calls it on the representatives of its exact groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from leakcheck.near.candidates import candidate_pairs, hypotheses, views
+from leakcheck.near.descriptor import NearDescriptor, describe
+from leakcheck.near.explanation import explain
+from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
+from leakcheck.near.verify import Verdict, prepare, verify
+
+__all__ = [
+    "SENSITIVITIES",
+    "NearDescriptor",
+    "NearItem",
+    "NearMatch",
+    "NearSettings",
+    "Sensitivity",
+    "describe",
+    "find_near_pairs",
+    "score_candidates",
+    "settings_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NearMatch:
+    """Two images (positions in the input) verified as near-duplicates."""
+
+    i: int
+    j: int
+    score: float
+    explanation: str
+    phash_distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class NearItem:
+    descriptor: NearDescriptor
+    size: tuple[int, int]
+
+
+def _dihedral_phash_pairs(items: Sequence[NearItem], max_distance: int) -> set[tuple[int, int]]:
+    """Pairs whose canonical pHash is within `max_distance` of one of the other's dihedral pHashes."""
+    from leakcheck.search import hamming_pairs
+
+    n = len(items)
+    codes = np.array([it.descriptor.phashes for it in items], dtype=np.uint64).reshape(n, -1)
+    pairs: set[tuple[int, int]] = set()
+    # Variant v of every image against variant 0 of every other: stack both and keep cross pairs.
+    for v in range(codes.shape[1]):
+        stacked = np.concatenate([codes[:, 0], codes[:, v]])
+        ii, jj, _ = hamming_pairs(stacked, max_distance)
+        for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+            if i < n <= j and i != j - n:
+                pairs.add((min(i, j - n), max(i, j - n)))
+    return pairs
+
+
+def min_phash_distance(a: NearDescriptor, b: NearDescriptor) -> int:
+    return min((a.phashes[0] ^ h).bit_count() for h in b.phashes)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate pair (positions in the input) and its verification (None: nothing overlaps)."""
+
+    i: int
+    j: int
+    verdict: Verdict | None
+
+
+def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[Scored]:
+    """Every candidate pair (i < j) among `items`, verified; plain images take no part."""
+    usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
+    if len(usable) < 2:
+        return []
+    sub = [items[k] for k in usable]
+    v = views([it.descriptor for it in sub])
+    pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor)
+    pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
+    prepared = [prepare(it.descriptor) for it in sub]
+    out: list[Scored] = []
+    for i, j in sorted(pairs):
+        a, b = sub[i].descriptor, sub[j].descriptor
+        out.append(Scored(usable[i], usable[j], verify(prepared[i], prepared[j], hypotheses(a, b, v, i, v, j))))
+    return out
+
+
+def find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
+    """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part."""
+    out: list[NearMatch] = []
+    for s in score_candidates(items, settings):
+        if s.verdict is None or s.verdict.score < settings.min_score:
+            continue
+        a, b = items[s.i], items[s.j]
+        why = explain(a.descriptor, a.size, b.descriptor, b.size, s.verdict)
+        out.append(NearMatch(s.i, s.j, s.verdict.score, why, min_phash_distance(a.descriptor, b.descriptor)))
+    return out
