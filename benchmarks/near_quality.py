@@ -254,6 +254,10 @@ def candidate_recall(items: list[Item], fps: list, sensitivity: str) -> None:  #
           + ", ".join(f"{f} {t[f].recall:.2f}" for f in FAMILIES))  # fmt: skip
 
 
+# Features and labels pooled over the sizes run so far (the calibration is one for all sizes).
+_FEATURES: tuple[list[tuple[float, ...]], list[float]] = ([], [])
+
+
 def calibrate(items: list[Item], fps: list) -> None:  # type: ignore[type-arg]
     """Fit the logistic score on this half's candidate pairs and print it (use on the calibration half)."""
     near_items, pos = _items_for(fps, items)
@@ -263,17 +267,20 @@ def calibrate(items: list[Item], fps: list) -> None:  # type: ignore[type-arg]
         if s.verdict is None:
             continue
         v = s.verdict
-        x.append((v.pixel_similarity, v.edge_similarity, v.alignment.overlap, 1.0))
+        free = float(abs(v.alignment.angle % 90.0) > 1e-3 and abs(v.alignment.angle % 90.0 - 90.0) > 1e-3)
+        x.append((v.pixel_similarity, v.edge_similarity, v.alignment.overlap, free, 1.0))
         y.append(float(items[pos[s.i]].source == items[pos[s.j]].source))
-    xa, ya = np.array(x), np.array(y)
-    w = np.zeros(4)
+    _FEATURES[0].extend(x)
+    _FEATURES[1].extend(y)
+    xa, ya = np.array(_FEATURES[0]), np.array(_FEATURES[1])
+    w = np.zeros(5)
     for _ in range(50):  # Newton's method for logistic regression, lightly regularised
         p = 1 / (1 + np.exp(-xa @ w))
         grad = xa.T @ (p - ya) + 1e-3 * w
-        hess = (xa * (p * (1 - p))[:, None]).T @ xa + 1e-3 * np.eye(4)
+        hess = (xa * (p * (1 - p))[:, None]).T @ xa + 1e-3 * np.eye(5)
         w -= np.linalg.solve(hess, grad)
-    print(f"  calibration on {len(ya)} candidate pairs ({int(ya.sum())} duplicates): "
-          f"CALIBRATION = ({w[0]:.3f}, {w[1]:.3f}, {w[2]:.3f}, {w[3]:.3f})")  # fmt: skip
+    print(f"  calibration on {len(ya)} candidate pairs so far ({int(ya.sum())} duplicates): "
+          f"CALIBRATION = ({w[0]:.3f}, {w[1]:.3f}, {w[2]:.3f}, {w[3]:.3f}, {w[4]:.3f})")  # fmt: skip
 
 
 def _print_table(size_name: str, results: dict[str, dict[str, Tally]]) -> None:

@@ -62,8 +62,9 @@ def _noise(im: Image.Image) -> Image.Image:
 
 
 def _letterbox(im: Image.Image) -> Image.Image:
-    out = Image.new("RGB", (max(im.size), max(im.size)))
-    out.paste(im, (0, (im.width - im.height) // 2))
+    side = max(im.size)
+    out = Image.new("RGB", (side, side))
+    out.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
     return out
 
 

@@ -72,6 +72,8 @@ class Views:
     window: F32
     disk: F32
     polar: F32
+    # Per image: ring spectra (rings, angles//2+1) at each of _RING_SCALES, for angle estimates.
+    rings: NDArray[np.complex64]
 
 
 # (scale of the window's side, positions per axis) for the crop view.
@@ -110,6 +112,7 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
     window = np.zeros((n, n_windows, GRID * GRID), dtype=np.float32)
     disk = np.zeros((n, 2 * len(_DISK_ANGLES) + 1, DISK * DISK), dtype=np.float32)
     pol = np.zeros((n, 1, RINGS * HARMONICS), dtype=np.float32)
+    rings = np.zeros((n, len(_RING_SCALES), RINGS, ANGLES // 2 + 1), dtype=np.complex64)
     for i, d in enumerate(descriptors):
         px = d.pixels()
         g = _squash(px, GRID)
@@ -128,9 +131,10 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
             rad = np.radians(angle)
             disk[i, 1 + 2 * v] = _disk(px, angle, 1.0).reshape(-1)
             disk[i, 2 + 2 * v] = _disk(px, angle, float(abs(np.cos(rad)) + abs(np.sin(rad)))).reshape(-1)
-        spectrum = np.abs(np.fft.rfft(polar(px), axis=1))[:, 1 : HARMONICS + 1]
-        pol[i, 0] = spectrum.reshape(-1)
-    return Views(_unit(grid), _unit(window), _unit(disk), _unit(pol))
+        for r, scale in enumerate(_RING_SCALES):
+            rings[i, r] = np.fft.rfft(polar(px, scale), axis=1)
+        pol[i, 0] = np.abs(rings[i, 0])[:, 1 : HARMONICS + 1].reshape(-1)
+    return Views(_unit(grid), _unit(window), _unit(disk), _unit(pol), rings)
 
 
 def top_k(queries: F32, database: F32, k: int, *, block: int = _BLOCK) -> tuple[NDArray[np.intp], F32]:
@@ -243,15 +247,15 @@ def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
 
 
 def hypotheses(a: NearDescriptor, b: NearDescriptor, va: Views, ia: int, vb: Views, ib: int) -> list[Hypothesis]:
-    """The orientations worth trying for B onto A: the two best dihedral matches and the polar angle."""
+    """The orientations worth trying for B onto A: the best dihedral match and the polar angle."""
     sims = vb.grid[ib] @ va.grid[ia, 0]
     order = np.argsort(-sims, kind="stable")
     out: list[Hypothesis] = []
-    for v in order[:2].tolist():
+    for v in order[:1].tolist():
         k, m = DIHEDRAL[v]
         # grid views turn B's pixels by k quarter turns after mirroring: undo that mapping on B.
         out.append(Hypothesis(angle=(90.0 * k) % 360.0, mirrored=m))
-    angle, mirrored = polar_angle(a.pixels(), b.pixels())
+    angle, mirrored = polar_angle(va.rings[ia], vb.rings[ib])
     if all(_angle_gap(angle, h.angle) > 4.0 or h.mirrored != mirrored for h in out):
         out.append(Hypothesis(angle=angle, mirrored=mirrored))
     return out
@@ -262,17 +266,17 @@ def _angle_gap(x: float, y: float) -> float:
     return min(d, 360.0 - d)
 
 
-def polar_angle(a: F32, b: F32) -> tuple[float, bool]:
+def polar_angle(a: NDArray[np.complex64], b: NDArray[np.complex64]) -> tuple[float, bool]:
     """The rotation (degrees counter-clockwise, after an optional mirror of B) that best lines up B's
-    polar profile with A's, searched over ring scales for expanded canvases."""
-    pa = np.fft.rfft(polar(a), axis=1)
+    rings with A's, from their spectra (`Views.rings`), searched over B's ring scales."""
     best = (-np.inf, 0.0, False)
-    for scale in _RING_SCALES:
-        pb_img = polar(b, scale)
+    # Mirroring B left-right maps angle t to pi - t: conjugate spectrum, times a phase for the pi.
+    k = np.arange(ANGLES // 2 + 1)
+    flip = np.exp(-2j * np.pi * k * (ANGLES // 2) / ANGLES)
+    for scale in range(b.shape[0]):
         for mirrored in (False, True):
-            # Mirroring B left-right maps angle t to pi - t on its rings.
-            rings = np.roll(pb_img[:, ::-1], ANGLES // 2 + 1, axis=1) if mirrored else pb_img
-            corr = np.fft.irfft((pa * np.conj(np.fft.rfft(rings, axis=1))).sum(axis=0), n=ANGLES)
+            spec = np.conj(b[scale]) * flip if mirrored else b[scale]
+            corr = np.fft.irfft((a[0] * np.conj(spec)).sum(axis=0), n=ANGLES)
             shift = int(corr.argmax())
             if corr[shift] > best[0]:
                 best = (float(corr[shift]), shift * 360.0 / ANGLES, mirrored)

@@ -22,14 +22,18 @@ from leakcheck.near.descriptor import NearDescriptor, smooth
 F32 = NDArray[np.float32]
 
 # Relative scales of B in A's frame searched at the coarse level (crops of 30% to pads/expansions of 1.4).
-SCALES: tuple[float, ...] = (0.66, 0.74, 0.83, 0.92, 1.0, 1.1, 1.22, 1.36)
+SCALES: tuple[float, ...] = (0.66, 0.74, 0.83, 0.92, 1.0, 1.1, 1.22)
+# A free rotation shrinks the picture when the canvas grows to hold it (by up to 1.41 at 45 degrees).
+ROTATED_SCALES: tuple[float, ...] = (0.83, 0.92, 1.0, 1.12, 1.25, 1.38)
+# Below this coarse similarity no refinement can reach a reportable score: stop early.
+COARSE_FLOOR = 0.5
 # An alignment must overlap at least this fraction of the smaller of the two images.
 MIN_OVERLAP = 0.42
 _COARSE_CANVAS = 24
 _REFINE_KEEP = 2
-# Logistic calibration of the score from (pixel NCC, edge NCC, overlap); fitted by
+# Logistic calibration of the score from (pixel NCC, edge NCC, overlap, free rotation 0/1); fitted by
 # `benchmarks/near_quality.py --calibrate` on the calibration half of the benchmark images only.
-CALIBRATION: tuple[float, float, float, float] = (6.0, 14.0, 2.0, -15.0)
+CALIBRATION: tuple[float, float, float, float, float] = (18.299, 5.372, 6.799, -1.0, -23.443)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,22 +137,14 @@ def _masked_ncc(a: F32, w: F32, m: F32, min_overlap: float) -> tuple[F32, F32]:
     ha, wa = a.shape
     side = w.shape[1]
     size = (ha + side, wa + side)
-    fa = np.fft.rfft2(a, s=size)
-    fa2 = np.fft.rfft2(a * a, s=size)
-    fma = np.fft.rfft2(np.ones_like(a), s=size)
-    fw = np.conj(np.fft.rfft2(w, s=size))
-    fw2 = np.conj(np.fft.rfft2(w * w, s=size))
-    fm = np.conj(np.fft.rfft2(m, s=size))
-
-    def corr(x: NDArray[np.complex128], y: NDArray[np.complex128]) -> NDArray[np.float64]:
-        return np.fft.irfft2(x * y, s=size)
-
-    n = np.rint(corr(fma, fm))
-    sa = corr(fa, fm)
-    saa = corr(fa2, fm)
-    sb = corr(fma, fw)
-    sbb = corr(fma, fw2)
-    sab = corr(fa, fw)
+    # One forward and one inverse transform call for everything (numpy's per-call cost dominates).
+    fwd_a = np.fft.rfft2(np.stack([a, a * a, np.ones_like(a)]), s=size)
+    fa, fa2, fma = fwd_a[0], fwd_a[1], fwd_a[2]
+    fwd_w = np.conj(np.fft.rfft2(np.stack([w, w * w, m]), s=size))
+    fw, fw2, fm = fwd_w[0], fwd_w[1], fwd_w[2]
+    inv = np.fft.irfft2(np.stack([fma * fm, fa * fm, fa2 * fm, fma * fw, fma * fw2, fa * fw]), s=size)
+    n = np.rint(inv[0])
+    sa, saa, sb, sbb, sab = inv[1], inv[2], inv[3], inv[4], inv[5]
     nn = np.maximum(n, 1)
     cov = sab - sa * sb / nn
     va = saa - sa * sa / nn
@@ -207,7 +203,7 @@ def _measure(a: Prepared, b: Prepared, params: F32) -> tuple[F32, F32, F32]:
     k = params.shape[0]
     w = inner.reshape(k, -1).astype(np.float32)
     count = w.sum(axis=1)
-    area_b = hb * wb * params[:, 2] ** 2
+    area_b = max(hb - 2, 1) * max(wb - 2, 1) * params[:, 2] ** 2
     overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
     av = np.broadcast_to(a.pixels.reshape(1, -1), w.shape)
     ae = np.broadcast_to(a.edges.reshape(1, -1), w.shape)
@@ -221,48 +217,43 @@ def _measure(a: Prepared, b: Prepared, params: F32) -> tuple[F32, F32, F32]:
     )
 
 
-def calibrated(pixel: float | F32, edge: float | F32, overlap: float | F32) -> F32:
-    wp, we, wo, bias = CALIBRATION
-    z = wp * np.asarray(pixel) + we * np.asarray(edge) + wo * np.asarray(overlap) + bias
+def calibrated(pixel: float | F32, edge: float | F32, overlap: float | F32, free: float | F32 = 0.0) -> F32:
+    """The score: a logistic function of the similarities, the overlap and whether the angle is free."""
+    wp, we, wo, wf, bias = CALIBRATION
+    z = wp * np.asarray(pixel) + we * np.asarray(edge) + wo * np.asarray(overlap) + wf * np.asarray(free) + bias
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))), dtype=np.float32)
 
 
-# Coordinate descent after the coarse search, in this order, each stage keeping the best move:
-# (what moves: 0 angle in degrees, 2 scale factor, 3/4 shift in pixels), candidate moves.
-_DESCENT: tuple[tuple[str, tuple[float, ...]], ...] = (
-    ("shift", (-1.0, 0.0, 1.0)),
-    ("scale", (0.96, 1.0, 1.04)),
-    ("angle", (-3.0, 0.0, 3.0)),
-    ("shift", (-0.5, 0.0, 0.5)),
-    ("angle", (-1.5, 0.0, 1.5)),
+# Coordinate descent after the coarse search: shift by a pixel, then scale and angle together, then
+# shift by half a pixel; each stage keeps the best move of each alignment.
+_SHIFT_1 = np.array([(0.0, 1.0, dy, dx) for dy in (-1.0, 0.0, 1.0) for dx in (-1.0, 0.0, 1.0)], dtype=np.float32)
+_SHIFT_HALF = _SHIFT_1 * np.array([1.0, 1.0, 0.5, 0.5], dtype=np.float32)
+_SCALE_ANGLE_FREE = np.array(
+    [(math.radians(da), ds, 0.0, 0.0) for da in (-3.0, 0.0, 3.0) for ds in (0.96, 1.0, 1.04)], dtype=np.float32
 )
+_SCALE_ONLY = np.array([(0.0, ds, 0.0, 0.0) for ds in (0.96, 1.0, 1.04)], dtype=np.float32)
 
 
-def _moves(current: F32, stage: str, deltas: tuple[float, ...]) -> F32:
-    """All moves of one stage for K alignments: (K * M, 5)."""
-    if stage == "shift":
-        grid = np.array([(dy, dx) for dy in deltas for dx in deltas], dtype=np.float32)
-        out = np.repeat(current[:, None, :], len(grid), axis=1)
-        out[:, :, 3] += grid[None, :, 0]
-        out[:, :, 4] += grid[None, :, 1]
-    else:
-        d = np.array(deltas, dtype=np.float32)
-        out = np.repeat(current[:, None, :], len(d), axis=1)
-        if stage == "scale":
-            out[:, :, 2] *= d[None, :]
-        else:
-            out[:, :, 0] += np.radians(d)[None, :]
+def _moves(current: F32, deltas: F32) -> F32:
+    """Each alignment (K, 5) moved by each delta (M, 4: d angle, scale factor, dy, dx): (K, M, 5)."""
+    out = np.repeat(current[:, None, :], len(deltas), axis=1)
+    out[:, :, 0] += deltas[None, :, 0]
+    out[:, :, 2] *= deltas[None, :, 1]
+    out[:, :, 3] += deltas[None, :, 2]
+    out[:, :, 4] += deltas[None, :, 3]
     return out
 
 
 def verify(a: Prepared, b: Prepared, hypotheses: list[Hypothesis]) -> Verdict | None:
     """The best alignment of B onto A among the hypotheses, and its score; None if nothing overlaps."""
-    hyps = [(h.angle, h.mirrored, s) for h in hypotheses for s in SCALES]
+    hyps = [(h.angle, h.mirrored, s) for h in hypotheses for s in (SCALES if h.angle % 90.0 == 0 else ROTATED_SCALES)]
     warped, mask = _warp_stack(b.coarse, hyps, _COARSE_CANVAS)
     ncc, _ = _masked_ncc(a.coarse, warped, mask, MIN_OVERLAP)
     flat = ncc.reshape(len(hyps), -1)
     best_per_hyp = flat.max(axis=1)
-    order = [k for k in np.argsort(-best_per_hyp, kind="stable")[:_REFINE_KEEP].tolist() if best_per_hyp[k] > -1]
+    order = [
+        k for k in np.argsort(-best_per_hyp, kind="stable")[:_REFINE_KEEP].tolist() if best_per_hyp[k] >= COARSE_FLOOR
+    ]
     if not order:
         return None
     size = ncc.shape[1:]
@@ -280,14 +271,18 @@ def verify(a: Prepared, b: Prepared, hypotheses: list[Hypothesis]) -> Verdict | 
         tx = (dx + (_COARSE_CANVAS - 1) / 2.0 - half_a[1]) * fx
         rows.append(np.array([math.radians(angle), 1.0 if mirrored else 0.0, scale, ty, tx], dtype=np.float32))
     current = np.stack(rows)
-    for stage, deltas in _DESCENT:
-        moves = _moves(current, stage, deltas)
+    free = bool(np.any(np.abs(np.degrees(current[:, 0]) % 90.0) > 1e-3))
+    # (One flag for the whole set: a pair whose orientation is free is scored as a free rotation.)
+    stages = (_SHIFT_1, _SCALE_ANGLE_FREE if free else _SCALE_ONLY, _SHIFT_HALF)
+    for deltas in stages:
+        moves = _moves(current, deltas)
         k, m = moves.shape[:2]
         pixel, edge, overlap = _measure(a, b, moves.reshape(k * m, 5))
-        scores = np.where(pixel > -1, calibrated(pixel, edge, overlap), -1.0).reshape(k, m)
-        current = moves[np.arange(k), scores.argmax(axis=1)]
-    pixel, edge, overlap = _measure(a, b, current)
-    scores = np.where(pixel > -1, calibrated(pixel, edge, overlap), -1.0)
+        scores = np.where(pixel > -1, calibrated(pixel, edge, overlap, float(free)), -1.0).reshape(k, m)
+        pick = scores.argmax(axis=1)
+        current = moves[np.arange(k), pick]
+        pixel, edge, overlap = (x.reshape(k, m)[np.arange(k), pick] for x in (pixel, edge, overlap))
+        scores = scores[np.arange(k), pick]
     i = int(scores.argmax())
     if scores[i] < 0:
         return None
