@@ -238,3 +238,19 @@ def test_descriptor_is_compact() -> None:
     d = describe(scene(1, (4000, 3000)))
     assert max(d.height, d.width) == 32
     assert len(d.thumb) + len(d.colour) + 8 * len(d.phashes) <= 1400
+
+
+def test_cli_sensitivity_and_the_terminal_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from leakcheck.cli import main
+
+    _leaky_dataset(tmp_path / "data")
+    code = main(
+        ["scan", str(tmp_path / "data"), "-j", "1", "--sensitivity", "strict", "--pairs", str(tmp_path / "p.csv")]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "near-duplicate pairs (1)" in out
+    assert "test/c/mirrored.png" in out and "mirrored" in out
+    assert (tmp_path / "p.csv").read_text().splitlines()[0].endswith(",kind,distance,score,explanation")
+    assert main(["scan", str(tmp_path / "data"), "-q", "--sensitivity", "paranoid"]) == 2
+    assert main(["scan", str(tmp_path / "data"), "-q", "--min-score", "1.5"]) == 2
