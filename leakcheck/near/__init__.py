@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
-from leakcheck.near.descriptor import NearDescriptor, describe
+from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
 from leakcheck.near.verify import Verdict, prepare, verify
@@ -91,7 +91,12 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[
     out: list[Scored] = []
     for i, j in sorted(pairs):
         a, b = sub[i].descriptor, sub[j].descriptor
-        out.append(Scored(usable[i], usable[j], verify(prepared[i], prepared[j], hypotheses(a, b, v, i, v, j))))
+        pa, pb = prepared[i], prepared[j]
+        # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
+        smallest = min(max(sub[i].size), max(sub[j].size))
+        if smallest < THUMB_SIDE:
+            pa, pb = prepare(a, smallest), prepare(b, smallest)
+        out.append(Scored(usable[i], usable[j], verify(pa, pb, hypotheses(a, b, v, i, v, j))))
     return out
 
 

@@ -82,6 +82,10 @@ DISK = 10
 _DISK_ANGLES: tuple[float, ...] = (-40.0, -30.0, -20.0, -10.0, 10.0, 20.0, 30.0, 40.0)
 
 
+# The angle of each disk view (index 0 upright; then each angle plain and shrunk).
+_DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle)))
+
+
 def _disk_mask() -> NDArray[np.bool_]:
     c = (DISK - 1) / 2.0
     yy, xx = np.mgrid[0:DISK, 0:DISK]
@@ -247,17 +251,27 @@ def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
 
 
 def hypotheses(a: NearDescriptor, b: NearDescriptor, va: Views, ia: int, vb: Views, ib: int) -> list[Hypothesis]:
-    """The orientations worth trying for B onto A: the best dihedral match and the polar angle."""
+    """The orientations worth trying for B onto A: upright, the best quarter turn or mirror, the angle
+    of the best turned central disk, and the angle that lines up the polar profiles."""
+    out = [Hypothesis(angle=0.0, mirrored=False)]
+
+    def add(angle: float, mirrored: bool) -> None:
+        if all(_angle_gap(angle, h.angle) > 4.0 or h.mirrored != mirrored for h in out):
+            out.append(Hypothesis(angle=angle % 360.0, mirrored=mirrored))
+
     sims = vb.grid[ib] @ va.grid[ia, 0]
-    order = np.argsort(-sims, kind="stable")
-    out: list[Hypothesis] = []
-    for v in order[:1].tolist():
-        k, m = DIHEDRAL[v]
-        # grid views turn B's pixels by k quarter turns after mirroring: undo that mapping on B.
-        out.append(Hypothesis(angle=(90.0 * k) % 360.0, mirrored=m))
-    angle, mirrored = polar_angle(va.rings[ia], vb.rings[ib])
-    if all(_angle_gap(angle, h.angle) > 4.0 or h.mirrored != mirrored for h in out):
-        out.append(Hypothesis(angle=angle, mirrored=mirrored))
+    k, m = DIHEDRAL[int(np.argmax(sims))]
+    # The grid view that matches turns B by k quarter turns after mirroring: the same mapping onto A.
+    add(90.0 * k, m)
+    # Turned disks of A against B's upright disk, and of B against A's: the best angle either way.
+    a_turned = va.disk[ia] @ vb.disk[ib, 0]
+    b_turned = vb.disk[ib] @ va.disk[ia, 0]
+    if max(a_turned.max(), b_turned.max()) > max(a_turned[0], 0.0):
+        if a_turned.max() >= b_turned.max():
+            add(-_DISK_VIEW_ANGLES[int(np.argmax(a_turned))], False)
+        else:
+            add(_DISK_VIEW_ANGLES[int(np.argmax(b_turned))], False)
+    add(*polar_angle(va.rings[ia], vb.rings[ib]))
     return out
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from leakcheck.near.descriptor import NearDescriptor, smooth
 
@@ -169,8 +170,15 @@ class Prepared:
     stacked: F32
 
 
-def prepare(d: NearDescriptor) -> Prepared:
+def prepare(d: NearDescriptor, detail_side: int | None = None) -> Prepared:
+    """The verifier's arrays for one image; `detail_side` (pixels) first blurs the thumbnail to the
+    detail an image that small can hold, so that a tiny copy is compared with its source on equal terms."""
     px = d.pixels()
+    if detail_side is not None and detail_side < max(px.shape):
+        f = detail_side / max(px.shape)
+        small = (max(1, round(px.shape[1] * f)), max(1, round(px.shape[0] * f)))
+        img = Image.fromarray(px, "F").resize(small, Image.Resampling.BOX)
+        px = np.asarray(img.resize((px.shape[1], px.shape[0]), Image.Resampling.BICUBIC), dtype=np.float32)
     edges = _edges(px)
     return Prepared(px, edges, _half(px), np.ascontiguousarray(np.stack([px, edges])))
 
