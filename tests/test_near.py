@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from leakcheck.fingerprint import fingerprint_record
 from leakcheck.index import Index, MatchOptions
@@ -61,6 +61,24 @@ def _noise(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def _translate(im: Image.Image) -> Image.Image:
+    out = Image.new("RGB", im.size)
+    out.paste(im, (im.width // 10, -im.height // 10))
+    return out
+
+
+def _text(im: Image.Image) -> Image.Image:
+    out = im.copy()
+    font = ImageFont.load_default(size=max(8, im.height // 8))
+    ImageDraw.Draw(out).text((4, im.height // 2), "SAMPLE", fill=(255, 255, 255), font=font)
+    return out
+
+
+def _hue(im: Image.Image) -> Image.Image:
+    h, s, v = im.convert("HSV").split()
+    return Image.merge("HSV", (h.point(lambda x: (x + 40) % 256), s, v)).convert("RGB")
+
+
 def _letterbox(im: Image.Image) -> Image.Image:
     side = max(im.size)
     out = Image.new("RGB", (side, side))
@@ -72,6 +90,9 @@ EDITS = {
     "jpeg": (lambda im: _jpeg(im, 25), "re-encoded"),
     "resize": (lambda im: im.resize((im.width // 3, im.height // 3), Image.Resampling.LANCZOS), "resized"),
     "crop": (_crop, "cropped"),
+    "translate": (_translate, "cropped/translated"),
+    "text": (_text, ""),
+    "hue": (_hue, "colour changed"),
     "mirror": (ImageOps.mirror, "mirrored"),
     "rotate-90": (lambda im: im.rotate(90, expand=True), "rotated 90"),
     "rotate-20": (lambda im: im.rotate(20, resample=Image.Resampling.BICUBIC), "rotated ~20"),
