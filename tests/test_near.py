@@ -271,7 +271,8 @@ def test_cli_sensitivity_and_the_terminal_pairs(tmp_path: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert code == 1
     assert "near-duplicate pairs (1)" in out
-    assert "test/c/mirrored.png" in out and "mirrored" in out
+    assert "test/c/mirrored.png ~ " not in out  # train first: the test copy is the pair's b side
+    assert "train/c/s0.png ~ test/c/mirrored.png" in out
     assert (tmp_path / "p.csv").read_text().splitlines()[0].endswith(",kind,distance,score,explanation")
     assert main(["scan", str(tmp_path / "data"), "-q", "--sensitivity", "paranoid"]) == 2
     assert main(["scan", str(tmp_path / "data"), "-q", "--min-score", "1.5"]) == 2
