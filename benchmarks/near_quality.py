@@ -37,7 +37,7 @@ from leakcheck.engine import fingerprint_all
 from leakcheck.fingerprint import FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Record
-from leakcheck.near import NearItem, describe, score_candidates, settings_for
+from leakcheck.near import NearItem, candidates, describe, score_candidates, settings_for
 from leakcheck.search import hamming_pairs
 
 CALIBRATION_CLASSES = ("apple_pie", "beignets")
@@ -246,8 +246,8 @@ def _items_for(fps: list, items: list[Item]) -> tuple[list[NearItem], list[int]]
 
 def candidate_recall(items: list[Item], fps: list, sensitivity: str) -> None:  # type: ignore[type-arg]
     near_items, pos = _items_for(fps, items)
-    scored = score_candidates(near_items, settings_for(sensitivity))
-    cands = {(min(pos[s.i], pos[s.j]), max(pos[s.i], pos[s.j])) for s in scored}
+    pairs = candidates(near_items, settings_for(sensitivity))
+    cands = {(min(pos[i], pos[j]), max(pos[i], pos[j])) for i, j in pairs}
     t = evaluate(items, cands)
     print(f"  candidate stage: {len(cands)} pairs verified; recall of (original, copy) pairs "
           f"{t['overall'].recall:.3f}; per family: "

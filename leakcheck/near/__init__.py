@@ -24,6 +24,7 @@ __all__ = [
     "NearMatch",
     "NearSettings",
     "Sensitivity",
+    "candidates",
     "describe",
     "find_near_pairs",
     "score_candidates",
@@ -76,6 +77,17 @@ class Scored:
     i: int
     j: int
     verdict: Verdict | None
+
+
+def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[int, int]]:
+    """The candidate pairs (i < j) among `items` (stage 1 only); plain images take no part."""
+    usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
+    if len(usable) < 2:
+        return set()
+    sub = [items[k] for k in usable]
+    pairs = candidate_pairs(views([it.descriptor for it in sub]), settings.neighbours, settings.candidate_floor)
+    pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
+    return {(usable[i], usable[j]) for i, j in pairs}
 
 
 def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[Scored]:

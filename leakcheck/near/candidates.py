@@ -79,11 +79,11 @@ class Views:
 # (scale of the window's side, positions per axis) for the crop view.
 _WINDOWS: tuple[tuple[float, int], ...] = ((0.85, 2), (0.72, 3))
 DISK = 10
-_DISK_ANGLES: tuple[float, ...] = (-40.0, -30.0, -20.0, -10.0, 10.0, 20.0, 30.0, 40.0)
+_DISK_ANGLES: tuple[float, ...] = (-45.0, -37.5, -30.0, -22.5, -15.0, -7.5, 7.5, 15.0, 22.5, 30.0, 37.5, 45.0)
 
 
-# The angle of each disk view (index 0 upright; then each angle plain and shrunk).
-_DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle)))
+# The angle of each disk view (index 0 upright; then each angle plain, zoomed out and zoomed in).
+_DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle, angle)))
 
 
 def _disk_mask() -> NDArray[np.bool_]:
@@ -114,7 +114,7 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
     grid = np.zeros((n, len(DIHEDRAL), GRID * GRID), dtype=np.float32)
     n_windows = sum(p * p for _, p in _WINDOWS)
     window = np.zeros((n, n_windows, GRID * GRID), dtype=np.float32)
-    disk = np.zeros((n, 2 * len(_DISK_ANGLES) + 1, DISK * DISK), dtype=np.float32)
+    disk = np.zeros((n, 3 * len(_DISK_ANGLES) + 1, DISK * DISK), dtype=np.float32)
     pol = np.zeros((n, 1, RINGS * HARMONICS), dtype=np.float32)
     rings = np.zeros((n, len(_RING_SCALES), RINGS, ANGLES // 2 + 1), dtype=np.complex64)
     for i, d in enumerate(descriptors):
@@ -133,8 +133,15 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
         disk[i, 0] = _disk(px, 0.0, 1.0).reshape(-1)
         for v, angle in enumerate(_DISK_ANGLES):
             rad = np.radians(angle)
-            disk[i, 1 + 2 * v] = _disk(px, angle, 1.0).reshape(-1)
-            disk[i, 2 + 2 * v] = _disk(px, angle, float(abs(np.cos(rad)) + abs(np.sin(rad)))).reshape(-1)
+            disk[i, 1 + 3 * v] = _disk(px, angle, 1.0).reshape(-1)
+            # Turning with an expanded canvas: the canvas grows to hold the turned image, so its
+            # central disk spans this much more of the picture.
+            h, w = px.shape
+            c, s_ = abs(float(np.cos(rad))), abs(float(np.sin(rad)))
+            zoom = min(w * c + h * s_, w * s_ + h * c) / min(w, h)
+            disk[i, 2 + 3 * v] = _disk(px, angle, zoom).reshape(-1)
+            # ... and the way back, from an expanded canvas to its source's upright disk.
+            disk[i, 3 + 3 * v] = _disk(px, angle, 1.0 / zoom).reshape(-1)
         for r, scale in enumerate(_RING_SCALES):
             rings[i, r] = np.fft.rfft(polar(px, scale), axis=1)
         pol[i, 0] = np.abs(rings[i, 0])[:, 1 : HARMONICS + 1].reshape(-1)
@@ -193,6 +200,7 @@ def top_k_brute_force(queries: F32, database: F32, k: int) -> tuple[NDArray[np.i
 # edits); the searches for heavier edits run on one image per cluster, so that a cluster cannot fill
 # every neighbour slot of a heavily edited copy with itself.
 CLUSTER_SIMILARITY = 0.9
+_SMALL_CLUSTER = 4
 
 
 def _clusters(n: int, idx: NDArray[np.intp], sim: F32) -> list[int]:
@@ -246,7 +254,13 @@ def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
     )
     for queries, database, bar in searches:
         idx, sim = top_k(queries, database, k)
-        pairs.update((min(a, b), max(a, b)) for a, b in add(idx, sim, bar, reps))
+        for a, b in add(idx, sim, bar, reps):
+            pairs.add((min(a, b), max(a, b)))
+            # Two heavy edits of one photo often cluster together, away from their source: let the
+            # members of a small cluster meet the other side too (a large one is the source's own).
+            for x, y in ((a, b), (b, a)):
+                if len(members[y]) <= _SMALL_CLUSTER:
+                    pairs.update((min(x, m), max(x, m)) for m in members[y] if m != x)
     return pairs
 
 

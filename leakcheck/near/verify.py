@@ -34,7 +34,7 @@ _COARSE_CANVAS = 24
 _REFINE_KEEP = 2
 # Logistic calibration of the score from (pixel NCC, edge NCC, overlap, free rotation 0/1); fitted by
 # `benchmarks/near_quality.py --calibrate` on the calibration half of the benchmark images only.
-CALIBRATION: tuple[float, float, float, float, float] = (18.299, 5.372, 6.799, -1.0, -23.443)
+CALIBRATION: tuple[float, float, float, float, float] = (20.378, 8.295, 5.781, -0.189, -27.388)
 
 
 @dataclass(frozen=True, slots=True)
