@@ -130,7 +130,14 @@ class Index:
         self._near: dict[tuple[int, int], tuple[int, float, str]] = {}
         if not self.options.near or len(self.groups) < 2:
             return tuple(frozenset(s) for s in links)
-        found = self._hash_links() if self.options.method == "hash" else self._verified_links()
+        if self.options.method == "hash":
+            found = self._hash_links()
+        else:
+            # Fingerprints without a descriptor (built by hand, or from an older cache) keep the hash rule.
+            bare = {g for g, members in enumerate(self.groups) if self.samples[members[0]].near is None}
+            found = self._verified_links()
+            if bare:
+                found += [link for link in self._hash_links() if link[0] in bare or link[1] in bare]
         for g1, g2, distance, score, why in found:
             links[g1].add(g2)
             links[g2].add(g1)

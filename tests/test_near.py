@@ -276,3 +276,16 @@ def test_cli_sensitivity_and_the_terminal_pairs(tmp_path: Path, capsys: pytest.C
     assert (tmp_path / "p.csv").read_text().splitlines()[0].endswith(",kind,distance,score,explanation")
     assert main(["scan", str(tmp_path / "data"), "-q", "--sensitivity", "paranoid"]) == 2
     assert main(["scan", str(tmp_path / "data"), "-q", "--min-score", "1.5"]) == 2
+
+
+def test_fingerprints_without_a_descriptor_keep_the_hash_rule() -> None:
+    from leakcheck.model import Fingerprint
+
+    def fp(key: str, split: str, phash: int, digest: str) -> Fingerprint:
+        return Fingerprint(Record(key, split, "c"), 10, digest, digest, phash=phash, dhash=phash, width=8, height=8)
+
+    index = Index(
+        [fp("train/c/a.png", "train", 0xFF00FF00FF00FF00, "a"), fp("test/c/b.png", "test", 0xFF00FF00FF00FF01, "b")]
+    )
+    (row,) = index.relations()
+    assert (row.kind, row.distance) == ("near", 1)
