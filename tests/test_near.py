@@ -289,3 +289,12 @@ def test_fingerprints_without_a_descriptor_keep_the_hash_rule() -> None:
     )
     (row,) = index.relations()
     assert (row.kind, row.distance) == ("near", 1)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGBA", "CMYK", "I;16", "I", "F", "LA"])
+def test_descriptor_handles_every_mode(mode: str) -> None:
+    im = scene(5, (40, 30))
+    converted = im.convert("L").convert(mode) if mode in ("I;16", "I", "F", "LA", "1") else im.convert(mode)
+    d = describe(converted)
+    assert max(d.width, d.height) == 32
+    assert len(d.phashes) == 8
