@@ -23,7 +23,6 @@ from leakcheck.near.verify import Hypothesis
 
 F32 = NDArray[np.float32]
 GRID = 12
-_WINDOW_SOURCE = 16
 RINGS = 6
 ANGLES = 48
 HARMONICS = 8

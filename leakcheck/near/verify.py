@@ -1,7 +1,7 @@
 """Verification: does image B show the same picture as image A once aligned?
 
-B's thumbnail is warped into A's frame under a few hypotheses (the quarter turns and mirror the candidate
-stage suggests, an arbitrary rotation estimated from polar profiles, and a grid of scales); for each,
+B's thumbnail is warped into A's frame under a few hypotheses (upright, the quarter turn or mirror and
+the free angles the candidate stage suggests, each at a grid of scales); for each,
 the best translation is found at once by a masked normalised cross-correlation computed with FFTs over
 every shift (half resolution). The best few alignments are then refined at full thumbnail resolution,
 where two similarities are measured on the overlap: of the pixels (brightness and contrast normalised
