@@ -6,16 +6,19 @@ verified pairs; the index calls it on the representatives of its exact groups.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
-from leakcheck.near.verify import Verdict, prepare, verify
+from leakcheck.near.verify import Hypothesis, Prepared, Verdict, prepare, verify
 
 __all__ = [
     "SENSITIVITIES",
@@ -108,8 +111,37 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[
         smallest = min(max(sub[i].size), max(sub[j].size))
         if smallest < THUMB_SIDE:
             pa, pb = prepare(a, smallest), prepare(b, smallest)
-        out.append(Scored(usable[i], usable[j], verify(pa, pb, hypotheses(a, b, v, i, v, j))))
+        verdict = verify(pa, pb, hypotheses(a, b, v, i, v, j))
+        if (verdict is None or verdict.score < settings.min_score) and _aspect_gap(a, b) > _SQUASH_GAP:
+            verdict = _best(verdict, _verify_squashed(pa, b, smallest))
+        out.append(Scored(usable[i], usable[j], verdict))
     return out
+
+
+# Two images whose aspect ratios differ by more than this may be one squashed to the other's shape
+# (data sets resized to a fixed 224x224, say): such pairs that fail are verified once more that way.
+_SQUASH_GAP = 0.15
+
+
+def _aspect_gap(a: NearDescriptor, b: NearDescriptor) -> float:
+    return abs(math.log((a.width / a.height) / (b.width / b.height)))
+
+
+def _verify_squashed(pa: Prepared, b: NearDescriptor, smallest: int) -> Verdict | None:
+    h, w = pa.pixels.shape
+    img = Image.fromarray(b.pixels(), "F").resize((w, h), Image.Resampling.BILINEAR)
+    thumb = np.clip(np.asarray(img) + 0.5, 0, 255).astype(np.uint8)
+    squashed = dataclasses.replace(b, thumb=thumb.tobytes(), height=h, width=w)
+    found = verify(pa, prepare(squashed, smallest if smallest < THUMB_SIDE else None), [Hypothesis(0.0, False)])
+    if found is None:
+        return None
+    return dataclasses.replace(found, alignment=dataclasses.replace(found.alignment, squashed=True))
+
+
+def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
+    if first is None or (second is not None and second.score > first.score):
+        return second
+    return first
 
 
 def find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:

@@ -37,11 +37,14 @@ def explain(
     # A free rotation always loses its corners: that alone is not a crop.
     if moved and not (abs(turn - quarter) > 2.5 and al.overlap >= 0.8):
         parts.append("cropped/translated")
-    if a_size != b_size:
+    if al.squashed:
+        parts.append(f"stretched to another aspect ratio {a_size[0]}x{a_size[1]} -> {b_size[0]}x{b_size[1]}")
+    elif a_size != b_size:
         parts.append(f"resized {a_size[0]}x{a_size[1]} -> {b_size[0]}x{b_size[1]}")
     if a.grayscale != b.grayscale:
         parts.append("grayscale")
-    else:
+    elif al.overlap >= 0.9 and abs(turn - quarter) <= 2.5:
+        # (With a free rotation or a partial overlap, corners and borders would skew these statistics.)
         photometric = _photometric(a, b)
         if photometric:
             parts.append(photometric)
@@ -68,7 +71,7 @@ def _photometric(a: NearDescriptor, b: NearDescriptor) -> str:
     xb = (cb - gb[..., None]).reshape(-1, 3)
     saturation = abs(float(np.abs(xa).mean()) - float(np.abs(xb).mean()))
     cast = float(np.linalg.norm(xa.mean(axis=0) - xb.mean(axis=0)))
-    hue = float(np.abs(np.sort(xa, axis=1) - np.sort(xb, axis=1)).mean())
+    hue = float(np.abs(np.sort(xa, axis=0) - np.sort(xb, axis=0)).mean())
     if saturation > 4.0 or cast > 6.0 or hue > 8.0:
         changes.append("colour")
     return " and ".join(changes) + " changed" if changes else ""

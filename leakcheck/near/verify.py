@@ -48,7 +48,8 @@ class Hypothesis:
 @dataclass(frozen=True, slots=True)
 class Alignment:
     """How B maps onto A: B mirrored (optionally), turned by `angle` degrees, scaled by `scale`, and its
-    centre shifted by (`dx`, `dy`) fractions of A's size; `overlap` is the shared fraction of the smaller."""
+    centre shifted by (`dx`, `dy`) fractions of A's size; `overlap` is the shared fraction of the smaller;
+    `squashed`: B was first stretched to A's aspect ratio."""
 
     angle: float
     mirrored: bool
@@ -56,6 +57,8 @@ class Alignment:
     dx: float
     dy: float
     overlap: float
+    # B was first stretched to A's aspect ratio (a copy resized to a fixed shape).
+    squashed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
