@@ -298,3 +298,23 @@ def test_descriptor_handles_every_mode(mode: str) -> None:
     d = describe(converted)
     assert max(d.width, d.height) == 32
     assert len(d.phashes) == 8
+
+
+def test_a_copy_squashed_to_another_aspect_ratio_is_found_and_explained() -> None:
+    original = scene(8, (200, 150))
+    squashed = original.resize((128, 128), Image.Resampling.BILINEAR)
+    items = [NearItem(describe(original), original.size), NearItem(describe(squashed), squashed.size)]
+    (match,) = find_near_pairs(items, DEFAULT)
+    assert match.score >= DEFAULT.min_score
+    assert "200x150 -> 128x128" in match.explanation
+
+
+@pytest.mark.skipif(not FOOD.is_dir(), reason="the shared Food-101 sample is not next to the repository")
+def test_a_real_photo_squashed_and_cropped_is_explained_as_stretched() -> None:
+    with Image.open(sorted(FOOD.glob("train/apple_pie/*.jpg"))[2]) as im:
+        original = im.convert("RGB")
+    w, h = original.size
+    copy = original.crop((40, 30, w - 20, h - 10)).resize((200, 150))
+    items = [NearItem(describe(original), original.size), NearItem(describe(copy), copy.size)]
+    (match,) = find_near_pairs(items, DEFAULT)
+    assert "stretched to another aspect ratio" in match.explanation
