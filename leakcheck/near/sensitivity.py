@@ -47,7 +47,7 @@ class NearSettings:
 
 SENSITIVITIES: dict[Sensitivity, NearSettings] = {
     "strict": NearSettings(min_score=0.9, neighbours=3, candidate_floor=0.5, phash_distance=6, min_detail=2.0),
-    "default": NearSettings(min_score=0.5, neighbours=5, candidate_floor=0.35, phash_distance=10, min_detail=1.5),
+    "default": NearSettings(min_score=0.7, neighbours=5, candidate_floor=0.35, phash_distance=10, min_detail=1.5),
     "thorough": NearSettings(min_score=0.2, neighbours=10, candidate_floor=0.2, phash_distance=14, min_detail=1.0),
 }
 
