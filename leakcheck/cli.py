@@ -18,7 +18,6 @@ from leakcheck.baseline import compare, entries_from, read_baseline, render_base
 from leakcheck.config import (
     CHECK_IDS,
     FAIL_ON,
-    SENSITIVITIES,
     Settings,
     load_settings,
     parse_severity_flag,
@@ -28,6 +27,8 @@ from leakcheck.engine import ProgressStart
 from leakcheck.errors import LeakcheckError, RefusedError, UsageError
 from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
 from leakcheck.model import Severity
+from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
+from leakcheck.near.sensitivity import SENSITIVITIES
 from leakcheck.render.baseline import render_comparison, render_json_with_baseline
 from leakcheck.render.findings import render_findings
 from leakcheck.render.html_report import render_html
@@ -103,13 +104,26 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no terminal report")
     p.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes (default: all cores)")
     p.add_argument("--sensitivity", choices=tuple(SENSITIVITIES), default=None,
-                   help="near-duplicate matching: strict, default or thorough")  # fmt: skip
+                   help="near-duplicate sensitivity: strict (unmistakable copies only), default, or thorough "
+                        "(heavier edits, a few more false pairs)")  # fmt: skip
     p.add_argument("--no-near", dest="near", action="store_const", const=False, default=None,
                    help="exact duplicates only (bytes or pixels)")  # fmt: skip
+    p.add_argument("--min-score", type=_unit_float, default=None, metavar="SCORE",
+                   help="expert: lowest near-duplicate score (0-1) reported, overriding --sensitivity")  # fmt: skip
+    p.add_argument("--near-method", choices=("verified", "hash"), default="verified",
+                   help="expert: 'hash' replaces the detector with the plain hash-distance rule")  # fmt: skip
+    p.add_argument("--semantic", metavar="MODEL", default=None,
+                   help="optional: also list semantically similar pairs, embedded by a saved .keras model file "
+                        "or a Keras application (mobilenet_v2, efficientnet_b0, resnet50) whose weights are "
+                        "already in the Keras cache; never downloads")  # fmt: skip
+    p.add_argument("--semantic-min-similarity", type=float, default=DEFAULT_MIN_SIMILARITY, metavar="COSINE",
+                   help=f"with --semantic: the lowest embedding cosine listed (default {DEFAULT_MIN_SIMILARITY})",
+                   )  # fmt: skip
     p.add_argument("--phash-distance", type=int, default=None, metavar="BITS",
-                   help="expert: largest pHash Hamming distance for a near-duplicate (default 10)")  # fmt: skip
+                   help="expert: pHash distance always sent to verification (with --near-method hash: the "
+                        "largest pHash distance for a near-duplicate) (default 10)")  # fmt: skip
     p.add_argument("--dhash-distance", type=int, default=None, metavar="BITS",
-                   help="expert: largest dHash Hamming distance for a near-duplicate (default 14)")  # fmt: skip
+                   help="expert: with --near-method hash, the largest dHash distance (default 14)")  # fmt: skip
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
     p.add_argument("--group-pattern", metavar="REGEX",
@@ -210,6 +224,16 @@ def _default_run_dir(data: Path, backbone: str) -> Path:
     return candidate
 
 
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -286,6 +310,10 @@ def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:
             data_dir=args.data_dir,
             cache=not args.no_cache,
             cache_dir=args.cache_dir,
+            min_score=args.min_score,
+            near_method=args.near_method,
+            semantic=args.semantic,
+            semantic_min_similarity=args.semantic_min_similarity,
         )
 
 

@@ -6,7 +6,8 @@ first folder holding a `leakcheck.toml`, or a `pyproject.toml` with a `[tool.lea
 
 Precedence, lowest first: built-in defaults, the config file, command-line flags. `skip` and `ignore`
 given on the command line add to the file's lists; `severity` entries override the file's per check.
-Explicit `phash-distance` / `dhash-distance` win over the thresholds a `sensitivity` implies.
+`sensitivity` names the near-duplicate detector's setting (leakcheck.near.sensitivity); `phash-distance`
+and `dhash-distance` stay expert knobs beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from leakcheck.checks import DEFAULT_CHECKS, Check
 from leakcheck.engine import ProgressStart
 from leakcheck.errors import ConfigError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.index import NearMethod
 from leakcheck.model import Severity
+from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
+from leakcheck.near.sensitivity import SENSITIVITIES
 from leakcheck.report import FailOn, Report
 from leakcheck.scanning import scan
 from leakcheck.sources.ignores import check_pattern
@@ -34,8 +38,6 @@ from leakcheck.splits import DEFAULT_ALIASES
 CONFIG_NAMES = ("leakcheck.toml", "pyproject.toml")
 CHECK_IDS: tuple[str, ...] = tuple(c.id for c in DEFAULT_CHECKS)
 FAIL_ON: tuple[FailOn, ...] = ("error", "warning", "never")
-# pHash / dHash Hamming thresholds (of 64 bits) behind each named sensitivity; "default" is the scan's own.
-SENSITIVITIES: Mapping[str, tuple[int, int]] = {"strict": (6, 10), "default": (10, 14), "thorough": (14, 18)}
 
 Origin = Literal["default", "config", "cli"]
 
@@ -327,11 +329,6 @@ def resolve_settings(config: Mapping[str, Any], cli: Mapping[str, Any], *, confi
         else:
             continue
         origins[_FIELD_KEYS[name]] = "cli" if from_cli is not None else "config"
-    preset = SENSITIVITIES[values.get("sensitivity", "default")]
-    for name, threshold in zip(("phash_distance", "dhash_distance"), preset, strict=True):
-        if name not in values and "sensitivity" in values:
-            values[name] = threshold
-            origins[_FIELD_KEYS[name]] = origins["sensitivity"]
     return Settings(**values, config_file=config_file, origins=origins)
 
 
@@ -369,13 +366,22 @@ def scan_with_settings(
     data_dir: str | os.PathLike[str] | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    min_score: float | None = None,
+    near_method: NearMethod = "verified",
+    semantic: str | os.PathLike[str] | None = None,
+    semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> Report:
-    """`scan` as configured: thresholds, skipped checks, split aliases, ignore globs, severity overrides;
-    the effective settings are recorded in `report.parameters["config"]`. `group_pattern`, `data_dir`,
-    `cache` and `cache_dir` are passed to `scan` as they are."""
+    """`scan` as configured: sensitivity, thresholds, skipped checks, split aliases, ignore globs, severity
+    overrides; the effective settings are recorded in `report.parameters["config"]`. The keyword
+    arguments after `progress` are passed to `scan` as they are."""
     report = scan(
         path,
         near=settings.near,
+        sensitivity=settings.sensitivity,
+        min_score=min_score,
+        near_method=near_method,
+        semantic=semantic,
+        semantic_min_similarity=semantic_min_similarity,
         phash_distance=settings.phash_distance,
         dhash_distance=settings.dhash_distance,
         max_pixels=settings.max_pixels,

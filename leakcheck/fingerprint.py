@@ -30,11 +30,12 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from leakcheck.hashing import dhash, pack_bits, phash_bits, phash_thumbnail
 from leakcheck.model import ChannelStats, Fingerprint, Record
+from leakcheck.near.descriptor import describe
 from leakcheck.pixels import finite_range, infer_scale, jpeg_quality, measure, to_uint8
 from leakcheck.search import hamming_pairs
 
 # Bump whenever a fingerprint of the same file could change: it invalidates every cached fingerprint.
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3  # 3: the near-duplicate descriptor
 
 # Pillow's own decompression-bomb limit; above it we refuse to decode unless told otherwise.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -326,6 +327,7 @@ def _fingerprint_image(
         sharpness=sharpness,
         clipped=clipped,
         jpeg_quality=jpeg_quality,
+        near=describe(im),
     )
 
 

@@ -1,8 +1,10 @@
 """The index: fingerprints grouped into exact copies, and near-copy links between those groups.
 
-Exact groups share a pixel digest (identical decoded pixels; identical bytes imply it). Near links join
-two groups whose representatives' perceptual hashes are within both thresholds. Links never chain: a
-sample's near copies are the members of the groups linked to its own group, one hop away.
+Exact groups share a pixel digest (identical decoded pixels; identical bytes imply it), so exact matches
+never reach the near-duplicate detector. Near links join two groups whose representatives the detector
+(`leakcheck.near`: candidates, then verification) accepts, each with a score and an explanation; the
+expert `method="hash"` keeps the plain rule of both perceptual-hash distances within thresholds. Links
+never chain: a sample's near copies are the members of the groups linked to its own group, one hop away.
 """
 
 from __future__ import annotations
@@ -15,26 +17,52 @@ from typing import Literal
 import numpy as np
 
 from leakcheck.model import Fingerprint, Skipped
+from leakcheck.near import NearItem, NearSettings, find_near_pairs, settings_for
 from leakcheck.search import hamming_pairs
 from leakcheck.splits import split_order
 
-RelationKind = Literal["exact-bytes", "exact-pixels", "near"]
-KIND_ORDER: tuple[RelationKind, ...] = ("exact-bytes", "exact-pixels", "near")
+# "similar" rows come only from the optional semantic tier: listed as pairs, never counted as copies.
+RelationKind = Literal["exact-bytes", "exact-pixels", "near", "similar"]
+KIND_ORDER: tuple[RelationKind, ...] = ("exact-bytes", "exact-pixels", "near", "similar")
+NearMethod = Literal["verified", "hash"]
+_EXPLAIN_EXACT: dict[str, str] = {"exact-bytes": "identical file", "exact-pixels": "identical pixels"}
 
 
 @dataclass(frozen=True, slots=True)
 class MatchOptions:
-    """How close two perceptual hashes must be to call the images near-duplicates (both must hold)."""
+    """How near-duplicates are found.
+
+    method "verified" (the default) runs the detector at a named `sensitivity`; `min_score` (0-1)
+    overrides the sensitivity's score threshold and `phash_distance` its hash-candidate distance.
+    method "hash" is the plain rule: pHash and dHash distances both within their thresholds.
+    """
 
     near: bool = True
     phash_distance: int = 10
     dhash_distance: int = 14
+    method: NearMethod = "verified"
+    sensitivity: str = "default"
+    min_score: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("phash_distance", "dhash_distance"):
             value = getattr(self, name)
             if not 0 <= value <= 64:
                 raise ValueError(f"{name} must be between 0 and 64, got {value}")
+        if self.method not in ("verified", "hash"):
+            raise ValueError(f"method must be 'verified' or 'hash', got {self.method!r}")
+        self.settings()
+
+    def settings(self) -> NearSettings:
+        """The detector settings: the sensitivity's, with the expert overrides applied."""
+        base = settings_for(self.sensitivity)
+        return NearSettings(
+            min_score=base.min_score if self.min_score is None else self.min_score,
+            neighbours=base.neighbours,
+            candidate_floor=base.candidate_floor,
+            phash_distance=self.phash_distance,
+            min_detail=base.min_detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +77,20 @@ class Relation:
     b_label: str | None
     kind: RelationKind
     distance: int
+    # 1.0 for exact copies; the detector's calibrated score (0-1) for near ones.
+    score: float = 1.0
+    explanation: str = ""
 
     def sort_key(self) -> tuple[tuple[int, str], str, tuple[int, str], str]:
         return (split_order(self.a_split), self.a, split_order(self.b_split), self.b)
 
-    def row(self) -> tuple[str, str, str | None, str, str, str | None, RelationKind, int]:
-        """The fixed pairs-CSV columns, in order: a_path, a_split, a_label, b_path, b_split, b_label, kind, distance."""
-        return (self.a, self.a_split, self.a_label, self.b, self.b_split, self.b_label, self.kind, self.distance)
+    def row(self) -> tuple[str, str, str | None, str, str, str | None, RelationKind, int, float, str]:
+        """The pairs-CSV columns in order: the fixed a_path, a_split, a_label, b_path, b_split, b_label, kind,
+        distance, then score and explanation."""
+        return (
+            self.a, self.a_split, self.a_label, self.b, self.b_split, self.b_label, self.kind, self.distance,
+            self.score, self.explanation,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +100,7 @@ class Copy:
     partner: int
     kind: RelationKind
     distance: int
+    score: float = 1.0
 
 
 def _sample_order(fp: Fingerprint) -> tuple[tuple[int, str], str]:
@@ -99,25 +135,59 @@ class Index:
 
     def _link_groups(self) -> tuple[frozenset[int], ...]:
         links: list[set[int]] = [set() for _ in self.groups]
-        self._near_distance: dict[tuple[int, int], int] = {}
+        self._near: dict[tuple[int, int], tuple[int, float, str]] = {}
         if not self.options.near or len(self.groups) < 2:
             return tuple(frozenset(s) for s in links)
+        if self.options.method == "hash":
+            found = self._hash_links()
+        else:
+            # Fingerprints without a descriptor (built by hand, or from an older cache) keep the hash rule.
+            bare = {g for g, members in enumerate(self.groups) if self.samples[members[0]].near is None}
+            found = self._verified_links()
+            if bare:
+                found += [link for link in self._hash_links() if link[0] in bare or link[1] in bare]
+        for g1, g2, distance, score, why in found:
+            links[g1].add(g2)
+            links[g2].add(g1)
+            self._near[(min(g1, g2), max(g1, g2))] = (distance, score, why)
+        return tuple(frozenset(s) for s in links)
+
+    def _hash_links(self) -> list[tuple[int, int, int, float, str]]:
         reps = [g for g, members in enumerate(self.groups) if not self.samples[members[0]].flat]
         rep_samples = [self.samples[self.groups[g][0]] for g in reps]
         phashes = np.array([fp.phash for fp in rep_samples], dtype=np.uint64)
         dhashes = np.array([fp.dhash for fp in rep_samples], dtype=np.uint64)
         ii, jj, dd = hamming_pairs(phashes, self.options.phash_distance)
         keep = np.bitwise_count(dhashes[ii] ^ dhashes[jj]) <= self.options.dhash_distance
-        for i, j, d in zip(ii[keep].tolist(), jj[keep].tolist(), dd[keep].tolist(), strict=True):
-            g1, g2 = reps[i], reps[j]
-            links[g1].add(g2)
-            links[g2].add(g1)
-            self._near_distance[(min(g1, g2), max(g1, g2))] = int(d)
-        return tuple(frozenset(s) for s in links)
+        return [
+            (reps[i], reps[j], int(d), 1.0 - int(d) / 64.0, "hash distances within thresholds")
+            for i, j, d in zip(ii[keep].tolist(), jj[keep].tolist(), dd[keep].tolist(), strict=True)
+        ]
+
+    def _verified_links(self) -> list[tuple[int, int, int, float, str]]:
+        reps: list[int] = []
+        items: list[NearItem] = []
+        for g, members in enumerate(self.groups):
+            fp = self.samples[members[0]]
+            if fp.near is not None and not fp.flat:
+                reps.append(g)
+                items.append(NearItem(fp.near, (fp.width, fp.height)))
+        return [
+            (reps[m.i], reps[m.j], m.phash_distance, m.score, m.explanation)
+            for m in find_near_pairs(items, self.options.settings())
+        ]
 
     def near_distance(self, g1: int, g2: int) -> int:
-        """pHash distance between the representatives of two linked groups."""
-        return self._near_distance[(min(g1, g2), max(g1, g2))]
+        """pHash distance (the smallest over quarter turns and mirrors) between two linked groups."""
+        return self._near[(min(g1, g2), max(g1, g2))][0]
+
+    def near_score(self, g1: int, g2: int) -> float:
+        """The detector's score (0-1) for two linked groups."""
+        return self._near[(min(g1, g2), max(g1, g2))][1]
+
+    def near_explanation(self, g1: int, g2: int) -> str:
+        """What most likely separates two linked groups' representatives."""
+        return self._near[(min(g1, g2), max(g1, g2))][2]
 
     @property
     def splits(self) -> list[str]:
@@ -142,10 +212,10 @@ class Index:
             return Copy(same_bytes[0], "exact-bytes", 0) if same_bytes else Copy(exact[0], "exact-pixels", 0)
         best: Copy | None = None
         for other in sorted(self.near_links[g]):
-            d = self.near_distance(g, other)
+            d, score = self.near_distance(g, other), self.near_score(g, other)
             for j in self.groups[other]:
-                if self.samples[j].record.split == split and (best is None or d < best.distance):
-                    best = Copy(j, "near", d)
+                if self.samples[j].record.split == split and (best is None or score > best.score):
+                    best = Copy(j, "near", d, score)
                     break
         return best
 
@@ -155,16 +225,17 @@ class Index:
         rows: list[Relation] = []
         for members in self.groups:
             center = members[0]
-            rows.extend(self._relation(center, m, self.exact_kind(center, m), 0) for m in members[1:])
+            for m in members[1:]:
+                kind = self.exact_kind(center, m)
+                rows.append(self._relation(center, m, kind, 0, 1.0, _EXPLAIN_EXACT[kind]))
         for g, linked in enumerate(self.near_links):
             for other in linked:
                 if g < other:
-                    rows.append(
-                        self._relation(self.groups[g][0], self.groups[other][0], "near", self.near_distance(g, other))
-                    )
+                    distance, score, why = self._near[(g, other)]
+                    rows.append(self._relation(self.groups[g][0], self.groups[other][0], "near", distance, score, why))
         rows.sort(key=Relation.sort_key)
         return rows
 
-    def _relation(self, i: int, j: int, kind: RelationKind, distance: int) -> Relation:
+    def _relation(self, i: int, j: int, kind: RelationKind, distance: int, score: float, why: str) -> Relation:
         a, b = self.samples[i].record, self.samples[j].record
-        return Relation(a.key, a.split, a.label, b.key, b.split, b.label, kind, distance)
+        return Relation(a.key, a.split, a.label, b.key, b.split, b.label, kind, distance, round(score, 4), why)

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from leakcheck.near.descriptor import NearDescriptor
 from leakcheck.splits import split_order
 
 
@@ -93,6 +94,8 @@ class Fingerprint:
     sharpness: float = 0.0  # mean absolute Laplacian of the grayscale view at most 128 pixels a side
     clipped: float = 0.0  # fraction of 8-bit values (all colour channels) at 0 or 255
     jpeg_quality: int | None = None  # libjpeg quality estimated from the quantization tables (JPEG files)
+    # The near-duplicate detector's compact view of the pixels (leakcheck.near); None for failed decodes.
+    near: NearDescriptor | None = None
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 FailOn = Literal["error", "warning", "never"]
-PAIR_COLUMNS = ("a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance")
+PAIR_COLUMNS = ("a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance", "score",
+                "explanation")  # fmt: skip
 LEAK_CHECK = "cross-split-duplicates"
 
 
@@ -127,7 +128,7 @@ class Report:
 
         rows = [r.row() for r in self.relations]
         frame = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
-        return frame.astype({"distance": "int64"})
+        return frame.astype({"distance": "int64", "score": "float64"})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per finding."""

@@ -21,8 +21,9 @@ from leakcheck.checks import DEFAULT_CHECKS, Check
 from leakcheck.engine import ProgressStart, fingerprint_arrays, fingerprint_dataset
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
-from leakcheck.index import Index, MatchOptions
+from leakcheck.index import Index, MatchOptions, NearMethod, Relation
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
+from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.report import Report, split_stats
 from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
 from leakcheck.sources.cifar import is_cifar_dir, read_cifar
@@ -50,6 +51,8 @@ class _Settings:
     ignore: IgnoreRules
     cache: bool = False  # file sources only: reuse fingerprints of unchanged files
     cache_dir: Path | None = None
+    semantic: str | os.PathLike[str] | None = None
+    semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY
 
 
 def _settings(
@@ -64,11 +67,25 @@ def _settings(
     group_pattern: str | None,
     ignore: Sequence[str] = (),
     *,
+    sensitivity: str = "default",
+    min_score: float | None = None,
+    near_method: NearMethod = "verified",
     cache: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    semantic: str | os.PathLike[str] | None = None,
+    semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> _Settings:
+    if not -1.0 <= semantic_min_similarity <= 1.0:
+        raise UsageError(f"semantic_min_similarity must be between -1 and 1, got {semantic_min_similarity}")
     try:
-        match = MatchOptions(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance)
+        match = MatchOptions(
+            near=near,
+            phash_distance=phash_distance,
+            dhash_distance=dhash_distance,
+            method=near_method,
+            sensitivity=sensitivity,
+            min_score=min_score,
+        )
         fp_options = FingerprintOptions(max_pixels=max_pixels)
         rules = IgnoreRules(tuple(ignore))
     except ValueError as exc:
@@ -78,6 +95,7 @@ def _settings(
     return _Settings(
         match, fp_options, jobs, checks, split_aliases, progress, group_pattern, rules,
         cache=cache, cache_dir=None if cache_dir is None else Path(cache_dir),
+        semantic=semantic, semantic_min_similarity=semantic_min_similarity,
     )  # fmt: skip
 
 
@@ -85,6 +103,9 @@ def scan(
     data: str | os.PathLike[str] | Mapping[str, Any],
     *,
     near: bool = True,
+    sensitivity: str = "default",
+    min_score: float | None = None,
+    near_method: NearMethod = "verified",
     phash_distance: int = 10,
     dhash_distance: int = 14,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -98,6 +119,8 @@ def scan(
     label_names: Sequence[str] | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    semantic: str | os.PathLike[str] | None = None,
+    semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> Report:
     """Audit a data set and return a Report.
 
@@ -107,9 +130,14 @@ def scan(
     `{"train": ds, "test": ds}` tf.data datasets. See docs/sources.md.
 
     Args:
-        near: also look for near-duplicates (re-encoded, resized, lightly edited copies).
-        phash_distance, dhash_distance: the largest Hamming distances (of 64 bits) at which two images
-            are near-duplicates; both must hold.
+        near: also look for near-duplicates (re-encoded, resized, cropped, rotated, recoloured copies).
+        sensitivity: "strict" (only unmistakable copies), "default", or "thorough" (also heavily edited
+            copies, at the cost of some false pairs); see docs/near-duplicates.md.
+        min_score: expert: the lowest verification score (0-1) reported, overriding the sensitivity's.
+        near_method: expert: "hash" replaces the detector with the plain rule that both hash distances
+            are within `phash_distance` and `dhash_distance`.
+        phash_distance, dhash_distance: expert: with the detector, pairs within `phash_distance` under
+            some quarter turn or mirror are always verified; with near_method="hash", the thresholds.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
             (default: this process only, which is safe in scripts without a `__main__` guard).
@@ -123,6 +151,9 @@ def scan(
         cache: for files, reuse fingerprints of unchanged files from earlier scans and store new ones.
         cache_dir: where the cache lives (default: the user cache folder, e.g. ~/.cache/leakcheck);
             never inside the data folder.
+        semantic: optional tier: a saved `.keras` model file, or a Keras application name whose
+            weights are in the Keras cache; pairs it embeds at least `semantic_min_similarity` apart
+            (cosine) that are not already copies are listed as kind "similar". Never downloads.
 
     Raises:
         DataNotFoundError, LayoutError, ManifestError: the data is missing or not in a known form.
@@ -131,7 +162,8 @@ def scan(
     """
     settings = _settings(
         near, phash_distance, dhash_distance, max_pixels, jobs, checks, split_aliases, progress, group_pattern, ignore,
-        cache=cache, cache_dir=cache_dir,
+        sensitivity=sensitivity, min_score=min_score, near_method=near_method, cache=cache, cache_dir=cache_dir,
+        semantic=semantic, semantic_min_similarity=semantic_min_similarity,
     )  # fmt: skip
     if isinstance(data, Mapping):
         if data and all(is_tf_dataset(v) for v in data.values()):
@@ -180,6 +212,7 @@ def scan_arrays(
     *,
     label_names: Sequence[str] | None = None,
     near: bool = True,
+    sensitivity: str = "default",
     phash_distance: int = 10,
     dhash_distance: int = 14,
     jobs: int | None = None,
@@ -194,8 +227,9 @@ def scan_arrays(
     or one-hot rows. Samples are keyed `train[412]`. Other arguments as for `scan`.
     """
     settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
-    )
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
+        sensitivity=sensitivity,
+    )  # fmt: skip
     listing = array_listing("arrays", mapping_splits(splits), label_names=label_names, aliases=split_aliases)
     return _scan_listing(listing, settings, "arrays")
 
@@ -206,6 +240,7 @@ def scan_tfds(
     data_dir: str | os.PathLike[str] | None = None,
     splits: Sequence[str] | None = None,
     near: bool = True,
+    sensitivity: str = "default",
     phash_distance: int = 10,
     dhash_distance: int = 14,
     jobs: int | None = None,
@@ -219,8 +254,9 @@ def scan_tfds(
     raises DataNotFoundError naming the command that prepares it. Other arguments as for `scan`.
     """
     settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
-    )
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
+        sensitivity=sensitivity,
+    )  # fmt: skip
     name = name.removeprefix(TFDS_PREFIX)
     listing = read_tfds(name, data_dir=data_dir, splits=splits, aliases=split_aliases)
     return _scan_listing(listing, settings, "tfds")
@@ -234,6 +270,7 @@ def scan_dataset(
     batched: bool | None = None,
     label_names: Sequence[str] | None = None,
     near: bool = True,
+    sensitivity: str = "default",
     phash_distance: int = 10,
     dhash_distance: int = 14,
     jobs: int | None = None,
@@ -248,8 +285,9 @@ def scan_dataset(
     images; batched or not (`batched=None` decides from the element shape). Other arguments as for `scan`.
     """
     settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern
-    )
+        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
+        sensitivity=sensitivity,
+    )  # fmt: skip
     listing = read_datasets(
         datasets,
         image_key=image_key,
@@ -327,6 +365,12 @@ def _report(
 ) -> Report:
     """The one path from fingerprints to a Report, whatever the source."""
     index = Index(fingerprints, settings.match, skipped=skipped)
+    relations = index.relations()
+    if settings.semantic is not None:
+        relations = sorted(
+            (*relations, *_semantic_relations(index, relations, settings.semantic, settings.semantic_min_similarity)),
+            key=Relation.sort_key,
+        )
     findings: list[Finding] = []
     for check in settings.checks:
         findings.extend(check.run(index))
@@ -334,10 +378,14 @@ def _report(
     parameters: dict[str, Any] = {
         "source": source,
         "near": match.near,
+        "near_method": match.method,
+        "sensitivity": match.sensitivity,
+        "min_score": match.settings().min_score,
         "phash_distance": match.phash_distance,
         "dhash_distance": match.dhash_distance,
         "max_pixels": settings.fingerprint.max_pixels,
         "group_pattern": settings.group_pattern,
+        "semantic": None if settings.semantic is None else os.fspath(settings.semantic),
         "checks": {check.id: dict(check.params()) for check in settings.checks},
     }
     if settings.ignore:
@@ -346,9 +394,32 @@ def _report(
         root=root,
         findings=tuple(findings),
         splits=split_stats(index),
-        relations=tuple(index.relations()),
+        relations=tuple(relations),
         skipped=skipped,
         parameters=parameters,
         version=__version__,
         root_path=root_path,
     )
+
+
+def _semantic_relations(
+    index: Index, known: list[Relation], spec: str | os.PathLike[str], min_similarity: float
+) -> list[Relation]:
+    """Pairs of exact-group representatives the embedding model finds similar and that are not copies."""
+    from leakcheck.near.semantic import embed_paths, load_embedder, similar_pairs
+
+    embedder = load_embedder(spec)
+    reps = [members[0] for members in index.groups if index.samples[members[0]].record.path is not None]
+    paths = [index.samples[i].record.path for i in reps]
+    vectors = embed_paths(embedder, [p for p in paths if p is not None])
+    linked = {(r.a, r.b) for r in known} | {(r.b, r.a) for r in known}
+    out: list[Relation] = []
+    for i, j, cosine in similar_pairs(vectors, min_similarity):
+        a, b = index.samples[reps[i]].record, index.samples[reps[j]].record
+        if (a.key, b.key) in linked or index.near_links[int(index.group_of[reps[i]])] & {int(index.group_of[reps[j]])}:
+            continue
+        out.append(
+            Relation(a.key, a.split, a.label, b.key, b.split, b.label, "similar", 0, cosine,
+                     f"semantically similar ({embedder.name} embedding cosine {cosine:.2f})")
+        )  # fmt: skip
+    return out

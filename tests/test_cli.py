@@ -114,8 +114,8 @@ def test_json_and_pairs_files(leaky: Path, tmp_path: Path, capsys: pytest.Captur
     assert report["verdict"] == "leak"
     assert report["headline"] == ["test: 1 of 3 images (33.3%) also appear in train"]
     assert out_csv.read_text().splitlines() == [
-        "a_path,a_split,a_label,b_path,b_split,b_label,kind,distance",
-        "train/cat/cat_000.jpg,train,cat,test/cat/copy.jpg,test,cat,exact-bytes,0",
+        "a_path,a_split,a_label,b_path,b_split,b_label,kind,distance,score,explanation",
+        "train/cat/cat_000.jpg,train,cat,test/cat/copy.jpg,test,cat,exact-bytes,0,1.0000,identical file",
     ]
 
 
@@ -128,7 +128,8 @@ def test_json_to_stdout_moves_the_human_report_to_stderr(leaky: Path, capsys: py
 
 def test_pairs_to_stdout(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(leaky), "-q", "--pairs", "-"]) == 1
-    assert capsys.readouterr().out.startswith("a_path,a_split,a_label,b_path,b_split,b_label,kind,distance\n")
+    header = "a_path,a_split,a_label,b_path,b_split,b_label,kind,distance,score,explanation\n"
+    assert capsys.readouterr().out.startswith(header)
 
 
 def test_quiet_prints_nothing(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:

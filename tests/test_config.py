@@ -99,14 +99,16 @@ calibration = ["calib"]
     )
     values = read_config(tmp_path / "pyproject.toml")
     settings = resolve_settings(values, {})
-    # "strict" sets both thresholds; the explicit dhash-distance wins over it.
-    assert (settings.phash_distance, settings.dhash_distance) == (6, 12)
+    # The sensitivity names the detector's setting; the hash thresholds are separate expert knobs.
+    assert settings.sensitivity == "strict"
+    assert (settings.phash_distance, settings.dhash_distance) == (10, 12)
     assert settings.skip == ("class-balance",)
     assert settings.severity == {"within-split-duplicates": Severity.ERROR, "label-conflicts": Severity.WARNING}
     assert settings.split_aliases()["val"][-1] == "holdout"
     assert settings.split_aliases()["calibration"] == ("calibration", "calib")
     assert settings.baseline == (tmp_path / "ci" / "leakcheck-baseline.json").resolve()
-    assert settings.origins["phash-distance"] == "config"
+    assert settings.origins["dhash-distance"] == "config"
+    assert "phash-distance" not in settings.origins
     assert "class-balance" not in {c.id for c in settings.checks()}
 
 

@@ -78,14 +78,20 @@ def test_pairs_csv_contract(factory: DatasetFactory) -> None:
     report = leakcheck.scan(_golden_dataset(factory), jobs=1)
     text = render_pairs_csv(report)
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance"]
-    assert rows[1:] == [
+    fixed = ["a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance"]
+    assert rows[0] == [*fixed, "score", "explanation"]  # the fixed columns first; later ones only appended
+    assert [row[:8] for row in rows[1:]] == [
         ["train/cat/1.png", "train", "cat", "val/cat/1.png", "val", "cat", "exact-bytes", "0"],
         ["train/cat/2.png", "train", "cat", "test/dog/2_relabelled.png", "test", "dog", "exact-bytes", "0"],
         ["train/dog/4.png", "train", "dog", "test/dog/4_small.png", "test", "dog", "near", rows[3][7]],
     ]
-    assert 0 < int(rows[3][7]) <= 10
-    assert report.pairs().values.tolist() == [[r[0], r[1], r[2], r[3], r[4], r[5], r[6], int(r[7])] for r in rows[1:]]
+    assert 0 <= int(rows[3][7]) <= 10
+    assert [row[8] for row in rows[1:3]] == ["1.0000", "1.0000"]
+    assert 0.0 < float(rows[3][8]) <= 1.0
+    assert "resized" in rows[3][9]
+    assert report.pairs().values.tolist() == [
+        [*r[:7], int(r[7]), float(r[8]), r[9]] for r in rows[1:]
+    ]
 
 
 def test_a_group_of_k_copies_is_connected_by_k_minus_1_rows(factory: DatasetFactory) -> None:

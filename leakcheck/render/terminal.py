@@ -59,6 +59,7 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
             parts.append(Text.assemble(("info  ", "dim"), (_safe(f.message), "dim")))
         if len(info) > max_items:
             parts.append(Text(f"      ... and {len(info) - max_items:,} more", style="dim"))
+    parts.extend(_near_pairs(report, max_items))
     counts = report.counts()
     parts.append(Text(""))
     verdict = "LEAK" if report.leaking else ("FAIL" if counts["error"] else "PASS")
@@ -107,3 +108,23 @@ def _splits_table(report: Report) -> Table:
             f"{s.unreadable:,}", f"{leaked[s.split]:,}" if leaked[s.split] else "-",
         )  # fmt: skip
     return table
+
+
+def _near_pairs(report: Report, max_items: int) -> list[RenderableType]:
+    """The near-duplicate pairs, strongest first, each with its score and what separates the two."""
+    near = sorted((r for r in report.relations if r.kind == "near"), key=lambda r: (-r.score, r.sort_key()))
+    similar = [r for r in report.relations if r.kind == "similar"]
+    if similar:
+        near += sorted(similar, key=lambda r: (-r.score, r.sort_key()))
+    if not near:
+        return []
+    parts: list[RenderableType] = [Text(""), Text(f"near-duplicate pairs ({len(near):,})", style="bold")]
+    for r in near[:max_items]:
+        parts.append(
+            Text.assemble(
+                (f"{r.score:.2f}  ", "bold"), _safe(r.a), " ~ ", _safe(r.b), ("  " + _safe(r.explanation), "dim")
+            )
+        )
+    if len(near) > max_items:
+        parts.append(Text(f"      ... and {len(near) - max_items:,} more (--pairs lists them all)", style="dim"))
+    return parts

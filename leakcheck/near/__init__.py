@@ -1,0 +1,156 @@
+"""The near-duplicate detector: candidates from a generous exact search, then verification and explanation.
+
+`find_near_pairs(items, settings)` takes one descriptor (with its image size) per image and returns the
+verified pairs; the index calls it on the representatives of its exact groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from leakcheck.near.candidates import candidate_pairs, hypotheses, views
+from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
+from leakcheck.near.explanation import explain
+from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
+from leakcheck.near.verify import Hypothesis, Prepared, Verdict, prepare, verify
+
+__all__ = [
+    "SENSITIVITIES",
+    "NearDescriptor",
+    "NearItem",
+    "NearMatch",
+    "NearSettings",
+    "Sensitivity",
+    "candidates",
+    "describe",
+    "find_near_pairs",
+    "score_candidates",
+    "settings_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NearMatch:
+    """Two images (positions in the input) verified as near-duplicates."""
+
+    i: int
+    j: int
+    score: float
+    explanation: str
+    phash_distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class NearItem:
+    descriptor: NearDescriptor
+    size: tuple[int, int]
+
+
+def _dihedral_phash_pairs(items: Sequence[NearItem], max_distance: int) -> set[tuple[int, int]]:
+    """Pairs whose canonical pHash is within `max_distance` of one of the other's dihedral pHashes."""
+    from leakcheck.search import hamming_pairs
+
+    n = len(items)
+    codes = np.array([it.descriptor.phashes for it in items], dtype=np.uint64).reshape(n, -1)
+    pairs: set[tuple[int, int]] = set()
+    # Variant v of every image against variant 0 of every other: stack both and keep cross pairs.
+    for v in range(codes.shape[1]):
+        stacked = np.concatenate([codes[:, 0], codes[:, v]])
+        ii, jj, _ = hamming_pairs(stacked, max_distance)
+        for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+            if i < n <= j and i != j - n:
+                pairs.add((min(i, j - n), max(i, j - n)))
+    return pairs
+
+
+def min_phash_distance(a: NearDescriptor, b: NearDescriptor) -> int:
+    return min((a.phashes[0] ^ h).bit_count() for h in b.phashes)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate pair (positions in the input) and its verification (None: nothing overlaps)."""
+
+    i: int
+    j: int
+    verdict: Verdict | None
+
+
+def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[int, int]]:
+    """The candidate pairs (i < j) among `items` (stage 1 only); plain images take no part."""
+    usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
+    if len(usable) < 2:
+        return set()
+    sub = [items[k] for k in usable]
+    pairs = candidate_pairs(views([it.descriptor for it in sub]), settings.neighbours, settings.candidate_floor)
+    pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
+    return {(usable[i], usable[j]) for i, j in pairs}
+
+
+def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[Scored]:
+    """Every candidate pair (i < j) among `items`, verified; plain images take no part."""
+    usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
+    if len(usable) < 2:
+        return []
+    sub = [items[k] for k in usable]
+    v = views([it.descriptor for it in sub])
+    pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor)
+    pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
+    prepared = [prepare(it.descriptor) for it in sub]
+    out: list[Scored] = []
+    for i, j in sorted(pairs):
+        a, b = sub[i].descriptor, sub[j].descriptor
+        pa, pb = prepared[i], prepared[j]
+        # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
+        smallest = min(max(sub[i].size), max(sub[j].size))
+        if smallest < THUMB_SIDE:
+            pa, pb = prepare(a, smallest), prepare(b, smallest)
+        verdict = verify(pa, pb, hypotheses(a, b, v, i, v, j))
+        if (verdict is None or verdict.score < settings.min_score) and _aspect_gap(a, b) > _SQUASH_GAP:
+            verdict = _best(verdict, _verify_squashed(pa, b, smallest))
+        out.append(Scored(usable[i], usable[j], verdict))
+    return out
+
+
+# Two images whose aspect ratios differ by more than this may be one squashed to the other's shape
+# (data sets resized to a fixed 224x224, say): such pairs that fail are verified once more that way.
+_SQUASH_GAP = 0.15
+
+
+def _aspect_gap(a: NearDescriptor, b: NearDescriptor) -> float:
+    return abs(math.log((a.width / a.height) / (b.width / b.height)))
+
+
+def _verify_squashed(pa: Prepared, b: NearDescriptor, smallest: int) -> Verdict | None:
+    h, w = pa.pixels.shape
+    img = Image.fromarray(b.pixels(), "F").resize((w, h), Image.Resampling.BILINEAR)
+    thumb = np.clip(np.asarray(img) + 0.5, 0, 255).astype(np.uint8)
+    squashed = dataclasses.replace(b, thumb=thumb.tobytes(), height=h, width=w)
+    found = verify(pa, prepare(squashed, smallest if smallest < THUMB_SIDE else None), [Hypothesis(0.0, False)])
+    if found is None:
+        return None
+    return dataclasses.replace(found, alignment=dataclasses.replace(found.alignment, squashed=True))
+
+
+def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
+    if first is None or (second is not None and second.score > first.score):
+        return second
+    return first
+
+
+def find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
+    """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part."""
+    out: list[NearMatch] = []
+    for s in score_candidates(items, settings):
+        if s.verdict is None or s.verdict.score < settings.min_score:
+            continue
+        a, b = items[s.i], items[s.j]
+        why = explain(a.descriptor, a.size, b.descriptor, b.size, s.verdict)
+        out.append(NearMatch(s.i, s.j, s.verdict.score, why, min_phash_distance(a.descriptor, b.descriptor)))
+    return out

@@ -1,0 +1,320 @@
+"""The near-duplicate detector: verification per edit, plain images, presets, outputs, exact search."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+from leakcheck.fingerprint import fingerprint_record
+from leakcheck.index import Index, MatchOptions
+from leakcheck.model import Record
+from leakcheck.near import NearItem, describe, find_near_pairs, settings_for
+from leakcheck.near.candidates import hypotheses, top_k, top_k_brute_force, views
+from leakcheck.near.verify import prepare, verify
+from leakcheck.render.pairs_csv import render_pairs_csv
+from leakcheck.scanning import scan
+
+# The shared photos live beside the repository; LEAKCHECK_SHARED_DATA points elsewhere (a worktree).
+SHARED = Path(os.environ.get("LEAKCHECK_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+FOOD = SHARED / "food101-sample"
+DEFAULT = settings_for("default")
+
+
+def scene(seed: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
+    """A synthetic photo: smooth colour gradients, blobs and bars, different for every seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 3), dtype=np.float32)
+    img += rng.uniform(40, 200, 3) * (xx / w)[..., None] + rng.uniform(0, 60, 3)
+    for _ in range(12):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        r = rng.uniform(4, min(w, h) / 4)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        img += blob[..., None] * rng.uniform(-120, 120, 3)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, w - 10)), int(rng.integers(0, h - 10))
+        img[y0 : y0 + int(rng.integers(3, h // 3)), x0 : x0 + int(rng.integers(3, w // 3))] = rng.uniform(0, 255, 3)
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def _jpeg(im: Image.Image, q: int) -> Image.Image:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=q)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def _crop(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    return im.crop((int(w * 0.2), int(h * 0.05), int(w * 0.95), int(h * 0.8)))
+
+
+def _noise(im: Image.Image) -> Image.Image:
+    arr = np.asarray(im, dtype=np.float32) + np.random.default_rng(1).normal(0, 15, (im.height, im.width, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def _translate(im: Image.Image) -> Image.Image:
+    out = Image.new("RGB", im.size)
+    out.paste(im, (im.width // 10, -im.height // 10))
+    return out
+
+
+def _text(im: Image.Image) -> Image.Image:
+    out = im.copy()
+    font = ImageFont.load_default(size=max(8, im.height // 8))
+    ImageDraw.Draw(out).text((4, im.height // 2), "SAMPLE", fill=(255, 255, 255), font=font)
+    return out
+
+
+def _hue(im: Image.Image) -> Image.Image:
+    h, s, v = im.convert("HSV").split()
+    return Image.merge("HSV", (h.point(lambda x: (x + 40) % 256), s, v)).convert("RGB")
+
+
+def _letterbox(im: Image.Image) -> Image.Image:
+    side = max(im.size)
+    out = Image.new("RGB", (side, side))
+    out.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return out
+
+
+EDITS = {
+    "jpeg": (lambda im: _jpeg(im, 25), "re-encoded"),
+    "resize": (lambda im: im.resize((im.width // 3, im.height // 3), Image.Resampling.LANCZOS), "resized"),
+    "crop": (_crop, "cropped"),
+    "translate": (_translate, "cropped/translated"),
+    "text": (_text, ""),
+    "hue": (_hue, "colour changed"),
+    "mirror": (ImageOps.mirror, "mirrored"),
+    "rotate-90": (lambda im: im.rotate(90, expand=True), "rotated 90"),
+    "rotate-20": (lambda im: im.rotate(20, resample=Image.Resampling.BICUBIC), "rotated ~20"),
+    "brightness": (lambda im: ImageEnhance.Brightness(im).enhance(1.4), "brightness"),
+    "grayscale": (lambda im: im.convert("L"), "grayscale"),
+    "blur": (lambda im: im.filter(ImageFilter.GaussianBlur(1.2)), ""),
+    "noise": (_noise, ""),
+    "letterbox": (_letterbox, "padded"),
+}
+
+
+def _verdict(a: Image.Image, b: Image.Image) -> tuple[float, str]:
+    matches = find_near_pairs([NearItem(describe(a), a.size), NearItem(describe(b), b.size)], settings_for("thorough"))
+    da, db = describe(a), describe(b)
+    v = views([da, db])
+    verdict = verify(prepare(da), prepare(db), hypotheses(da, db, v, 0, v, 1))
+    assert verdict is not None
+    return verdict.score, matches[0].explanation if matches else ""
+
+
+@pytest.mark.parametrize("family", sorted(EDITS))
+def test_generated_copies_verify_and_are_explained(family: str) -> None:
+    edit, words = EDITS[family]
+    original = scene(3)
+    score, explanation = _verdict(original, edit(original))
+    assert score >= DEFAULT.min_score, (family, score)
+    assert words in explanation, (family, explanation)
+
+
+def _real_photos() -> list[Path]:
+    return sorted(FOOD.glob("test/*/*.jpg"))[::15]
+
+
+@pytest.mark.skipif(not FOOD.is_dir(), reason="the shared Food-101 sample is not next to the repository")
+@pytest.mark.parametrize("family", sorted(EDITS))
+def test_real_photo_copies_verify(family: str) -> None:
+    edit, _ = EDITS[family]
+    for path in _real_photos()[:3]:
+        with Image.open(path) as im:
+            original = im.convert("RGB")
+        score, _ = _verdict(original, edit(original))
+        assert score >= DEFAULT.min_score, (path.name, family, score)
+
+
+@pytest.mark.skipif(not FOOD.is_dir(), reason="the shared Food-101 sample is not next to the repository")
+def test_different_real_photos_of_one_class_are_not_paired() -> None:
+    paths = sorted(FOOD.glob("train/apple_pie/*.jpg"))[:12]
+    items = []
+    for p in paths:
+        with Image.open(p) as im:
+            items.append(NearItem(describe(im.convert("RGB")), im.size))
+    assert find_near_pairs(items, DEFAULT) == []
+
+
+def test_different_scenes_are_not_paired() -> None:
+    items = [NearItem(describe(scene(s)), (160, 120)) for s in range(12)]
+    assert find_near_pairs(items, DEFAULT) == []
+
+
+def _uniform_images(rng: np.random.Generator) -> list[Image.Image]:
+    out = []
+    for i in range(6):
+        for base in ((0, 0, 0), (255, 255, 255), (120, 120, 120)):
+            arr = np.full((48, 64, 3), base, dtype=np.float32) + rng.normal(0, 1 + i, (48, 64, 3))
+            out.append(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)))
+        t = np.linspace(0, 1, 48)[:, None, None] ** (0.5 + 0.2 * i)
+        sky = np.array([60, 110, 200]) * (1 - t) + np.array([180, 210, 245]) * t + rng.normal(0, 2, (48, 64, 3))
+        out.append(Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8)))
+    return out
+
+
+def _fingerprints(tmp_path: Path, images: list[tuple[str, Image.Image]]) -> list:  # type: ignore[type-arg]
+    fps = []
+    for key, im in images:
+        path = tmp_path / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im.save(path)
+        split, label = key.split("/")[:2]
+        fps.append(fingerprint_record(Record(key, split, label, path)))
+    return fps
+
+
+@pytest.mark.parametrize("sensitivity", ["strict", "default", "thorough"])
+def test_near_uniform_images_make_no_near_pairs(tmp_path: Path, sensitivity: str) -> None:
+    images = [(f"train/x/u{i}.png", im) for i, im in enumerate(_uniform_images(np.random.default_rng(0)))]
+    index = Index(_fingerprints(tmp_path, images), MatchOptions(sensitivity=sensitivity))
+    assert [r for r in index.relations() if r.kind == "near"] == []
+
+
+def test_sensitivities_are_nested(tmp_path: Path) -> None:
+    images: list[tuple[str, Image.Image]] = []
+    for s in range(4):
+        original = scene(10 + s)
+        images.append((f"train/c/s{s}.png", original))
+        for name, (edit, _) in sorted(EDITS.items()):
+            images.append((f"test/c/s{s}_{name}.png", edit(original).convert("RGB")))
+    fps = _fingerprints(tmp_path, images)
+    found = {}
+    for sensitivity in ("strict", "default", "thorough"):
+        rel = Index(fps, MatchOptions(sensitivity=sensitivity)).relations()
+        found[sensitivity] = {(r.a, r.b) for r in rel}
+    assert found["strict"] <= found["default"] <= found["thorough"]
+    assert found["strict"] != found["thorough"]
+    assert len(found["default"]) > 40
+
+
+def test_top_k_matches_brute_force() -> None:
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(300, 2, 16)).astype(np.float32)
+    d = rng.normal(size=(300, 3, 16)).astype(np.float32)
+    d[5] = d[6]  # exact ties break toward the smaller index
+    q = np.round(q, 1)
+    for k in (1, 4, 9):
+        idx, sim = top_k(q, d, k, block=64)
+        bidx, bsim = top_k_brute_force(q, d, k)
+        np.testing.assert_allclose(sim, bsim, rtol=1e-5, atol=1e-5)
+        # Identical similarity sets; indices equal wherever similarities are not tied.
+        assert (idx == bidx).mean() > 0.99
+
+
+def _leaky_dataset(root: Path) -> None:
+    for s in range(3):
+        original = scene(20 + s)
+        (root / "train" / "c").mkdir(parents=True, exist_ok=True)
+        (root / "test" / "c").mkdir(parents=True, exist_ok=True)
+        original.save(root / "train" / "c" / f"s{s}.png")
+        scene(40 + s).save(root / "test" / "c" / f"other{s}.png")
+    ImageOps.mirror(scene(20)).save(root / "test" / "c" / "mirrored.png")
+
+
+def test_pairs_csv_and_json_carry_score_and_explanation(tmp_path: Path) -> None:
+    _leaky_dataset(tmp_path / "data")
+    report = scan(tmp_path / "data", jobs=1)
+    rows = list(csv.reader(io.StringIO(render_pairs_csv(report))))
+    assert rows[0] == ["a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance",
+                       "score", "explanation"]  # fmt: skip
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["a_path"], row["b_path"], row["kind"]) == ("train/c/s0.png", "test/c/mirrored.png", "near")
+    assert float(row["score"]) >= DEFAULT.min_score
+    assert "mirrored" in row["explanation"]
+    pairs = json.loads(report.to_json())["pairs"]
+    assert pairs[0]["explanation"] == row["explanation"]
+    assert report.pairs()["score"].dtype == np.float64
+    assert report.parameters["sensitivity"] == "default"
+
+
+def test_hash_method_keeps_the_plain_rule(tmp_path: Path) -> None:
+    _leaky_dataset(tmp_path / "data")
+    report = scan(tmp_path / "data", jobs=1, near_method="hash")
+    # A mirror defeats plain hashes: that is why the detector exists.
+    assert [r for r in report.relations if r.kind == "near"] == []
+
+
+def test_unknown_sensitivity_is_a_usage_error(tmp_path: Path) -> None:
+    from leakcheck.errors import UsageError
+
+    _leaky_dataset(tmp_path / "data")
+    with pytest.raises(UsageError, match="sensitivity"):
+        scan(tmp_path / "data", sensitivity="paranoid")
+
+
+def test_descriptor_is_compact() -> None:
+    d = describe(scene(1, (4000, 3000)))
+    assert max(d.height, d.width) == 32
+    assert len(d.thumb) + len(d.colour) + 8 * len(d.phashes) <= 1400
+
+
+def test_cli_sensitivity_and_the_terminal_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from leakcheck.cli import main
+
+    _leaky_dataset(tmp_path / "data")
+    code = main(
+        ["scan", str(tmp_path / "data"), "-j", "1", "--sensitivity", "strict", "--pairs", str(tmp_path / "p.csv")]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "near-duplicate pairs (1)" in out
+    assert "test/c/mirrored.png ~ " not in out  # train first: the test copy is the pair's b side
+    assert "train/c/s0.png ~ test/c/mirrored.png" in out
+    assert (tmp_path / "p.csv").read_text().splitlines()[0].endswith(",kind,distance,score,explanation")
+    assert main(["scan", str(tmp_path / "data"), "-q", "--sensitivity", "paranoid"]) == 2
+    assert main(["scan", str(tmp_path / "data"), "-q", "--min-score", "1.5"]) == 2
+
+
+def test_fingerprints_without_a_descriptor_keep_the_hash_rule() -> None:
+    from leakcheck.model import Fingerprint
+
+    def fp(key: str, split: str, phash: int, digest: str) -> Fingerprint:
+        return Fingerprint(Record(key, split, "c"), 10, digest, digest, phash=phash, dhash=phash, width=8, height=8)
+
+    index = Index(
+        [fp("train/c/a.png", "train", 0xFF00FF00FF00FF00, "a"), fp("test/c/b.png", "test", 0xFF00FF00FF00FF01, "b")]
+    )
+    (row,) = index.relations()
+    assert (row.kind, row.distance) == ("near", 1)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGBA", "CMYK", "I;16", "I", "F", "LA"])
+def test_descriptor_handles_every_mode(mode: str) -> None:
+    im = scene(5, (40, 30))
+    converted = im.convert("L").convert(mode) if mode in ("I;16", "I", "F", "LA", "1") else im.convert(mode)
+    d = describe(converted)
+    assert max(d.width, d.height) == 32
+    assert len(d.phashes) == 8
+
+
+def test_a_copy_squashed_to_another_aspect_ratio_is_found_and_explained() -> None:
+    original = scene(8, (200, 150))
+    squashed = original.resize((128, 128), Image.Resampling.BILINEAR)
+    items = [NearItem(describe(original), original.size), NearItem(describe(squashed), squashed.size)]
+    (match,) = find_near_pairs(items, DEFAULT)
+    assert match.score >= DEFAULT.min_score
+    assert "200x150 -> 128x128" in match.explanation
+
+
+@pytest.mark.skipif(not FOOD.is_dir(), reason="the shared Food-101 sample is not next to the repository")
+def test_a_real_photo_squashed_and_cropped_is_explained_as_stretched() -> None:
+    with Image.open(sorted(FOOD.glob("train/apple_pie/*.jpg"))[2]) as im:
+        original = im.convert("RGB")
+    w, h = original.size
+    copy = original.crop((40, 30, w - 20, h - 10)).resize((200, 150))
+    items = [NearItem(describe(original), original.size), NearItem(describe(copy), copy.size)]
+    (match,) = find_near_pairs(items, DEFAULT)
+    assert "stretched to another aspect ratio" in match.explanation
