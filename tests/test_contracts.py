@@ -89,9 +89,7 @@ def test_pairs_csv_contract(factory: DatasetFactory) -> None:
     assert [row[8] for row in rows[1:3]] == ["1.0000", "1.0000"]
     assert 0.0 < float(rows[3][8]) <= 1.0
     assert "resized" in rows[3][9]
-    assert report.pairs().values.tolist() == [
-        [*r[:7], int(r[7]), float(r[8]), r[9]] for r in rows[1:]
-    ]
+    assert report.pairs().values.tolist() == [[*r[:7], int(r[7]), float(r[8]), r[9]] for r in rows[1:]]
 
 
 def test_a_group_of_k_copies_is_connected_by_k_minus_1_rows(factory: DatasetFactory) -> None:
