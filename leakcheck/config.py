@@ -367,7 +367,7 @@ def scan_with_settings(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     min_score: float | None = None,
-    near_method: NearMethod = "verified",
+    near_method: NearMethod = "hash",
     semantic: str | os.PathLike[str] | None = None,
     semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> Report:

@@ -32,7 +32,8 @@ _EXPLAIN_EXACT: dict[str, str] = {"exact-bytes": "identical file", "exact-pixels
 class MatchOptions:
     """How near-duplicates are found.
 
-    method "verified" (the default) runs the detector at a named `sensitivity`; `min_score` (0-1)
+    method "verified" (opt-in while its precision on low-detail crops is worked on) runs the detector at a
+    named `sensitivity`; `min_score` (0-1)
     overrides the sensitivity's score threshold and `phash_distance` its hash-candidate distance.
     method "hash" is the plain rule: pHash and dHash distances both within their thresholds.
     """
@@ -40,7 +41,7 @@ class MatchOptions:
     near: bool = True
     phash_distance: int = 10
     dhash_distance: int = 14
-    method: NearMethod = "verified"
+    method: NearMethod = "hash"
     sensitivity: str = "default"
     min_score: float | None = None
 

@@ -178,7 +178,7 @@ def _fingerprints(tmp_path: Path, images: list[tuple[str, Image.Image]]) -> list
 @pytest.mark.parametrize("sensitivity", ["strict", "default", "thorough"])
 def test_near_uniform_images_make_no_near_pairs(tmp_path: Path, sensitivity: str) -> None:
     images = [(f"train/x/u{i}.png", im) for i, im in enumerate(_uniform_images(np.random.default_rng(0)))]
-    index = Index(_fingerprints(tmp_path, images), MatchOptions(sensitivity=sensitivity))
+    index = Index(_fingerprints(tmp_path, images), MatchOptions(method="verified", sensitivity=sensitivity))
     assert [r for r in index.relations() if r.kind == "near"] == []
 
 
@@ -192,7 +192,7 @@ def test_sensitivities_are_nested(tmp_path: Path) -> None:
     fps = _fingerprints(tmp_path, images)
     found = {}
     for sensitivity in ("strict", "default", "thorough"):
-        rel = Index(fps, MatchOptions(sensitivity=sensitivity)).relations()
+        rel = Index(fps, MatchOptions(method="verified", sensitivity=sensitivity)).relations()
         found[sensitivity] = {(r.a, r.b) for r in rel}
     assert found["strict"] <= found["default"] <= found["thorough"]
     assert found["strict"] != found["thorough"]
@@ -225,7 +225,7 @@ def _leaky_dataset(root: Path) -> None:
 
 def test_pairs_csv_and_json_carry_score_and_explanation(tmp_path: Path) -> None:
     _leaky_dataset(tmp_path / "data")
-    report = scan(tmp_path / "data", jobs=1)
+    report = scan(tmp_path / "data", jobs=1, near_method="verified")
     rows = list(csv.reader(io.StringIO(render_pairs_csv(report))))
     assert rows[0] == ["a_path", "a_split", "a_label", "b_path", "b_split", "b_label", "kind", "distance",
                        "score", "explanation"]  # fmt: skip
@@ -266,7 +266,18 @@ def test_cli_sensitivity_and_the_terminal_pairs(tmp_path: Path, capsys: pytest.C
 
     _leaky_dataset(tmp_path / "data")
     code = main(
-        ["scan", str(tmp_path / "data"), "-j", "1", "--sensitivity", "strict", "--pairs", str(tmp_path / "p.csv")]
+        [
+            "scan",
+            str(tmp_path / "data"),
+            "-j",
+            "1",
+            "--near-method",
+            "verified",
+            "--sensitivity",
+            "strict",
+            "--pairs",
+            str(tmp_path / "p.csv"),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 1
