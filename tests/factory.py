@@ -36,6 +36,15 @@ def encode(image: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_turned_on_display(image: Image.Image, quality: int) -> bytes:
+    """`image` as a JPEG whose EXIF orientation (6) tells viewers to turn it 90 degrees clockwise."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, "JPEG", quality=quality, exif=exif)
+    return buf.getvalue()
+
+
 def reencode_file(src: Path, dest: Path, quality: int = 60) -> Path:
     """A lossy re-encode of `src` at another JPEG quality, written to `dest`: a near duplicate."""
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from leakcheck.fingerprint import (
 )
 from leakcheck.hashing import dhash, dhash_batch, phash, phash_batch
 from leakcheck.model import Record
+from tests.factory import jpeg_turned_on_display
 
 
 def _shared_photos() -> Path:
@@ -106,14 +107,12 @@ def test_png_resave_of_a_jpeg_is_exact_pixels_and_a_resized_copy_is_not(tmp_path
     assert len(kinds) == 3
 
 
-def test_settling_decodes_only_the_candidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    records = []
-    for k in range(5):
-        path = _write(tmp_path, f"{k}.jpg", _jpeg(_photo(40 + k, (400, 300))))
-        records.append(Record(f"{k}.jpg", "train", None, path))
-    decoded: list[str] = []
+@pytest.fixture
+def full_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the files that settling decodes again at full size, in order."""
     import leakcheck.fingerprint as fingerprint_module
 
+    decoded: list[str] = []
     real = fingerprint_module.full_pixel_digest
 
     def spy(record: Record, *args: object) -> str | None:
@@ -121,13 +120,21 @@ def test_settling_decodes_only_the_candidates(tmp_path: Path, monkeypatch: pytes
         return real(record)
 
     monkeypatch.setattr(fingerprint_module, "full_pixel_digest", spy)
+    return decoded
+
+
+def test_settling_decodes_only_the_candidates(tmp_path: Path, full_decodes: list[str]) -> None:
+    records = []
+    for k in range(5):
+        path = _write(tmp_path, f"{k}.jpg", _jpeg(_photo(40 + k, (400, 300))))
+        records.append(Record(f"{k}.jpg", "train", None, path))
     fps = [fingerprint_record(r) for r in records]
     assert settle_pixel_digests(fps) == fps  # nothing could be pixel-identical: nothing decoded again
-    assert decoded == []
+    assert full_decodes == []
     with Image.open(records[2].path) as im:  # type: ignore[arg-type]  # set above
         png = _write(tmp_path, "copy.png", _png(im.convert("RGB")))
     settled = settle_pixel_digests([*fps, fingerprint_record(Record("copy.png", "test", None, png))])
-    assert decoded == ["2.jpg"]
+    assert full_decodes == ["2.jpg"]
     assert settled[2].pixel_digest == settled[5].pixel_digest
 
 
@@ -167,11 +174,7 @@ def test_reduced_decodes_of_real_photos_stay_close_to_imagehash() -> None:
 
 def test_reduced_decode_applies_exif_orientation_to_the_full_size() -> None:
     image = _photo(7, (400, 300))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=92, exif=exif)
-    turned = fingerprint_bytes(Record("x", "train", None), buf.getvalue())
+    turned = fingerprint_bytes(Record("x", "train", None), jpeg_turned_on_display(image, 92))
     upright = fingerprint_bytes(Record("y", "train", None), _jpeg(image.transpose(Image.Transpose.ROTATE_270), 92))
     assert turned.pixel_digest.startswith(PROVISIONAL)
     assert (turned.width, turned.height) == (upright.width, upright.height) == (300, 400)
@@ -195,11 +198,7 @@ def test_channel_stats_are_exact_for_small_and_larger_images(size: tuple[int, in
     assert fp.stats.max == tuple(flat.max(axis=0))
 
 
-def test_flat_images_are_settled_by_their_means_not_all_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import leakcheck.fingerprint as fingerprint_module
-
+def test_flat_images_are_settled_by_their_means_not_all_at_once(tmp_path: Path, full_decodes: list[str]) -> None:
     rng = np.random.default_rng(5)
     flat = np.clip(rng.normal(0, 0.6, (300, 400, 3)) + np.array([30, 200, 90]), 0, 255).astype(np.uint8)
     paths = {f"{k}.jpg": _write(tmp_path, f"{k}.jpg", _jpeg(_photo(60 + k, (400, 300)))) for k in range(5)}
@@ -209,14 +208,6 @@ def test_flat_images_are_settled_by_their_means_not_all_at_once(
     paths["white.png"] = _write(tmp_path, "white.png", _png(Image.new("RGB", (400, 300), "white")))
     fps = [fingerprint_record(Record(key, "train", None, path)) for key, path in sorted(paths.items())]
     assert [fp.record.key for fp in fps if fp.flat] == ["flat.jpg", "flat.png", "white.png"]
-    decoded: list[str] = []
-    real = fingerprint_module.full_pixel_digest
-
-    def spy(record: Record, *args: object) -> str | None:
-        decoded.append(record.key)
-        return real(record)
-
-    monkeypatch.setattr(fingerprint_module, "full_pixel_digest", spy)
     settled = {fp.record.key: fp for fp in settle_pixel_digests(fps)}
-    assert decoded == ["flat.jpg"]  # not every JPEG of that size because some image is flat
+    assert full_decodes == ["flat.jpg"]  # not every JPEG of that size because some image is flat
     assert settled["flat.jpg"].pixel_digest == settled["flat.png"].pixel_digest

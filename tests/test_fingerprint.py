@@ -13,7 +13,7 @@ from PIL import Image
 from leakcheck.fingerprint import fingerprint_bytes
 from leakcheck.hashing import dhash, phash
 from leakcheck.model import Record
-from tests.factory import encode, make_image
+from tests.factory import encode, jpeg_turned_on_display, make_image
 
 
 def _fp(data: bytes, name: str = "x") -> object:
@@ -81,11 +81,7 @@ def test_a_resized_copy_is_not_exact() -> None:
 
 def test_exif_orientation_is_applied() -> None:
     image = make_image(8, (120, 60))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=95, exif=exif)
-    fp = fingerprint_bytes(Record("x", "t", None), buf.getvalue())
+    fp = fingerprint_bytes(Record("x", "t", None), jpeg_turned_on_display(image, 95))
     assert (fp.width, fp.height) == (60, 120)
     upright = fingerprint_bytes(Record("y", "t", None), encode(image.transpose(Image.Transpose.ROTATE_270), "JPEG", 95))
     assert (fp.phash ^ upright.phash).bit_count() <= 4
