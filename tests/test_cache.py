@@ -342,3 +342,33 @@ def test_rows_are_neither_read_nor_written_under_another_config(dataset: Path, t
     assert second.lookup([key], [record]) == [fp]
     first.close()
     second.close()
+
+
+def _near_row(folder: Path, edit: Callable[[list[object]], None]) -> bytes:
+    """A valid encoded fingerprint of a decoded image, with `edit` applied to its descriptor's fields."""
+    fp = fingerprint_record(Record("a.png", "train", None, _save(folder / "a.png", _image(7), "PNG")))
+    fields = json.loads(encode_fingerprint(fp))
+    edit(fields[-1])
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("box too short", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0]})),
+        ("box of text", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0, "1"]})),
+        ("box untagged", lambda near: near.__setitem__(3, [0.0, 0.0, 1.0, 1.0])),
+        ("box other tag", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0, 1.0], "x": 1})),
+    ],
+)
+def test_fixed_tuples_are_checked_when_decoded(name: str, edit: Callable[[list[object]], None], tmp_path: Path) -> None:
+    assert decode_fingerprint(_near_row(tmp_path, lambda near: None), Record("a.png", "train", None)).near is not None
+    with pytest.raises(ValueError):  # noqa: PT011  # any validation failure is a ValueError
+        decode_fingerprint(_near_row(tmp_path, edit), Record("a.png", "train", None))
+
+
+@pytest.mark.parametrize("wrap", [b" %s", b"%s ", b"%s,[1]", b"%s]"])
+def test_a_payload_is_exactly_one_json_value(wrap: bytes, tmp_path: Path) -> None:
+    good = _near_row(tmp_path, lambda near: None)
+    with pytest.raises(ValueError, match="not JSON"):
+        decode_fingerprint(wrap % good, Record("a.png", "train", None))
