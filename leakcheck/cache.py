@@ -354,6 +354,8 @@ class FingerprintCache:
         self.path = path
         self.config = config
         self._conn: sqlite3.Connection | None = None
+        # Whether the last lookup saw rows for keys it was not asked about (files since removed).
+        self._stale_seen = True
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:
@@ -423,9 +425,11 @@ class FingerprintCache:
                 ).fetchall()
             finally:
                 self._conn.execute("COMMIT")
+            self._stale_seen = False
             for key, size, mtime_ns, content, checksum, payload in rows:
                 i = position.get(key)
                 if i is None:
+                    self._stale_seen = True
                     continue
                 want = keys[i]
                 if size != want.size or mtime_ns != want.mtime_ns or content != want.content:
@@ -471,6 +475,10 @@ class FingerprintCache:
                 log.warning("leakcheck: not caching %s (%s)", key.key, exc)
                 continue
             rows.append((key.key, key.size, key.mtime_ns, key.content, _checksum(payload), payload))
+        if not rows and not self._stale_seen:
+            # Nothing new, and the last lookup found no rows of removed files: no write transaction (a
+            # warm scan of unchanged data never waits on, or blocks, another scan's writes).
+            return
         keep = set(present)
         try:
             self._conn.execute("BEGIN IMMEDIATE")

@@ -372,3 +372,26 @@ def test_a_payload_is_exactly_one_json_value(wrap: bytes, tmp_path: Path) -> Non
     good = _near_row(tmp_path, lambda near: None)
     with pytest.raises(ValueError, match="not JSON"):
         decode_fingerprint(wrap % good, Record("a.png", "train", None))
+
+
+def test_an_unchanged_lookup_writes_nothing_and_removed_files_are_still_forgotten(
+    dataset: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "cache" / "x.sqlite"
+    records = [Record(k, "train", None, dataset / k) for k in ("train/b/0.jpg", "train/a/1.jpg")]
+    keys = [CacheKey(r.key, 1, 2) for r in records]
+    fps = [fingerprint_record(r) for r in records]
+    with FingerprintCache(path, "config") as cache:
+        cache.store(list(zip(keys, fps, strict=True)), present=[k.key for k in keys])
+    with FingerprintCache(path, "config") as cache:
+        assert cache.lookup(keys, records) == fps
+        statements: list[str] = []
+        assert cache._conn is not None
+        cache._conn.set_trace_callback(statements.append)
+        cache.store([], present=[k.key for k in keys])
+        assert statements == []  # a warm scan of unchanged files takes no write lock
+        assert cache.lookup(keys[:1], records[:1]) == fps[:1]  # the second file is gone
+        cache.store([], present=[keys[0].key])
+        assert any(s.startswith("DELETE") for s in statements)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT key FROM fingerprints").fetchall() == [("train/b/0.jpg",)]
