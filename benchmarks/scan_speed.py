@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from PIL import Image, ImageEnhance
 
 import leakcheck
 from leakcheck.engine import chunk_size, default_jobs
+from leakcheck.index import NearMethod
 from leakcheck.search import SearchPlan, iter_hamming_pairs
 
 PHOTOS = "shared/data/food101-sample"
@@ -165,17 +167,17 @@ def row(name: str, n: int, t: Timing, note: str = "") -> None:
     print(f"  {name:<28} {t.wall:>7.2f} s wall {n / t.wall:>9,.0f} img/s   {t.cpu:>7.2f} s cpu {note}")
 
 
-def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: int) -> None:
+def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: int, near_method: NearMethod) -> None:
     n = len(paths)
     print(f"\n{name}: {n:,} images, {sum(p.stat().st_size for p in paths) / 1e6:,.0f} MB, {jobs} jobs")
     with timed() as decode:
         in_pool(_decode_chunk, paths, jobs)
     row("decode only (the limit)", n, decode)
     with timed() as cold:
-        report = leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir)
+        report = leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir, near_method=near_method)
     row("cold scan", n, cold, f"x{cold.wall / decode.wall:.2f} decode-only; {len(report.relations):,} relations")
     with timed() as warm:
-        again = leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir)
+        again = leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir, near_method=near_method)
     row("warm scan", n, warm, f"x{cold.wall / warm.wall:.1f} faster than cold")
     assert again.to_json() == report.to_json(), "warm scan differs from cold scan"
     touched = paths[:: max(1, n // max(1, n // 100))][: max(1, n // 100)]
@@ -183,7 +185,7 @@ def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: i
     for path in touched:
         os.utime(path, ns=(now, now))
     with timed() as partial:
-        leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir)
+        leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir, near_method=near_method)
     expected = warm.wall + cold.wall * len(touched) / n
     row(f"after touching {len(touched):,} files", n, partial, f"(proportional estimate {expected:.2f} s)")
     with timed() as base:
@@ -193,18 +195,18 @@ def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: i
     print(f"  peak RSS so far: {own:,.0f} MB this process, {kids:,.0f} MB largest child (generators included)")
 
 
-def bench_speedup(root: Path, n: int, jobs: int) -> None:
+def bench_speedup(root: Path, n: int, jobs: int, near_method: NearMethod) -> None:
     """Cold scans (no cache) with one process and with `jobs`: the pool's speed-up and its CPU overhead."""
     print(f"\npool speed-up on the small set ({jobs} jobs against 1):")
     with timed() as one:
-        leakcheck.scan(root, jobs=1, cache=False)
+        leakcheck.scan(root, jobs=1, cache=False, near_method=near_method)
     row("1 job", n, one)
     with timed() as many:
-        leakcheck.scan(root, jobs=jobs, cache=False)
+        leakcheck.scan(root, jobs=jobs, cache=False, near_method=near_method)
     row(f"{jobs} jobs", n, many, f"speed-up x{one.wall / many.wall:.2f}, CPU x{many.cpu / one.cpu:.2f} of 1 job's")
 
 
-def bench_scaling(paths: list[Path], base: Path, jobs: int) -> None:
+def bench_scaling(paths: list[Path], base: Path, jobs: int, near_method: NearMethod) -> None:
     print("\nscaling of the cold scan (no cache) on the small set:")
     n = len(paths)
     for part in (4, 2, 1):
@@ -215,7 +217,7 @@ def bench_scaling(paths: list[Path], base: Path, jobs: int) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(path, target)
         with timed() as t:
-            leakcheck.scan(root, jobs=jobs, cache=False)
+            leakcheck.scan(root, jobs=jobs, cache=False, near_method=near_method)
         row(f"{len(subset):,} images", len(subset), t)
         shutil.rmtree(root)
 
@@ -227,10 +229,17 @@ def main() -> None:
     parser.add_argument("-j", "--jobs", type=int, default=default_jobs())
     parser.add_argument("--scaling", action="store_true", help="also time cold scans of 1/4 and 1/2 the small set")
     parser.add_argument("--speedup", action="store_true", help="also time a cold scan of the small set with 1 job")
+    parser.add_argument(
+        "--near-method",
+        choices=("hash", "verified"),
+        default="hash",
+        help="near-duplicate method of every scan (default hash: measures the pipeline, not the detector)",
+    )
     args = parser.parse_args()
     photos = find_photos()
+    method = typing.cast(NearMethod, args.near_method)
     print(f"leakcheck {leakcheck.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, {args.jobs} jobs; "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"near_method={args.near_method}; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="leakcheck-bench-") as tmp:
         base = Path(tmp)
         for name, count, side, square in (("small", args.small, 32, True), ("large", args.large, 512, False)):
@@ -239,11 +248,11 @@ def main() -> None:
             with timed() as gen:
                 paths = generate(base / name, photos, count, side, square, args.jobs)
             print(f"\n(generated {count:,} {side} px images in {gen.wall:.0f} s)")
-            bench_set(f"{name} set ({side} px)", paths, base / name, base / f"cache-{name}", args.jobs)
+            bench_set(f"{name} set ({side} px)", paths, base / name, base / f"cache-{name}", args.jobs, method)
             if name == "small" and args.speedup:
-                bench_speedup(base / name, len(paths), args.jobs)
+                bench_speedup(base / name, len(paths), args.jobs, method)
             if name == "small" and args.scaling:
-                bench_scaling(paths, base, args.jobs)
+                bench_scaling(paths, base, args.jobs, method)
             shutil.rmtree(base / name)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f} (other work on this machine inflates wall times)")
 

@@ -225,6 +225,24 @@ def _codec_for(hint: Any) -> tuple[Encoder, Decoder]:
             return list, scalar_tuple
         enc, dec = _codec_for(args[0])
         return (lambda v: [enc(x) for x in v]), (lambda v: tuple(dec(x) for x in _list(v)))
+    if origin is tuple and args and Ellipsis not in args:
+        kinds = [_scalar_types(a) for a in args]
+        if all(k is not None for k in kinds):
+            # A fixed tuple of scalars (a crop box) keeps the self-describing {"t": [...]} encoding that
+            # `_encode` writes; decoding checks the tag, the length and each item's type in one pass.
+            allowed = [k for k in kinds if k is not None]
+
+            def fixed_tuple(v: Any) -> Any:
+                items = v.get("t") if isinstance(v, dict) and len(v) == 1 else None
+                if (
+                    not isinstance(items, list)
+                    or len(items) != len(allowed)
+                    or not all(type(x) in a for x, a in zip(items, allowed, strict=True))
+                ):
+                    raise ValueError(f"expected a tuple of {len(allowed)} scalars")
+                return tuple(items)
+
+            return _encode, fixed_tuple
     if isinstance(hint, types.UnionType) or origin is typing.Union:
         options = [a for a in args if a is not type(None)]
         if len(options) == 1 and len(args) == 2:
@@ -287,14 +305,35 @@ def encode_fingerprint(fp: Fingerprint) -> bytes:
 def decode_fingerprint(payload: bytes, record: Record) -> Fingerprint:
     """Raises ValueError for anything that is not a valid encoded Fingerprint."""
     try:
-        fields = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fields = _parse(payload)
+    except ValueError as exc:  # also UnicodeDecodeError and json.JSONDecodeError
         raise ValueError(f"not JSON: {exc}") from None
+    return _build_fingerprint(fields, record)
+
+
+def _build_fingerprint(fields: Any, record: Record) -> Fingerprint:
+    """A Fingerprint from a parsed row; raises ValueError for anything that does not validate."""
     try:
         fp = _codec(Fingerprint, "record")[1](fields, record)
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(str(exc)) from None
     return typing.cast(Fingerprint, fp)
+
+
+_JSON = json.JSONDecoder()
+
+
+def _parse(payload: bytes) -> Any:
+    """One payload as JSON: exactly one value spanning all of it (what `encode_fingerprint` writes).
+
+    `raw_decode` on the text skips what `json.loads` adds per call (encoding detection, whitespace
+    scans): a warm scan parses one payload per file.
+    """
+    text = payload.decode("utf-8")
+    value, end = _JSON.raw_decode(text)
+    if end != len(text):
+        raise ValueError("trailing data after the JSON value")
+    return value
 
 
 def _checksum(payload: bytes) -> str:
@@ -315,6 +354,8 @@ class FingerprintCache:
         self.path = path
         self.config = config
         self._conn: sqlite3.Connection | None = None
+        # Whether the last lookup saw rows for keys it was not asked about (files since removed).
+        self._stale_seen = True
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:
@@ -384,12 +425,14 @@ class FingerprintCache:
                 ).fetchall()
             finally:
                 self._conn.execute("COMMIT")
+            self._stale_seen = False
             for key, size, mtime_ns, content, checksum, payload in rows:
                 i = position.get(key)
                 if i is None:
+                    self._stale_seen = True
                     continue
                 want = keys[i]
-                if (size, mtime_ns, content) != (want.size, want.mtime_ns, want.content):
+                if size != want.size or mtime_ns != want.mtime_ns or content != want.content:
                     continue
                 if not isinstance(payload, bytes) or _checksum(payload) != checksum:
                     invalid += 1
@@ -432,6 +475,10 @@ class FingerprintCache:
                 log.warning("leakcheck: not caching %s (%s)", key.key, exc)
                 continue
             rows.append((key.key, key.size, key.mtime_ns, key.content, _checksum(payload), payload))
+        if not rows and not self._stale_seen:
+            # Nothing new, and the last lookup found no rows of removed files: no write transaction (a
+            # warm scan of unchanged data never waits on, or blocks, another scan's writes).
+            return
         keep = set(present)
         try:
             self._conn.execute("BEGIN IMMEDIATE")

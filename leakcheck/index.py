@@ -104,10 +104,6 @@ class Copy:
     score: float = 1.0
 
 
-def _sample_order(fp: Fingerprint) -> tuple[tuple[int, str], str]:
-    return (split_order(fp.record.split), fp.record.key)
-
-
 class Index:
     """Readable fingerprints in report order (train first), their exact groups and near links."""
 
@@ -118,7 +114,10 @@ class Index:
         *,
         skipped: Iterable[Skipped] = (),
     ) -> None:
-        all_fps = sorted(fingerprints, key=_sample_order)
+        all_fps = list(fingerprints)
+        # Report order (split, then key), with split_order computed once per split rather than per sample.
+        rank = {split: split_order(split) for split in {fp.record.split for fp in all_fps}}
+        all_fps.sort(key=lambda fp: (rank[fp.record.split], fp.record.key))
         self.options = options
         self.skipped: tuple[Skipped, ...] = tuple(skipped)
         self.failed: tuple[Fingerprint, ...] = tuple(fp for fp in all_fps if not fp.ok)
@@ -129,8 +128,9 @@ class Index:
         # Groups are ordered by their first member, members in sample order: member 0 is the representative.
         self.groups: tuple[tuple[int, ...], ...] = tuple(sorted(tuple(m) for m in by_digest.values()))
         group_of = np.empty(len(self.samples), dtype=np.intp)
-        for g, members in enumerate(self.groups):
-            group_of[list(members)] = g
+        group_of[[i for members in self.groups for i in members]] = [
+            g for g, members in enumerate(self.groups) for _ in members
+        ]
         self.group_of = group_of
         self.near_links: tuple[frozenset[int], ...] = self._link_groups()
 

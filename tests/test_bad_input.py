@@ -211,3 +211,26 @@ def test_a_scan_never_modifies_the_data(factory: DatasetFactory, tmp_path: Path)
     )
     assert snapshot(factory.root) == before
     assert sorted(p.name for p in factory.root.iterdir()) == ["train", "val"]
+
+
+def test_linked_files_and_folders_are_listed_like_their_targets(factory: DatasetFactory, tmp_path: Path) -> None:
+    from leakcheck.sources.folder import list_folder
+
+    factory.add_many("train", LABELS, 2, seed0=0)
+    outside = factory.add("test", "cat", "t.jpg", 99)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.replace(outside, elsewhere / "t.jpg")
+    (factory.root / "test" / "cat" / "t.jpg").symlink_to(elsewhere / "t.jpg")
+    (factory.root / "test" / "bird").symlink_to(elsewhere, target_is_directory=True)
+    (factory.root / "test" / "cat" / "Ünïcode.JPG").write_bytes((elsewhere / "t.jpg").read_bytes())
+    (factory.root / "test" / "cat" / "notes.").write_bytes(b"x")
+    listing = list_folder(factory.root)
+    tests = {r.key: r for r in listing.records if r.split == "test"}
+    assert sorted(tests) == ["test/bird/t.jpg", "test/cat/t.jpg", "test/cat/Ünïcode.JPG"]
+    assert tests["test/bird/t.jpg"].label == "bird"
+    for key, record in tests.items():
+        assert record.path == factory.root / key
+        assert record.path is not None
+        assert record.path.parts == (factory.root / key).parts
+    assert [(s.path, s.reason) for s in listing.skipped] == [("test/cat/notes.", "not an image file")]

@@ -342,3 +342,56 @@ def test_rows_are_neither_read_nor_written_under_another_config(dataset: Path, t
     assert second.lookup([key], [record]) == [fp]
     first.close()
     second.close()
+
+
+def _near_row(folder: Path, edit: Callable[[list[object]], None]) -> bytes:
+    """A valid encoded fingerprint of a decoded image, with `edit` applied to its descriptor's fields."""
+    fp = fingerprint_record(Record("a.png", "train", None, _save(folder / "a.png", _image(7), "PNG")))
+    fields = json.loads(encode_fingerprint(fp))
+    edit(fields[-1])
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("box too short", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0]})),
+        ("box of text", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0, "1"]})),
+        ("box untagged", lambda near: near.__setitem__(3, [0.0, 0.0, 1.0, 1.0])),
+        ("box other tag", lambda near: near.__setitem__(3, {"t": [0.0, 0.0, 1.0, 1.0], "x": 1})),
+    ],
+)
+def test_fixed_tuples_are_checked_when_decoded(name: str, edit: Callable[[list[object]], None], tmp_path: Path) -> None:
+    assert decode_fingerprint(_near_row(tmp_path, lambda near: None), Record("a.png", "train", None)).near is not None
+    with pytest.raises(ValueError):  # noqa: PT011  # any validation failure is a ValueError
+        decode_fingerprint(_near_row(tmp_path, edit), Record("a.png", "train", None))
+
+
+@pytest.mark.parametrize("wrap", [b" %s", b"%s ", b"%s,[1]", b"%s]"])
+def test_a_payload_is_exactly_one_json_value(wrap: bytes, tmp_path: Path) -> None:
+    good = _near_row(tmp_path, lambda near: None)
+    with pytest.raises(ValueError, match="not JSON"):
+        decode_fingerprint(wrap % good, Record("a.png", "train", None))
+
+
+def test_an_unchanged_lookup_writes_nothing_and_removed_files_are_still_forgotten(
+    dataset: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "cache" / "x.sqlite"
+    records = [Record(k, "train", None, dataset / k) for k in ("train/b/0.jpg", "train/a/1.jpg")]
+    keys = [CacheKey(r.key, 1, 2) for r in records]
+    fps = [fingerprint_record(r) for r in records]
+    with FingerprintCache(path, "config") as cache:
+        cache.store(list(zip(keys, fps, strict=True)), present=[k.key for k in keys])
+    with FingerprintCache(path, "config") as cache:
+        assert cache.lookup(keys, records) == fps
+        statements: list[str] = []
+        assert cache._conn is not None
+        cache._conn.set_trace_callback(statements.append)
+        cache.store([], present=[k.key for k in keys])
+        assert statements == []  # a warm scan of unchanged files takes no write lock
+        assert cache.lookup(keys[:1], records[:1]) == fps[:1]  # the second file is gone
+        cache.store([], present=[keys[0].key])
+        assert any(s.startswith("DELETE") for s in statements)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT key FROM fingerprints").fetchall() == [("train/b/0.jpg",)]

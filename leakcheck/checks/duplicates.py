@@ -120,14 +120,14 @@ def _copy_sets(index: Index, members: list[int]) -> list[list[int]]:
             parent[max(ra, rb)] = min(ra, rb)
 
     first_of_group: dict[int, int] = {}
-    for i in members:
-        g = int(index.group_of[i])
+    for i, g in zip(members, index.group_of[members].tolist(), strict=True):
         if g in first_of_group:
             union(first_of_group[g], i)
         else:
             first_of_group[g] = i
+    links = index.near_links
     for g, i in first_of_group.items():
-        for other in index.near_links[g]:
+        for other in links[g]:
             j = first_of_group.get(other)
             if j is not None and j in member_set:
                 union(i, j)

@@ -27,6 +27,8 @@ class FolderListing:
 
 def display_name(name: str) -> str:
     """A file name as text that always encodes (undecodable bytes become backslash escapes)."""
+    if name.isascii():  # the common case, and its own display name
+        return name
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
@@ -132,22 +134,33 @@ def _walk_split(
         except OSError as exc:
             skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
             continue
+        # Per folder, not per file: the key prefix, the label's display name, and how to make child paths.
+        prefix = _key(parts) + "/"
+        shown_label = _label(label)
+        child_path = getattr(directory, "_make_child_relpath", directory.joinpath)
         for entry in entries:
-            child = (*parts, entry.name)
-            if entry.name.startswith("."):
+            name = entry.name
+            child = (*parts, name)
+            if name.startswith("."):
                 skipped.append(Skipped(_key(child), "hidden"))
                 continue
             kind = _kind(entry)
             if kind == "dir":
                 # The first level below the split names the class; deeper folders keep that class.
-                stack.append((child, entry.name if label is None and len(parts) == len(split_parts) else label))
+                stack.append((child, name if label is None and len(parts) == len(split_parts) else label))
             elif kind == "file":
-                if Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    records.append(Record(_key(child), split, _label(label), root.joinpath(*child)))
+                if _suffix(name) in IMAGE_EXTENSIONS:
+                    records.append(Record(prefix + display_name(name), split, shown_label, child_path(name)))
                 else:
                     skipped.append(Skipped(_key(child), "not an image file"))
             else:
                 skipped.append(Skipped(_key(child), kind))
+
+
+def _suffix(name: str) -> str:
+    """`Path(name).suffix.lower()` without building a Path: the last dot, unless first or last."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
 def _label(label: str | None) -> str | None:
@@ -156,6 +169,15 @@ def _label(label: str | None) -> str | None:
 
 def _kind(entry: os.DirEntry[str]) -> str:
     """'dir', 'file', or the reason the entry is passed over."""
+    # Plain files and folders are told apart by the directory listing itself (no stat call); links and
+    # file systems that do not say go through stat, which follows links.
+    try:
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+        if entry.is_dir(follow_symlinks=False):
+            return "dir"
+    except OSError:
+        pass
     try:
         st = entry.stat(follow_symlinks=True)
     except FileNotFoundError:
