@@ -134,10 +134,10 @@ def _walk_split(
         except OSError as exc:
             skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
             continue
-        # Per folder, not per file: the key prefix, the label's display name, and how to make child paths.
+        # Per folder, not per file: the key prefix and the label's display name.
         prefix = _key(parts) + "/"
         shown_label = _label(label)
-        child_path = getattr(directory, "_make_child_relpath", directory.joinpath)
+        child_path = directory.joinpath
         for entry in entries:
             name = entry.name
             child = (*parts, name)
