@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -74,39 +74,54 @@ def _flip_masks(bits: int, radius: int) -> NDArray[np.uint32]:
     return np.array(masks, dtype=np.uint32)
 
 
-def _split(m: int) -> list[int]:
-    base, extra = divmod(64, m)
-    return [base + 1] * extra + [base] * (m - extra)
+def _chunk_cost(n: int, width: int, threshold: int) -> float:
+    volume = _ball_volume(width, threshold)
+    return volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
 
 
-def plan_search(n: int, max_distance: int) -> SearchPlan:
-    """The cheapest exact plan for `n` codes and this radius, by the cost model in the module docstring."""
-    brute = n * (n - 1) / 2
-    best = SearchPlan((), brute)
-    for m in range(1, 65):
-        widths = _split(m)
-        if max(widths) > _MAX_CHUNK_BITS:
-            continue
-        if min(widths) < _MIN_CHUNK_BITS:
-            break
-        # Spread the threshold budget r - m + 1 over the chunks, widest first; with more chunks than
-        # r + 1, the r + 1 widest at threshold 0 already satisfy the pigeonhole and the rest are unused.
-        budget = max_distance - m + 1
-        if budget >= 0:
-            thresholds = [budget // m + (1 if c < budget % m else 0) for c in range(m)]
-        else:
-            widths = widths[: max_distance + 1]
-            thresholds = [0] * len(widths)
-        cost = 0.0
-        for width, t in zip(widths, thresholds, strict=True):
-            volume = _ball_volume(width, t)
-            cost += volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
-        if cost < best.cost:
-            shifts = np.cumsum([0, *widths[:-1]]).tolist()
-            best = SearchPlan(tuple(zip(shifts, widths, thresholds, strict=True)), cost)
-        if budget < 0:
-            break
-    return best
+def plan_search(n: int, max_distance: int, *, bits: int = 64) -> SearchPlan:
+    """The cheapest exact plan for `n` codes and this radius, by the cost model in the module docstring.
+
+    `bits` is how many (low) bits of the codes can differ; the others are equal in every code.
+    """
+    return _plan(n, max_distance, bits)
+
+
+@lru_cache(maxsize=256)
+def _plan(n: int, max_distance: int, bits: int) -> SearchPlan:
+    brute = SearchPlan((), n * (n - 1) / 2)
+    need = max_distance + 1
+    if brute.cost <= _MASK_OVERHEAD or need > bits:
+        return brute  # every multi-index plan costs more than one flip mask; or no pigeonhole exists
+    # Chunks of any widths (together at most `bits`) with thresholds summing to r + 1 - m: a knapsack over
+    # (bits used, sum of threshold + 1), cheapest first. Bits left out of every chunk are simply not indexed.
+    options = [
+        (width, t, _chunk_cost(n, width, t))
+        for width in range(_MIN_CHUNK_BITS, min(bits, _MAX_CHUNK_BITS) + 1)
+        for t in range(min(need, width))
+    ]
+    best: dict[tuple[int, int], tuple[float, tuple[tuple[int, int], ...]]] = {(0, 0): (0.0, ())}
+    for used in range(bits + 1):
+        for spent in range(need):
+            here = best.get((used, spent))
+            if here is None:
+                continue
+            for width, t, cost in options:
+                key = (used + width, spent + t + 1)
+                if key[0] > bits or key[1] > need:
+                    continue
+                total = here[0] + cost
+                old = best.get(key)
+                if old is None or total < old[0]:
+                    best[key] = (total, (*here[1], (width, t)))
+    done = [value for (_, spent), value in best.items() if spent == need]
+    if not done:
+        return brute
+    cost, chunks = min(done)
+    if cost >= brute.cost:
+        return brute
+    shifts = np.cumsum([0] + [width for width, _ in chunks[:-1]]).tolist()
+    return SearchPlan(tuple((shift, width, t) for shift, (width, t) in zip(shifts, chunks, strict=True)), cost)
 
 
 def hamming_pairs(
@@ -128,23 +143,52 @@ def hamming_pairs(
 
 
 def iter_hamming_pairs(
-    codes: NDArray[np.uint64], max_distance: int, *, plan: SearchPlan | None = None, block: int = _BLOCK
+    codes: NDArray[np.uint64],
+    max_distance: int,
+    *,
+    plan: SearchPlan | None = None,
+    block: int = _BLOCK,
+    on_checked: Callable[[int], None] | None = None,
 ) -> Iterator[PairBlock]:
     """The pairs of `hamming_pairs`, as a stream of (i, j, distance) blocks in no particular order.
 
-    Each pair i < j appears exactly once. `plan` forces a method (tests compare the two).
+    Each pair i < j appears exactly once. `plan` forces a method (tests compare the two); without it,
+    bits that are equal in every code (the DC bit of a pHash is always set) are left out of the index and
+    the plan is made for the bits that remain. `on_checked` is called with the number of candidate pairs
+    verified on all 64 bits, block by block (the benchmark counts them).
     """
     if max_distance < 0:
         raise ValueError("max_distance must be >= 0")
     codes = np.ascontiguousarray(codes, dtype=np.uint64)
     if codes.ndim != 1:
         raise ValueError("codes must be a one-dimensional array")
+    n = codes.shape[0]
     if plan is None:
-        plan = plan_search(codes.shape[0], max_distance)
+        varying = int(np.bitwise_or.reduce(codes ^ codes[0])) if n else 0
+        plan = plan_search(n, max_distance, bits=varying.bit_count())
+        if not plan.brute_force and varying != (1 << 64) - 1:
+            codes = _gather_bits(codes, varying)  # same distances, informative bits at the bottom
     if plan.brute_force:
+        if on_checked is not None:
+            on_checked(n * (n - 1) // 2)
         yield from _brute_force(codes, max_distance, block)
     else:
-        yield from _multi_index(codes, max_distance, plan.chunks)
+        yield from _multi_index(codes, max_distance, plan.chunks, on_checked)
+
+
+def _gather_bits(codes: NDArray[np.uint64], keep: int) -> NDArray[np.uint64]:
+    """The bits of `keep` moved to the low end, in order, the others cleared (a PEXT), by byte tables."""
+    rank = np.cumsum([keep >> b & 1 for b in range(64)]) - 1
+    out = np.zeros_like(codes)
+    values = np.arange(256)
+    for byte in range(8):
+        table = np.zeros(256, dtype=np.uint64)
+        for b in range(8):
+            if keep >> (8 * byte + b) & 1:
+                table[(values >> b & 1) == 1] |= np.uint64(1 << int(rank[8 * byte + b]))
+        if table.any():
+            out |= table[(codes >> np.uint64(8 * byte)) & np.uint64(0xFF)]
+    return out
 
 
 def _brute_force(codes: NDArray[np.uint64], max_distance: int, block: int) -> Iterator[PairBlock]:
@@ -184,6 +228,10 @@ class _ChunkTable:
         self.first = self.starts[:-1].astype(np.int32)
         self.order = np.argsort(values, kind="stable").astype(np.intp)
         self.sorted_codes = codes[self.order]
+        # The code of each bucket's last member: for the singleton buckets (most of them), the code itself,
+        # so that a pair of singletons is verified with two gathers instead of four.
+        self.bucket_code = np.zeros(1 << bits, dtype=np.uint64)
+        self.bucket_code[values] = codes
         self.occupied = np.packbits(counts > 0, bitorder="little").view(np.uint64)
         self.shared = np.packbits(counts > 1, bitorder="little").view(np.uint64)
         self.word_index = np.arange(self.occupied.size, dtype=np.intp)
@@ -249,27 +297,29 @@ class _ChunkTable:
             yield a[keep], b[keep]
 
 
-_BIT_COUNT = np.bitwise_count(np.arange(256, dtype=np.uint8)).astype(np.intp)
-_LOWEST_BIT = np.array([(v & -v).bit_length() - 1 for v in range(256)], dtype=np.intp)
+_ONE = np.uint64(1)
 
 
 def _set_bits(words: NDArray[np.uint64]) -> NDArray[np.intp]:
     """Indices of the set bits of a little-endian packed bitmap, in no particular order."""
-    as_bytes = words.view(np.uint8)
-    nonzero = np.flatnonzero(as_bytes != 0)  # several times faster than flatnonzero(as_bytes)
-    values = as_bytes[nonzero]
-    # Sparse bitmaps: most non-zero bytes hold one bit, found by table; the others are unpacked.
-    lone = _BIT_COUNT[values] == 1
-    found: NDArray[np.intp] = nonzero[lone] * 8 + _LOWEST_BIT[values[lone]]
-    if bool(lone.all()):
-        return found
-    several = nonzero[~lone]
-    rows, bit = np.nonzero(np.unpackbits(values[~lone][:, None], axis=1, bitorder="little"))
-    return np.concatenate([found, several[rows] * 8 + bit])
+    index = np.flatnonzero(words)
+    rest = words[index]
+    found: list[NDArray[np.intp]] = []
+    # Peel the lowest set bit of every non-zero word at once; its position is the popcount below it.
+    while index.size:
+        lowest = rest & (~rest + _ONE)
+        found.append(index * 64 + np.bitwise_count(lowest - _ONE))
+        rest &= rest - _ONE
+        alive = np.flatnonzero(rest)
+        index, rest = index[alive], rest[alive]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
 def _multi_index(
-    codes: NDArray[np.uint64], max_distance: int, chunks: tuple[tuple[int, int, int], ...]
+    codes: NDArray[np.uint64],
+    max_distance: int,
+    chunks: tuple[tuple[int, int, int], ...],
+    on_checked: Callable[[int], None] | None,
 ) -> Iterator[PairBlock]:
     for c, (shift, bits, threshold) in enumerate(chunks):
         table = _ChunkTable(codes, shift, bits)
@@ -277,25 +327,37 @@ def _multi_index(
         for flip in _flip_masks(bits, threshold).tolist():
             if flip == 0:
                 for a, b in table.pairs_within():
-                    yield from _verified(table, a, b, max_distance, earlier)
+                    yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
                 continue
             single, shared = table.partners(flip)
             if single.size:
                 # Singleton buckets (most of them when n < 2^bits): one member each, no expansion.
-                yield from _verified(table, table.first[single], table.first[single ^ flip], max_distance, earlier)
+                partner = single ^ flip
+                diff = table.bucket_code[single] ^ table.bucket_code[partner]
+                yield from _verified(table, single, partner, diff, max_distance, earlier, on_checked)
             for a, b in table.pairs_across(shared, shared ^ flip):
-                yield from _verified(table, a, b, max_distance, earlier)
+                yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
 
 
 def _verified(
     table: _ChunkTable,
     a: NDArray[np.integer],
     b: NDArray[np.integer],
+    diff: NDArray[np.uint64] | None,
     max_distance: int,
     earlier: tuple[tuple[int, int, int], ...],
+    on_checked: Callable[[int], None] | None,
 ) -> Iterator[PairBlock]:
-    """The candidate pairs (positions in the table's sorted order) within the radius, as code indices."""
-    diff = table.sorted_codes[a] ^ table.sorted_codes[b]
+    """The candidate pairs within the radius, as code indices.
+
+    `a` and `b` are positions in the table's sorted order, or, with `diff` (their codes' XOR) given, the
+    buckets of singleton pairs.
+    """
+    if on_checked is not None:
+        on_checked(a.size)
+    singletons = diff is not None
+    if diff is None:
+        diff = table.sorted_codes[a] ^ table.sorted_codes[b]
     dist = np.bitwise_count(diff)
     near = np.flatnonzero(dist <= max_distance)
     if not near.size:
@@ -306,5 +368,7 @@ def _verified(
         fresh = np.bitwise_count(_chunk_values(diff, eshift, ebits)) > ethreshold
         a, b, diff, dist = a[fresh], b[fresh], diff[fresh], dist[fresh]
     if a.size:
+        if singletons:
+            a, b = table.first[a], table.first[b]
         i, j = table.order[a], table.order[b]
         yield np.minimum(i, j), np.maximum(i, j), dist.astype(np.uint8)
