@@ -5,15 +5,19 @@ Two exact methods, chosen by a cost model (`plan_search`):
 - **Blocked brute force**: O(n^2 / 2) popcounts in numpy blocks of bounded memory. Exact by
   construction and the oracle the faster method is tested against; the cheaper one for small sets.
 - **Multi-index hashing** (Norouzi, Punjani and Fleet, CVPR 2012) with the generalised pigeonhole
-  principle: split the 64 bits into `m` chunks with thresholds `t_1 + ... + t_m = r - m + 1`; two codes
-  within distance `r` are within `t_c` on at least one chunk `c` (otherwise their distance would be at
-  least `sum(t_c + 1) = r + 1`). For each chunk, the codes are bucketed by chunk value and each code
-  probes the buckets of every value within `t_c` of its own. Candidates are verified on all 64 bits, so
-  the result equals brute force; a pair found through several chunks is kept only from the first one.
+  principle: split the (informative) bits into `m` chunks with thresholds `t_1 + ... + t_m = r - m + 1`;
+  two codes within distance `r` are within `t_c` on at least one chunk `c` (otherwise their distance
+  would be at least `sum(t_c + 1) = r + 1`). For each chunk, the codes are bucketed by chunk value and
+  every pair of occupied buckets within `t_c` is found with whole-bitmap operations, one flip mask at a
+  time. Candidates are verified on all 64 bits, so the result equals brute force; a pair found through
+  several chunks is kept only from the first one.
 
-Work per chunk is `n * V(s, t)` probes plus `n^2 / 2 * V(s, t) / 2^s` candidates (`V` is the volume of
-a Hamming ball of radius `t` in `s` bits), so with `s` near `log2(n)` the search is close to linear.
-Memory is bounded by the block sizes, not by `n^2`; pairs are produced block by block.
+Work per chunk is `V(s, t)` bitmap passes over `2^s` bits plus `n^2 / 2 * V(s, t) / 2^s` candidates
+(`V` is the volume of a Hamming ball of radius `t` in `s` bits). The planner picks the widths and
+thresholds (a knapsack over this cost); the best `s` is near `log2(n)`, so buckets hold O(1) codes, but
+`t` then grows with `s` and the work per code grows like `n^H(r/64)` (binary entropy): linear at small
+radii, about n^1.4 at radius 10 between 125k and 1M codes (docs/performance.md). Memory is bounded by
+the block sizes, not by `n^2`; pairs are produced block by block.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ _MIN_CHUNK_BITS = 6
 
 PairBlock = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]
 PositionPairs = tuple[NDArray[np.intp], NDArray[np.intp]]
-# Candidate pairs expanded at once: bounds the working memory (about 100 MB) whatever the bucket sizes.
-_EXPAND_LIMIT = 1 << 22
+# Candidate pairs expanded at once: bounds the working memory (about 100 MB at 1 << 20: an expanded pair
+# and its checks take about 100 bytes) whatever the bucket sizes.
+_EXPAND_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +220,15 @@ def _chunk_values(codes: NDArray[np.uint64], shift: int, bits: int) -> NDArray[n
 _SWAP = tuple(np.uint64(sum(1 << p for p in range(64) if not (p >> k) & 1)) for k in range(6))
 
 
+def _swapped(words: NDArray[np.uint64], low: int) -> NDArray[np.uint64]:
+    """The bitmap with bit p of every word moved to bit p ^ low (low < 64)."""
+    for k in range(6):
+        if low >> k & 1:
+            step = np.uint64(1 << k)
+            words = ((words & _SWAP[k]) << step) | ((words >> step) & _SWAP[k])
+    return words
+
+
 class _ChunkTable:
     """The codes bucketed by one chunk's value; occupied and shared buckets as packed bitmaps."""
 
@@ -236,25 +250,35 @@ class _ChunkTable:
         self.shared = np.packbits(counts > 1, bitorder="little").view(np.uint64)
         self.word_index = np.arange(self.occupied.size, dtype=np.intp)
 
-    def _moved(self, words: NDArray[np.uint64], flip: int) -> NDArray[np.uint64]:
-        """The bitmap of {u ^ flip : u in words}."""
-        moved: NDArray[np.uint64] = words[self.word_index ^ (flip >> 6)]
-        for k in range(6):
-            if flip >> k & 1:
-                step = np.uint64(1 << k)
-                moved = ((moved & _SWAP[k]) << step) | ((moved >> step) & _SWAP[k])
-        return moved
+    def partner_sets(self, flips: list[int]) -> Iterator[tuple[int, NDArray[np.intp], NDArray[np.intp]]]:
+        """For each flip > 0, the values u < u ^ flip with both buckets occupied: (flip, both single, either
+        shared).
 
-    def partners(self, flip: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """Values u < u ^ flip with both buckets occupied (flip > 0): (both single, either shared)."""
-        both = self.occupied & self._moved(self.occupied, flip)
-        top = flip.bit_length() - 1
-        if top >= 6:
-            both.reshape(-1, 2, 1 << (top - 6))[:, 1, :] = 0
-        else:
-            both &= _SWAP[top]
-        shared = both & (self.shared | self._moved(self.shared, flip))
-        return _set_bits(both ^ shared), _set_bits(shared)
+        The bitmap of {u ^ flip} is the occupied bitmap with its bits permuted inside each 64-bit word by
+        the flip's low six bits, then its words permuted by the rest. Flips are taken grouped by their low
+        six bits, so that the costly in-word permutation is done once per group (at most 64), and each flip
+        costs one gather of words.
+        """
+        groups: dict[int, list[int]] = {}
+        for flip in flips:
+            groups.setdefault(flip & 63, []).append(flip)
+        for low, group in sorted(groups.items()):
+            occupied, shared = _swapped(self.occupied, low), _swapped(self.shared, low)
+            for flip in group:
+                if flip >> 6:
+                    words = self.word_index ^ (flip >> 6)
+                    both = self.occupied & occupied[words]
+                    either_shared = self.shared | shared[words]
+                else:
+                    both = self.occupied & occupied
+                    either_shared = self.shared | shared
+                top = flip.bit_length() - 1
+                if top >= 6:
+                    both.reshape(-1, 2, 1 << (top - 6))[:, 1, :] = 0
+                else:
+                    both &= _SWAP[top]
+                either_shared &= both
+                yield flip, _set_bits(both ^ either_shared), _set_bits(either_shared)
 
     def pairs_across(self, u: NDArray[np.intp], v: NDArray[np.intp]) -> Iterator[PositionPairs]:
         """Positions (in sorted order) of every (member of bucket u[k], member of bucket v[k]), in blocks
@@ -324,12 +348,10 @@ def _multi_index(
     for c, (shift, bits, threshold) in enumerate(chunks):
         table = _ChunkTable(codes, shift, bits)
         earlier = chunks[:c]
-        for flip in _flip_masks(bits, threshold).tolist():
-            if flip == 0:
-                for a, b in table.pairs_within():
-                    yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
-                continue
-            single, shared = table.partners(flip)
+        flips = _flip_masks(bits, threshold).tolist()
+        for a, b in table.pairs_within():  # flip 0: pairs inside one bucket
+            yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
+        for flip, single, shared in table.partner_sets(flips[1:]):
             if single.size:
                 # Singleton buckets (most of them when n < 2^bits): one member each, no expansion.
                 partner = single ^ flip
