@@ -18,7 +18,7 @@ Two distributions of codes:
 - `clustered`: pHash-like. Real pHashes have one constant bit (the DC coefficient is always above the
   median: bit 63 is set in all 275 Food-101 sample photos) and more spread in their distances than
   random codes (standard deviation 4.3 bits over the sample's pairs, against 4.0). Here every code is a
-  cluster centre with each bit flipped with probability 0.3 (pairs in one cluster: about 27 bits apart);
+  cluster centre with each bit flipped with probability 5/16 (pairs in one cluster: 27.5 bits apart);
   there are n/20 centres, drawn with skewed sizes (centre index floor(K u^2)), and bit 63 is always set.
 
 In both, `--planted` pairs are copies of a random code with exactly d distinct bits flipped, d uniform
@@ -55,7 +55,9 @@ def synthetic_codes(
         k = max(1, n // 20)
         centres = rng.integers(0, 2**64 - 1, k, dtype=np.uint64, endpoint=True)
         member_of = (k * rng.random(n) ** 2).astype(np.intp)
-        noise = np.packbits(rng.random((n, 64)) < 0.3, axis=1, bitorder="little").view(np.uint64).ravel()
+        # Each bit set with probability 5/16: a uniform 4-bit number below 5, bit-sliced over four words.
+        b0, b1, b2, b3 = (rng.integers(0, 2**64 - 1, n, dtype=np.uint64, endpoint=True) for _ in range(4))
+        noise = ~b3 & (~b2 | (~b1 & ~b0))
         codes = (centres[member_of] ^ noise) | np.uint64(1 << 63)
         free_bits = 63
     else:
@@ -72,6 +74,15 @@ def synthetic_codes(
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux, VmHWM: ru_maxrss would also count the parent's
+    memory at the time it started this process (the kernel carries it across exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
