@@ -5,24 +5,28 @@ Two exact methods, chosen by a cost model (`plan_search`):
 - **Blocked brute force**: O(n^2 / 2) popcounts in numpy blocks of bounded memory. Exact by
   construction and the oracle the faster method is tested against; the cheaper one for small sets.
 - **Multi-index hashing** (Norouzi, Punjani and Fleet, CVPR 2012) with the generalised pigeonhole
-  principle: split the 64 bits into `m` chunks with thresholds `t_1 + ... + t_m = r - m + 1`; two codes
-  within distance `r` are within `t_c` on at least one chunk `c` (otherwise their distance would be at
-  least `sum(t_c + 1) = r + 1`). For each chunk, the codes are bucketed by chunk value and each code
-  probes the buckets of every value within `t_c` of its own. Candidates are verified on all 64 bits, so
-  the result equals brute force; a pair found through several chunks is kept only from the first one.
+  principle: split the (informative) bits into `m` chunks with thresholds `t_1 + ... + t_m = r - m + 1`;
+  two codes within distance `r` are within `t_c` on at least one chunk `c` (otherwise their distance
+  would be at least `sum(t_c + 1) = r + 1`). For each chunk, the codes are bucketed by chunk value and
+  every pair of occupied buckets within `t_c` is found with whole-bitmap operations, one flip mask at a
+  time. Candidates are verified on all 64 bits, so the result equals brute force; a pair found through
+  several chunks is kept only from the first one.
 
-Work per chunk is `n * V(s, t)` probes plus `n^2 / 2 * V(s, t) / 2^s` candidates (`V` is the volume of
-a Hamming ball of radius `t` in `s` bits), so with `s` near `log2(n)` the search is close to linear.
-Memory is bounded by the block sizes, not by `n^2`; pairs are produced block by block.
+Work per chunk is `V(s, t)` bitmap passes over `2^s` bits plus `n^2 / 2 * V(s, t) / 2^s` candidates
+(`V` is the volume of a Hamming ball of radius `t` in `s` bits). The planner picks the widths and
+thresholds (a knapsack over this cost); the best `s` is near `log2(n)`, so buckets hold O(1) codes, but
+`t` then grows with `s` and the work per code grows like `n^H(r/64)` (binary entropy): linear at small
+radii, about n^1.4 at radius 10 between 125k and 1M codes (docs/performance.md). Memory is bounded by
+the block sizes, not by `n^2`; pairs are produced block by block.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,8 +45,9 @@ _MIN_CHUNK_BITS = 6
 
 PairBlock = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.uint8]]
 PositionPairs = tuple[NDArray[np.intp], NDArray[np.intp]]
-# Candidate pairs expanded at once: bounds the working memory (about 100 MB) whatever the bucket sizes.
-_EXPAND_LIMIT = 1 << 22
+# Candidate pairs expanded at once: bounds the working memory (about 100 MB at 1 << 20: an expanded pair
+# and its checks take about 100 bytes) whatever the bucket sizes.
+_EXPAND_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,39 +79,54 @@ def _flip_masks(bits: int, radius: int) -> NDArray[np.uint32]:
     return np.array(masks, dtype=np.uint32)
 
 
-def _split(m: int) -> list[int]:
-    base, extra = divmod(64, m)
-    return [base + 1] * extra + [base] * (m - extra)
+def _chunk_cost(n: int, width: int, threshold: int) -> float:
+    volume = _ball_volume(width, threshold)
+    return volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
 
 
-def plan_search(n: int, max_distance: int) -> SearchPlan:
-    """The cheapest exact plan for `n` codes and this radius, by the cost model in the module docstring."""
-    brute = n * (n - 1) / 2
-    best = SearchPlan((), brute)
-    for m in range(1, 65):
-        widths = _split(m)
-        if max(widths) > _MAX_CHUNK_BITS:
-            continue
-        if min(widths) < _MIN_CHUNK_BITS:
-            break
-        # Spread the threshold budget r - m + 1 over the chunks, widest first; with more chunks than
-        # r + 1, the r + 1 widest at threshold 0 already satisfy the pigeonhole and the rest are unused.
-        budget = max_distance - m + 1
-        if budget >= 0:
-            thresholds = [budget // m + (1 if c < budget % m else 0) for c in range(m)]
-        else:
-            widths = widths[: max_distance + 1]
-            thresholds = [0] * len(widths)
-        cost = 0.0
-        for width, t in zip(widths, thresholds, strict=True):
-            volume = _ball_volume(width, t)
-            cost += volume * (_MASK_OVERHEAD + 2.0**width / 8) + _CANDIDATE_COST * n * n / 2 * volume / 2.0**width
-        if cost < best.cost:
-            shifts = np.cumsum([0, *widths[:-1]]).tolist()
-            best = SearchPlan(tuple(zip(shifts, widths, thresholds, strict=True)), cost)
-        if budget < 0:
-            break
-    return best
+def plan_search(n: int, max_distance: int, *, bits: int = 64) -> SearchPlan:
+    """The cheapest exact plan for `n` codes and this radius, by the cost model in the module docstring.
+
+    `bits` is how many (low) bits of the codes can differ; the others are equal in every code.
+    """
+    return _plan(n, max_distance, bits)
+
+
+@lru_cache(maxsize=256)
+def _plan(n: int, max_distance: int, bits: int) -> SearchPlan:
+    brute = SearchPlan((), n * (n - 1) / 2)
+    need = max_distance + 1
+    if brute.cost <= _MASK_OVERHEAD or need > bits:
+        return brute  # every multi-index plan costs more than one flip mask; or no pigeonhole exists
+    # Chunks of any widths (together at most `bits`) with thresholds summing to r + 1 - m: a knapsack over
+    # (bits used, sum of threshold + 1), cheapest first. Bits left out of every chunk are simply not indexed.
+    options = [
+        (width, t, _chunk_cost(n, width, t))
+        for width in range(_MIN_CHUNK_BITS, min(bits, _MAX_CHUNK_BITS) + 1)
+        for t in range(min(need, width))
+    ]
+    best: dict[tuple[int, int], tuple[float, tuple[tuple[int, int], ...]]] = {(0, 0): (0.0, ())}
+    for used in range(bits + 1):
+        for spent in range(need):
+            here = best.get((used, spent))
+            if here is None:
+                continue
+            for width, t, cost in options:
+                key = (used + width, spent + t + 1)
+                if key[0] > bits or key[1] > need:
+                    continue
+                total = here[0] + cost
+                old = best.get(key)
+                if old is None or total < old[0]:
+                    best[key] = (total, (*here[1], (width, t)))
+    done = [value for (_, spent), value in best.items() if spent == need]
+    if not done:
+        return brute
+    cost, chunks = min(done)
+    if cost >= brute.cost:
+        return brute
+    shifts = np.cumsum([0] + [width for width, _ in chunks[:-1]]).tolist()
+    return SearchPlan(tuple((shift, width, t) for shift, (width, t) in zip(shifts, chunks, strict=True)), cost)
 
 
 def hamming_pairs(
@@ -128,23 +148,52 @@ def hamming_pairs(
 
 
 def iter_hamming_pairs(
-    codes: NDArray[np.uint64], max_distance: int, *, plan: SearchPlan | None = None, block: int = _BLOCK
+    codes: NDArray[np.uint64],
+    max_distance: int,
+    *,
+    plan: SearchPlan | None = None,
+    block: int = _BLOCK,
+    on_checked: Callable[[int], None] | None = None,
 ) -> Iterator[PairBlock]:
     """The pairs of `hamming_pairs`, as a stream of (i, j, distance) blocks in no particular order.
 
-    Each pair i < j appears exactly once. `plan` forces a method (tests compare the two).
+    Each pair i < j appears exactly once. `plan` forces a method (tests compare the two); without it,
+    bits that are equal in every code (the DC bit of a pHash is always set) are left out of the index and
+    the plan is made for the bits that remain. `on_checked` is called with the number of candidate pairs
+    verified on all 64 bits, block by block (the benchmark counts them).
     """
     if max_distance < 0:
         raise ValueError("max_distance must be >= 0")
     codes = np.ascontiguousarray(codes, dtype=np.uint64)
     if codes.ndim != 1:
         raise ValueError("codes must be a one-dimensional array")
+    n = codes.shape[0]
     if plan is None:
-        plan = plan_search(codes.shape[0], max_distance)
+        varying = int(np.bitwise_or.reduce(codes ^ codes[0])) if n else 0
+        plan = plan_search(n, max_distance, bits=varying.bit_count())
+        if not plan.brute_force and varying != (1 << 64) - 1:
+            codes = _gather_bits(codes, varying)  # same distances, informative bits at the bottom
     if plan.brute_force:
+        if on_checked is not None:
+            on_checked(n * (n - 1) // 2)
         yield from _brute_force(codes, max_distance, block)
     else:
-        yield from _multi_index(codes, max_distance, plan.chunks)
+        yield from _multi_index(codes, max_distance, plan.chunks, on_checked)
+
+
+def _gather_bits(codes: NDArray[np.uint64], keep: int) -> NDArray[np.uint64]:
+    """The bits of `keep` moved to the low end, in order, the others cleared (a PEXT), by byte tables."""
+    rank = np.cumsum([keep >> b & 1 for b in range(64)]) - 1
+    out = np.zeros_like(codes)
+    values = np.arange(256)
+    for byte in range(8):
+        table = np.zeros(256, dtype=np.uint64)
+        for b in range(8):
+            if keep >> (8 * byte + b) & 1:
+                table[(values >> b & 1) == 1] |= np.uint64(1 << int(rank[8 * byte + b]))
+        if table.any():
+            out |= table[(codes >> np.uint64(8 * byte)) & np.uint64(0xFF)]
+    return out
 
 
 def _brute_force(codes: NDArray[np.uint64], max_distance: int, block: int) -> Iterator[PairBlock]:
@@ -171,6 +220,15 @@ def _chunk_values(codes: NDArray[np.uint64], shift: int, bits: int) -> NDArray[n
 _SWAP = tuple(np.uint64(sum(1 << p for p in range(64) if not (p >> k) & 1)) for k in range(6))
 
 
+def _swapped(words: NDArray[np.uint64], low: int) -> NDArray[np.uint64]:
+    """The bitmap with bit p of every word moved to bit p ^ low (low < 64)."""
+    for k in range(6):
+        if low >> k & 1:
+            step = np.uint64(1 << k)
+            words = ((words & _SWAP[k]) << step) | ((words >> step) & _SWAP[k])
+    return words
+
+
 class _ChunkTable:
     """The codes bucketed by one chunk's value; occupied and shared buckets as packed bitmaps."""
 
@@ -184,29 +242,43 @@ class _ChunkTable:
         self.first = self.starts[:-1].astype(np.int32)
         self.order = np.argsort(values, kind="stable").astype(np.intp)
         self.sorted_codes = codes[self.order]
+        # The code of each bucket's last member: for the singleton buckets (most of them), the code itself,
+        # so that a pair of singletons is verified with two gathers instead of four.
+        self.bucket_code = np.zeros(1 << bits, dtype=np.uint64)
+        self.bucket_code[values] = codes
         self.occupied = np.packbits(counts > 0, bitorder="little").view(np.uint64)
         self.shared = np.packbits(counts > 1, bitorder="little").view(np.uint64)
         self.word_index = np.arange(self.occupied.size, dtype=np.intp)
 
-    def _moved(self, words: NDArray[np.uint64], flip: int) -> NDArray[np.uint64]:
-        """The bitmap of {u ^ flip : u in words}."""
-        moved: NDArray[np.uint64] = words[self.word_index ^ (flip >> 6)]
-        for k in range(6):
-            if flip >> k & 1:
-                step = np.uint64(1 << k)
-                moved = ((moved & _SWAP[k]) << step) | ((moved >> step) & _SWAP[k])
-        return moved
+    def partner_sets(self, flips: list[int]) -> Iterator[tuple[int, NDArray[np.intp], NDArray[np.intp]]]:
+        """For each flip > 0, the values u < u ^ flip with both buckets occupied: (flip, both single, either
+        shared).
 
-    def partners(self, flip: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        """Values u < u ^ flip with both buckets occupied (flip > 0): (both single, either shared)."""
-        both = self.occupied & self._moved(self.occupied, flip)
-        top = flip.bit_length() - 1
-        if top >= 6:
-            both.reshape(-1, 2, 1 << (top - 6))[:, 1, :] = 0
-        else:
-            both &= _SWAP[top]
-        shared = both & (self.shared | self._moved(self.shared, flip))
-        return _set_bits(both ^ shared), _set_bits(shared)
+        The bitmap of {u ^ flip} is the occupied bitmap with its bits permuted inside each 64-bit word by
+        the flip's low six bits, then its words permuted by the rest. Flips are taken grouped by their low
+        six bits, so that the costly in-word permutation is done once per group (at most 64), and each flip
+        costs one gather of words.
+        """
+        groups: dict[int, list[int]] = {}
+        for flip in flips:
+            groups.setdefault(flip & 63, []).append(flip)
+        for low, group in sorted(groups.items()):
+            occupied, shared = _swapped(self.occupied, low), _swapped(self.shared, low)
+            for flip in group:
+                if flip >> 6:
+                    words = self.word_index ^ (flip >> 6)
+                    both = self.occupied & occupied[words]
+                    either_shared = self.shared | shared[words]
+                else:
+                    both = self.occupied & occupied
+                    either_shared = self.shared | shared
+                top = flip.bit_length() - 1
+                if top >= 6:
+                    both.reshape(-1, 2, 1 << (top - 6))[:, 1, :] = 0
+                else:
+                    both &= _SWAP[top]
+                either_shared &= both
+                yield flip, _set_bits(both ^ either_shared), _set_bits(either_shared)
 
     def pairs_across(self, u: NDArray[np.intp], v: NDArray[np.intp]) -> Iterator[PositionPairs]:
         """Positions (in sorted order) of every (member of bucket u[k], member of bucket v[k]), in blocks
@@ -249,53 +321,65 @@ class _ChunkTable:
             yield a[keep], b[keep]
 
 
-_BIT_COUNT = np.bitwise_count(np.arange(256, dtype=np.uint8)).astype(np.intp)
-_LOWEST_BIT = np.array([(v & -v).bit_length() - 1 for v in range(256)], dtype=np.intp)
+_ONE = np.uint64(1)
 
 
 def _set_bits(words: NDArray[np.uint64]) -> NDArray[np.intp]:
     """Indices of the set bits of a little-endian packed bitmap, in no particular order."""
-    as_bytes = words.view(np.uint8)
-    nonzero = np.flatnonzero(as_bytes != 0)  # several times faster than flatnonzero(as_bytes)
-    values = as_bytes[nonzero]
-    # Sparse bitmaps: most non-zero bytes hold one bit, found by table; the others are unpacked.
-    lone = _BIT_COUNT[values] == 1
-    found: NDArray[np.intp] = nonzero[lone] * 8 + _LOWEST_BIT[values[lone]]
-    if bool(lone.all()):
-        return found
-    several = nonzero[~lone]
-    rows, bit = np.nonzero(np.unpackbits(values[~lone][:, None], axis=1, bitorder="little"))
-    return np.concatenate([found, several[rows] * 8 + bit])
+    index = np.flatnonzero(words)
+    rest = words[index]
+    found: list[NDArray[np.intp]] = []
+    # Peel the lowest set bit of every non-zero word at once; its position is the popcount below it.
+    while index.size:
+        lowest = rest & (~rest + _ONE)
+        found.append(index * 64 + np.bitwise_count(lowest - _ONE))
+        rest &= rest - _ONE
+        alive = np.flatnonzero(rest)
+        index, rest = index[alive], rest[alive]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
 def _multi_index(
-    codes: NDArray[np.uint64], max_distance: int, chunks: tuple[tuple[int, int, int], ...]
+    codes: NDArray[np.uint64],
+    max_distance: int,
+    chunks: tuple[tuple[int, int, int], ...],
+    on_checked: Callable[[int], None] | None,
 ) -> Iterator[PairBlock]:
     for c, (shift, bits, threshold) in enumerate(chunks):
         table = _ChunkTable(codes, shift, bits)
         earlier = chunks[:c]
-        for flip in _flip_masks(bits, threshold).tolist():
-            if flip == 0:
-                for a, b in table.pairs_within():
-                    yield from _verified(table, a, b, max_distance, earlier)
-                continue
-            single, shared = table.partners(flip)
+        flips = _flip_masks(bits, threshold).tolist()
+        for a, b in table.pairs_within():  # flip 0: pairs inside one bucket
+            yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
+        for flip, single, shared in table.partner_sets(flips[1:]):
             if single.size:
                 # Singleton buckets (most of them when n < 2^bits): one member each, no expansion.
-                yield from _verified(table, table.first[single], table.first[single ^ flip], max_distance, earlier)
+                partner = single ^ flip
+                diff = table.bucket_code[single] ^ table.bucket_code[partner]
+                yield from _verified(table, single, partner, diff, max_distance, earlier, on_checked)
             for a, b in table.pairs_across(shared, shared ^ flip):
-                yield from _verified(table, a, b, max_distance, earlier)
+                yield from _verified(table, a, b, None, max_distance, earlier, on_checked)
 
 
 def _verified(
     table: _ChunkTable,
     a: NDArray[np.integer],
     b: NDArray[np.integer],
+    diff: NDArray[np.uint64] | None,
     max_distance: int,
     earlier: tuple[tuple[int, int, int], ...],
+    on_checked: Callable[[int], None] | None,
 ) -> Iterator[PairBlock]:
-    """The candidate pairs (positions in the table's sorted order) within the radius, as code indices."""
-    diff = table.sorted_codes[a] ^ table.sorted_codes[b]
+    """The candidate pairs within the radius, as code indices.
+
+    `a` and `b` are positions in the table's sorted order, or, with `diff` (their codes' XOR) given, the
+    buckets of singleton pairs.
+    """
+    if on_checked is not None:
+        on_checked(a.size)
+    singletons = diff is not None
+    if diff is None:
+        diff = table.sorted_codes[a] ^ table.sorted_codes[b]
     dist = np.bitwise_count(diff)
     near = np.flatnonzero(dist <= max_distance)
     if not near.size:
@@ -306,5 +390,7 @@ def _verified(
         fresh = np.bitwise_count(_chunk_values(diff, eshift, ebits)) > ethreshold
         a, b, diff, dist = a[fresh], b[fresh], diff[fresh], dist[fresh]
     if a.size:
+        if singletons:
+            a, b = table.first[a], table.first[b]
         i, j = table.order[a], table.order[b]
         yield np.minimum(i, j), np.maximum(i, j), dist.astype(np.uint8)

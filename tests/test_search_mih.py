@@ -33,11 +33,17 @@ def code_sets(draw: st.DrawFn) -> np.ndarray:
     return np.array([codes[k] for k in order], dtype=np.uint64)
 
 
-@settings(max_examples=60, deadline=None)
-@given(codes=code_sets(), radius=st.integers(0, 12), planned_for=st.sampled_from([5_000, 10**5, 10**6]))
-def test_multi_index_hashing_equals_brute_force(codes: np.ndarray, radius: int, planned_for: int) -> None:
-    # Plans made for larger sets use other chunkings; every one of them must find exactly the oracle's pairs.
-    plan = plan_search(planned_for, radius)
+@settings(max_examples=100, deadline=None)
+@given(
+    codes=code_sets(),
+    radius=st.integers(0, 12),
+    planned_for=st.sampled_from([5_000, 10**5, 125_000, 10**6]),
+    bits=st.sampled_from([64, 63, 50]),
+)
+def test_multi_index_hashing_equals_brute_force(codes: np.ndarray, radius: int, planned_for: int, bits: int) -> None:
+    # Plans made for larger sets use other chunkings (and plans for fewer informative bits index fewer bits);
+    # every one of them must find exactly the oracle's pairs.
+    plan = plan_search(planned_for, radius, bits=bits)
     assert _pairs(codes, radius, plan) == _pairs(codes, radius, BRUTE)
 
 
@@ -91,3 +97,64 @@ def test_skewed_codes_are_expanded_in_bounded_blocks(radius: int, monkeypatch: p
     plan = plan_search(10**6, radius)
     assert _pairs(codes, radius, plan) == _pairs(codes, radius, BRUTE)
     assert max(sizes, default=0) <= 2 * 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 10**7), radius=st.integers(0, 40), bits=st.integers(0, 64))
+def test_plans_keep_the_pigeonhole(n: int, radius: int, bits: int) -> None:
+    plan = search.plan_search(n, radius, bits=bits)
+    if plan.brute_force:
+        return
+    shift = 0
+    for chunk_shift, width, threshold in plan.chunks:
+        assert chunk_shift == shift  # contiguous chunks from bit 0, inside the informative bits
+        assert search._MIN_CHUNK_BITS <= width <= search._MAX_CHUNK_BITS
+        assert 0 <= threshold < width
+        shift += width
+    assert shift <= bits
+    # Any pair within the radius is within some chunk's threshold.
+    assert sum(t + 1 for _, _, t in plan.chunks) == radius + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(words=st.lists(st.integers(0, 2**64 - 1), max_size=40))
+def test_set_bits_of_a_bitmap(words: list[int]) -> None:
+    bitmap = np.array(words, dtype=np.uint64)
+    expected = np.flatnonzero(np.unpackbits(bitmap.view(np.uint8), bitorder="little"))
+    assert np.array_equal(np.sort(search._set_bits(bitmap)), expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(codes=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=20), keep=st.integers(0, 2**64 - 1))
+def test_gather_bits_is_pext(codes: list[int], keep: int) -> None:
+    kept = [b for b in range(64) if keep >> b & 1]
+    expected = [sum((c >> b & 1) << k for k, b in enumerate(kept)) for c in codes]
+    assert search._gather_bits(np.array(codes, dtype=np.uint64), keep).tolist() == expected
+
+
+@pytest.mark.parametrize("radius", [0, 4, 10])
+def test_constant_bits_are_left_out_and_pairs_stay_exact(radius: int) -> None:
+    # pHash-like: bit 63 is set in every code and bits 20-27 are clear, so the plan is made for 55 bits.
+    rng = np.random.default_rng(radius)
+    base = rng.integers(0, 2**64 - 1, 3000, dtype=np.uint64, endpoint=True)
+    flips = rng.integers(0, 2**64 - 1, 1500, dtype=np.uint64, endpoint=True)
+    sparse = flips & rng.integers(0, 2**64 - 1, 1500, dtype=np.uint64, endpoint=True) & (flips >> np.uint64(3))
+    codes = np.concatenate([base, base[:1500] ^ sparse])
+    codes = (codes | np.uint64(1 << 63)) & ~np.uint64(0xFF << 20)
+    assert not search.plan_search(codes.size, radius, bits=55).brute_force
+    checked: list[int] = []
+    fast = sorted(
+        (int(a), int(b), int(c))
+        for i, j, d in iter_hamming_pairs(codes, radius, on_checked=checked.append)
+        for a, b, c in zip(i, j, d, strict=True)
+    )
+    assert fast == _pairs(codes, radius, BRUTE)
+    assert 0 < sum(checked) < codes.size * (codes.size - 1) // 2
+    assert sum(checked) >= len(fast)
+
+
+def test_brute_force_checks_every_pair() -> None:
+    checked: list[int] = []
+    codes = np.arange(100, dtype=np.uint64)
+    list(iter_hamming_pairs(codes, 3, plan=BRUTE, on_checked=checked.append))
+    assert sum(checked) == 100 * 99 // 2
