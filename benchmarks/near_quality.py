@@ -38,9 +38,13 @@ from leakcheck.fingerprint import FingerprintOptions
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Record
 from leakcheck.near import NearItem, candidates, describe, score_candidates, settings_for
+from leakcheck.near.decision import features as decision_features
+from leakcheck.near.decision import structure
 from leakcheck.search import hamming_pairs
 
 CALIBRATION_CLASSES = ("apple_pie", "beignets")
+# Images that are copies of nothing else in the set.
+NEGATIVES = ("near-uniform", "same-background", "tile")
 SKIMAGE_FILES = (
     "astronaut.png", "camera.png", "coffee.png", "chelsea.png", "coins.png", "moon.png", "page.png",
     "rocket.jpg", "retina.jpg", "hubble_deep_field.jpg", "brick.png", "grass.png", "gravel.png",
@@ -124,6 +128,19 @@ def build(data: Path, half: str, size: int | None, seed: int) -> list[Item]:
     for bname, backdrop in backdrops:
         for k, shot in enumerate(same_background_shots(backdrop, objects, rng)):
             items.append(Item(f"test/studio/{bname}{k}.png", f"studio/{bname}{k}", "same-background", shot, None))
+    # Tiles: a 3x3 grid cut from every other Food-101 photo, each stored as its own image. Neighbouring
+    # tiles and the corners of different photos (a plate rim, a table edge) look alike, especially
+    # small; none is a copy of another. (A tile is part of its own photo: those pairs are not scored.)
+    for s, (cls, name, im) in enumerate(sources):
+        if cls == "skimage" or s % 2:
+            continue
+        tw, th = im.width // 3, im.height // 3
+        for r in range(3):
+            for c in range(3):
+                tile = _at_size(im.crop((c * tw, r * th, (c + 1) * tw, (r + 1) * th)), size)
+                src = SAME_PHOTO.get(f"{cls}/{name}", f"{cls}/{name}")
+                key = f"test/tiles/{cls}-{name}-{r}{c}.jpg"
+                items.append(Item(key, f"tile:{src}:{r}{c}", "tile", tile, 92, parent=src))
     return items
 
 
@@ -163,19 +180,26 @@ def evaluate(items: list[Item], pairs: set[tuple[int, int]]) -> dict[str, Tally]
     tallies: dict[str, Tally] = defaultdict(Tally)
     original = {it.key: k for k, it in enumerate(items) if it.family == "original"}
     for k, it in enumerate(items):
-        if it.family not in ("original", "near-uniform", "same-background"):
+        if it.family not in ("original", *NEGATIVES):
             for name in (it.family, "overall"):
                 tallies[name].positives += 1
                 o = original[it.parent]
                 if (min(o, k), max(o, k)) in pairs:
                     tallies[name].found += 1
     for i, j in pairs:
+        if _tile_of(items[i], items[j]) or _tile_of(items[j], items[i]):
+            continue
         ok = items[i].source == items[j].source
         fams = {items[i].family, items[j].family} - {"original"}
         for name in fams | {"overall"}:
             tallies[name].predicted += 1
             tallies[name].correct += ok
     return tallies
+
+
+def _tile_of(tile: Item, other: Item) -> bool:
+    """A tile and an image of the photo it was cut from (the photo or an edit of it): not scored."""
+    return tile.family == "tile" and other.source == tile.parent
 
 
 def _hash_pairs(codes: list[int], threshold: int) -> set[tuple[int, int]]:
@@ -261,32 +285,44 @@ def candidate_recall(items: list[Item], fps: list, sensitivity: str) -> None:  #
 
 
 # Features and labels pooled over the sizes run so far (the calibration is one for all sizes).
-_FEATURES: tuple[list[tuple[float, ...]], list[float]] = ([], [])
+_FEATURES: tuple[list[tuple[float, ...]], list[tuple[float, ...]], list[float]] = ([], [], [])
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+    """Logistic regression by Newton's method, lightly regularised (with a fixed offset per row)."""
+    w = np.zeros(x.shape[1])
+    off = np.zeros(len(y)) if offset is None else offset
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-np.clip(off + x @ w, -50, 50)))
+        grad = x.T @ (p - y) + 1e-3 * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-3 * np.eye(x.shape[1])
+        w -= np.linalg.solve(hess, grad)
+    return w
 
 
 def calibrate(items: list[Item], fps: list) -> None:  # type: ignore[type-arg]
-    """Fit the logistic score on this half's candidate pairs and print it (use on the calibration half)."""
+    """Fit the verifier's score (CALIBRATION) and the final decision (DECISION) on this half's candidate
+    pairs and print both (use on the calibration half). The decision is fitted on the verifier's score
+    as it stands in the code, so fit CALIBRATION first, paste it, then run again for DECISION."""
     near_items, pos = _items_for(fps, items)
     scored = score_candidates(near_items, settings_for("thorough"))
-    x, y = [], []
+    structures = [structure(it.descriptor) for it in near_items]
     for s in scored:
-        if s.verdict is None:
+        a, b = items[pos[s.i]], items[pos[s.j]]
+        if s.verdict is None or _tile_of(a, b) or _tile_of(b, a):
             continue
         v = s.verdict
         free = float(abs(v.alignment.angle % 90.0) > 1e-3 and abs(v.alignment.angle % 90.0 - 90.0) > 1e-3)
-        x.append((v.pixel_similarity, v.edge_similarity, v.alignment.overlap, free, 1.0))
-        y.append(float(items[pos[s.i]].source == items[pos[s.j]].source))
-    _FEATURES[0].extend(x)
-    _FEATURES[1].extend(y)
-    xa, ya = np.array(_FEATURES[0]), np.array(_FEATURES[1])
-    w = np.zeros(5)
-    for _ in range(50):  # Newton's method for logistic regression, lightly regularised
-        p = 1 / (1 + np.exp(-xa @ w))
-        grad = xa.T @ (p - ya) + 1e-3 * w
-        hess = (xa * (p * (1 - p))[:, None]).T @ xa + 1e-3 * np.eye(5)
-        w -= np.linalg.solve(hess, grad)
-    print(f"  calibration on {len(ya)} candidate pairs so far ({int(ya.sum())} duplicates): "
-          f"CALIBRATION = ({w[0]:.3f}, {w[1]:.3f}, {w[2]:.3f}, {w[3]:.3f}, {w[4]:.3f})")  # fmt: skip
+        _FEATURES[0].append((v.pixel_similarity, v.edge_similarity, v.alignment.overlap, free, 1.0))
+        _FEATURES[1].append(decision_features(v, structures[s.i], structures[s.j]))
+        _FEATURES[2].append(float(a.source == b.source))
+    y = np.array(_FEATURES[2])
+    w = _logistic_fit(np.array(_FEATURES[0]), y)
+    dx = np.array(_FEATURES[1])
+    d = _logistic_fit(dx[:, 1:], y, offset=dx[:, 0])
+    print(f"  calibration on {len(y)} candidate pairs so far ({int(y.sum())} duplicates):\n"
+          f"  CALIBRATION = ({w[0]:.3f}, {w[1]:.3f}, {w[2]:.3f}, {w[3]:.3f}, {w[4]:.3f})\n"
+          f"  DECISION = ({d[0]:.3f}, {d[1]:.3f})")  # fmt: skip
 
 
 def _print_table(size_name: str, results: dict[str, dict[str, Tally]]) -> None:
@@ -303,7 +339,7 @@ def _print_table(size_name: str, results: dict[str, dict[str, Tally]]) -> None:
             t = results[m].get(fam, Tally())
             cells.append(f"{t.recall:16.3f} {t.precision:6.3f}")
         print(f"{fam:16s} {base.positives:6d} " + " ".join(cells))
-    for neg in ("near-uniform", "same-background"):
+    for neg in NEGATIVES:
         counts = " ".join(f"{m}={results[m][neg].predicted if neg in results[m] else 0}" for m in methods)
         print(f"false pairs touching {neg} images: {counts}")
 

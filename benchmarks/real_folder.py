@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--plant", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--near-method", default="hash", choices=("hash", "verified"))
     args = parser.parse_args()
     if not args.photos.is_dir():
         raise SystemExit(f"{args.photos}: not found; pass --photos DIR (a <split>/<class>/<image> folder)")
@@ -77,7 +78,7 @@ def main() -> None:
         planted = build(args.photos, root, args.plant, args.seed)
         images = sum(1 for _ in root.rglob("*.*"))
         start = time.perf_counter()
-        report = leakcheck.scan(root, jobs=args.jobs)
+        report = leakcheck.scan(root, jobs=args.jobs, near_method=args.near_method)
         elapsed = time.perf_counter() - start
     found = {s for f in report.findings if f.check == "cross-split-duplicates" for s in f.samples}
     print(f"{images:,} images ({len(planted)} planted copies), scan {elapsed:.1f} s, {images / elapsed:,.0f} images/s")

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
+from leakcheck.near.decision import decide, structure
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
@@ -147,10 +148,20 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
 def find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
     """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part."""
     out: list[NearMatch] = []
+    structures: dict[int, float] = {}
+
+    def structure_of(k: int) -> float:
+        if k not in structures:
+            structures[k] = structure(items[k].descriptor)
+        return structures[k]
+
     for s in score_candidates(items, settings):
-        if s.verdict is None or s.verdict.score < settings.min_score:
+        if s.verdict is None:
+            continue
+        score = round(decide(s.verdict, structure_of(s.i), structure_of(s.j)), 6)
+        if score < settings.min_score:
             continue
         a, b = items[s.i], items[s.j]
         why = explain(a.descriptor, a.size, b.descriptor, b.size, s.verdict)
-        out.append(NearMatch(s.i, s.j, s.verdict.score, why, min_phash_distance(a.descriptor, b.descriptor)))
+        out.append(NearMatch(s.i, s.j, score, why, min_phash_distance(a.descriptor, b.descriptor)))
     return out
