@@ -35,7 +35,7 @@ DECISION: tuple[float, float] = (5.877, 7.014)
 def structure(d: NearDescriptor) -> float:
     """The share (0-1) of the thumbnail's gradient energy that is two-dimensional."""
     px = smooth(d.pixels())
-    gy, gx = np.gradient(px)
+    gy, gx = (np.asarray(g, dtype=np.float32) for g in np.gradient(px))
     jxx, jyy, jxy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
     half_trace = (jxx + jyy) / 2.0
     lam_min = half_trace - np.sqrt(((jxx - jyy) / 2.0) ** 2 + jxy**2)
