@@ -7,7 +7,7 @@ same image stored at two scales still matches; the native range is kept for the 
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,6 +135,12 @@ def jpeg_quality(quantization: dict[int, list[int]] | None) -> int | None:
     """
     if not quantization or 0 not in quantization or len(quantization[0]) != 64:
         return None
-    table = np.sort(np.asarray(quantization[0], dtype=np.int64))
+    return _nearest_quality(tuple(quantization[0]))
+
+
+@lru_cache(maxsize=1024)
+def _nearest_quality(luminance: tuple[int, ...]) -> int:
+    # Cached: a data set holds few distinct tables (one per encoder quality), each seen many times.
+    table = np.sort(np.asarray(luminance, dtype=np.int64))
     errors = np.abs(_quality_tables() - table).sum(axis=1)
     return int(errors.argmin()) + 1
