@@ -39,6 +39,8 @@ _SCHEMA = 1
 _APP = "leakcheck"
 # Seconds a scan waits for another scan's write transaction before giving up on storing its own rows.
 _BUSY_TIMEOUT = 30.0
+# Near-duplicate results kept per dataset (one per recent combination of images and settings).
+_NEAR_KEPT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,9 +382,13 @@ class FingerprintCache:
                 "CREATE TABLE IF NOT EXISTS fingerprints (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
                 "mtime_ns INTEGER NOT NULL, content TEXT NOT NULL, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS near (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
+            )
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("schema") != str(_SCHEMA) or meta.get("config") != self.config:
                 conn.execute("DELETE FROM fingerprints")
+                conn.execute("DELETE FROM near")
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema", str(_SCHEMA)), ("config", self.config)]
                 )
@@ -496,6 +502,42 @@ class FingerprintCache:
                 raise
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not update fingerprint cache %s (%s); results are unaffected", self.path, exc)
+
+    def near_get(self, key: str) -> bytes | None:
+        """The near-duplicate detector's stored result under `key` (a digest of its inputs), if intact."""
+        if self._conn is None:
+            return None
+        try:
+            row = self._conn.execute("SELECT checksum, payload FROM near WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            log.warning("leakcheck: cannot read near-duplicate results from %s (%s); computing them", self.path, exc)
+            return None
+        if row is None:
+            return None
+        checksum, payload = row
+        if not isinstance(payload, bytes) or _checksum(payload) != checksum:
+            log.warning("leakcheck: damaged near-duplicate results in %s; computing them again", self.path)
+            return None
+        return payload
+
+    def near_put(self, key: str, payload: bytes) -> None:
+        """Store the detector's result under `key`, keeping only the most recent few."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("INSERT OR REPLACE INTO near VALUES (?, ?, ?)", (key, _checksum(payload), payload))
+                self._conn.execute(
+                    "DELETE FROM near WHERE rowid NOT IN (SELECT rowid FROM near ORDER BY rowid DESC LIMIT ?)",
+                    (_NEAR_KEPT,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            log.warning("leakcheck: could not store near-duplicate results in %s (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -110,9 +110,10 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="exact duplicates only (bytes or pixels)")  # fmt: skip
     p.add_argument("--min-score", type=_unit_float, default=None, metavar="SCORE",
                    help="expert: lowest near-duplicate score (0-1) reported, overriding --sensitivity")  # fmt: skip
-    p.add_argument("--near-method", choices=("verified", "hash"), default="hash",
-                   help="'hash' (default): both perceptual-hash distances within thresholds; 'verified': the "
-                        "transform-aware detector (mirrors, rotations, crops; opt-in, see docs/near-duplicates.md)",
+    p.add_argument("--near-method", choices=("verified", "hash"), default="verified",
+                   help="'verified' (default): the transform-aware detector (mirrors, rotations, crops; see "
+                        "docs/near-duplicates.md); 'hash': the fast plain rule, both perceptual-hash distances "
+                        "within thresholds (blind to mirrors, rotations and larger crops)",
                    )  # fmt: skip
     p.add_argument("--semantic", metavar="MODEL", default=None,
                    help="optional: also list semantically similar pairs, embedded by a saved .keras model file "

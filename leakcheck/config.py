@@ -367,7 +367,7 @@ def scan_with_settings(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     min_score: float | None = None,
-    near_method: NearMethod = "hash",
+    near_method: NearMethod = "verified",
     semantic: str | os.PathLike[str] | None = None,
     semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> Report:

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from leakcheck.model import Fingerprint, Skipped
-from leakcheck.near import NearItem, NearSettings, find_near_pairs, settings_for
+from leakcheck.near import NearItem, NearMemo, NearSettings, find_near_pairs, settings_for
 from leakcheck.search import hamming_pairs
 from leakcheck.splits import split_order
 
@@ -32,8 +32,7 @@ _EXPLAIN_EXACT: dict[str, str] = {"exact-bytes": "identical file", "exact-pixels
 class MatchOptions:
     """How near-duplicates are found.
 
-    method "verified" (opt-in while its precision on low-detail crops is worked on) runs the detector at a
-    named `sensitivity`; `min_score` (0-1)
+    method "verified" (the default) runs the detector at a named `sensitivity`; `min_score` (0-1)
     overrides the sensitivity's score threshold and `phash_distance` its hash-candidate distance.
     method "hash" is the plain rule: pHash and dHash distances both within their thresholds.
     """
@@ -41,7 +40,7 @@ class MatchOptions:
     near: bool = True
     phash_distance: int = 10
     dhash_distance: int = 14
-    method: NearMethod = "hash"
+    method: NearMethod = "verified"
     sensitivity: str = "default"
     min_score: float | None = None
 
@@ -113,8 +112,10 @@ class Index:
         options: MatchOptions = MatchOptions(),
         *,
         skipped: Iterable[Skipped] = (),
+        memo: NearMemo | None = None,
     ) -> None:
         all_fps = list(fingerprints)
+        self._memo = memo
         # Report order (split, then key), with split_order computed once per split rather than per sample.
         rank = {split: split_order(split) for split in {fp.record.split for fp in all_fps}}
         all_fps.sort(key=lambda fp: (rank[fp.record.split], fp.record.key))
@@ -175,7 +176,7 @@ class Index:
                 items.append(NearItem(fp.near, (fp.width, fp.height)))
         return [
             (reps[m.i], reps[m.j], m.phash_distance, m.score, m.explanation)
-            for m in find_near_pairs(items, self.options.settings())
+            for m in find_near_pairs(items, self.options.settings(), memo=self._memo)
         ]
 
     def near_distance(self, g1: int, g2: int) -> int:

@@ -23,6 +23,7 @@ from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions, NearMethod, Relation
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
+from leakcheck.near import NearMemo
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.report import Report, split_stats
 from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
@@ -69,7 +70,7 @@ def _settings(
     *,
     sensitivity: str = "default",
     min_score: float | None = None,
-    near_method: NearMethod = "hash",
+    near_method: NearMethod = "verified",
     cache: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     semantic: str | os.PathLike[str] | None = None,
@@ -105,7 +106,7 @@ def scan(
     near: bool = True,
     sensitivity: str = "default",
     min_score: float | None = None,
-    near_method: NearMethod = "hash",
+    near_method: NearMethod = "verified",
     phash_distance: int = 10,
     dhash_distance: int = 14,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -336,10 +337,11 @@ def _scan_files(
         fingerprints = fingerprint_dataset(
             records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
         )
+        # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
+        return _report(root, fingerprints, skipped, settings, source, root_path, memo=store)
     finally:
         if store is not None:
             store.close()
-    return _report(root, fingerprints, skipped, settings, source, root_path)
 
 
 def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> Report:
@@ -362,9 +364,11 @@ def _report(
     settings: _Settings,
     source: str,
     root_path: Path | None = None,
+    *,
+    memo: NearMemo | None = None,
 ) -> Report:
     """The one path from fingerprints to a Report, whatever the source."""
-    index = Index(fingerprints, settings.match, skipped=skipped)
+    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo)
     relations = index.relations()
     if settings.semantic is not None:
         relations = sorted(

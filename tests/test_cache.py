@@ -395,3 +395,76 @@ def test_an_unchanged_lookup_writes_nothing_and_removed_files_are_still_forgotte
         assert any(s.startswith("DELETE") for s in statements)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT key FROM fingerprints").fetchall() == [("train/b/0.jpg",)]
+
+
+class DetectorCounter:
+    """Counts runs of the near-duplicate detector proper (what the near memo lets a re-scan skip)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import leakcheck.near as near_module
+
+        self.calls = 0
+        self._real = near_module._find_near_pairs
+        monkeypatch.setattr(near_module, "_find_near_pairs", self)
+
+    def __call__(self, *args: object) -> object:
+        self.calls += 1
+        return self._real(*args)  # type: ignore[arg-type]  # passes the arguments through
+
+
+@pytest.fixture
+def leaky(dataset: Path) -> Path:
+    with Image.open(dataset / "train" / "b" / "2.jpg") as im:
+        _save(dataset / "test" / "a" / "small.jpg", im.resize((36, 30), Image.Resampling.LANCZOS))
+    return dataset
+
+
+def test_a_warm_scan_verifies_nothing_and_a_changed_one_verifies_again(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir = tmp_path / "cache"
+    counter = DetectorCounter(monkeypatch)
+    cold = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert counter.calls == 1
+    assert any(p["kind"] == "near" for p in json.loads(cold.to_json())["pairs"])
+    warm = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert counter.calls == 1
+    assert warm.to_json() == cold.to_json()
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir, sensitivity="strict")
+    assert counter.calls == 2  # other settings: another result
+    _save(leaky / "test" / "b" / "new.jpg", _image(501))
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert counter.calls == 3  # other images: verified again
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'[[0, 99, 0.9, "x", 1]]', b'[[1, 0, 0.9, "x", 1]]', b'[[0, 1, "0.9", "x", 1]]', b"{}", b"not json"],
+    ids=["out-of-range", "unordered", "wrong-type", "not-a-list", "not-json"],
+)
+def test_a_stored_near_result_is_checked_before_it_is_trusted(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: bytes
+) -> None:
+    from leakcheck.cache import _checksum
+
+    cache_dir = tmp_path / "cache"
+    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        conn.execute("UPDATE near SET payload = ?, checksum = ?", (payload, _checksum(payload)))
+    counter = DetectorCounter(monkeypatch)
+    assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
+    assert counter.calls == 1
+
+
+def test_a_damaged_near_row_is_recomputed_with_a_warning(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_dir = tmp_path / "cache"
+    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        conn.execute("UPDATE near SET payload = CAST('[]' AS BLOB)")  # the checksum no longer matches
+    counter = DetectorCounter(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
+        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
+    assert counter.calls == 1
+    assert "damaged near-duplicate results" in caplog.text

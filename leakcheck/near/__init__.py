@@ -7,25 +7,29 @@ verified pairs; the index calls it on the representatives of its exact groups.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
-from leakcheck.near.decision import decide, structure
+from leakcheck.near.decision import DECISION, decide, structure
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
-from leakcheck.near.verify import Hypothesis, Prepared, Verdict, prepare, verify
+from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify
 
 __all__ = [
     "SENSITIVITIES",
     "NearDescriptor",
     "NearItem",
     "NearMatch",
+    "NearMemo",
     "NearSettings",
     "Sensitivity",
     "candidates",
@@ -145,8 +149,83 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
     return first
 
 
-def find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
-    """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part."""
+# Bumped whenever candidates, verification or the decision change what the detector reports.
+DETECTOR_VERSION = 2
+
+
+class NearMemo(Protocol):
+    """Somewhere to keep the detector's result for a set of images (the fingerprint cache)."""
+
+    def near_get(self, key: str) -> bytes | None: ...
+
+    def near_put(self, key: str, payload: bytes) -> None: ...
+
+
+def memo_key(items: Sequence[NearItem], settings: NearSettings) -> str:
+    """A digest of everything the detector's result depends on: its version, weights and settings, and
+    every item's descriptor and size, in order."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr((DETECTOR_VERSION, CALIBRATION, DECISION, settings)).encode())
+    for it in items:
+        d = it.descriptor
+        h.update(d.thumb)
+        h.update(d.colour)
+        h.update(repr((d.height, d.width, d.box, d.phashes, d.detail, d.grayscale, it.size)).encode())
+    return h.hexdigest()
+
+
+def _encode_matches(matches: list[NearMatch]) -> bytes:
+    return json.dumps([[m.i, m.j, m.score, m.explanation, m.phash_distance] for m in matches]).encode()
+
+
+def _decode_matches(payload: bytes, n: int) -> list[NearMatch] | None:
+    """The stored matches, or None unless every field has its type and every position is in range."""
+    try:
+        rows = json.loads(payload)
+    except ValueError:
+        return None
+    out: list[NearMatch] = []
+    if not isinstance(rows, list):
+        return None
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 5):
+            return None
+        i, j, score, why, distance = row
+        if not (
+            type(i) is int
+            and type(j) is int
+            and 0 <= i < j < n
+            and type(score) is float
+            and 0.0 <= score <= 1.0
+            and isinstance(why, str)
+            and type(distance) is int
+        ):
+            return None
+        out.append(NearMatch(i, j, score, why, distance))
+    return out
+
+
+def find_near_pairs(
+    items: Sequence[NearItem], settings: NearSettings, *, memo: NearMemo | None = None
+) -> list[NearMatch]:
+    """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part.
+
+    With a `memo`, a result already computed for the same items and settings is reused (a re-scan of
+    unchanged data verifies nothing), and a new one is stored.
+    """
+    key = memo_key(items, settings) if memo is not None else ""
+    if memo is not None:
+        payload = memo.near_get(key)
+        found = _decode_matches(payload, len(items)) if payload is not None else None
+        if found is not None:
+            return found
+    out = _find_near_pairs(items, settings)
+    if memo is not None:
+        memo.near_put(key, _encode_matches(out))
+    return out
+
+
+def _find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
     out: list[NearMatch] = []
     structures: dict[int, float] = {}
 
