@@ -223,7 +223,7 @@ def run_size(args: argparse.Namespace, size: int | None) -> tuple[dict[str, dict
 
     results: dict[str, dict[str, Tally]] = {}
     timing: dict[str, float] = {}
-    detector, t_detect = relation_pairs(MatchOptions(sensitivity=args.sensitivity))
+    detector, t_detect = relation_pairs(MatchOptions(method="verified", sensitivity=args.sensitivity))
     results["leakcheck"] = evaluate(items, detector)
     hashed, t_hash_index = relation_pairs(MatchOptions(method="hash"))
     results["leakcheck-hash"] = evaluate(items, hashed)
