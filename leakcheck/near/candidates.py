@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,6 +86,7 @@ _DISK_ANGLES: tuple[float, ...] = (-45.0, -37.5, -30.0, -22.5, -15.0, -7.5, 7.5,
 _DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle, angle)))
 
 
+@cache
 def _disk_mask() -> NDArray[np.bool_]:
     c = (DISK - 1) / 2.0
     yy, xx = np.mgrid[0:DISK, 0:DISK]
