@@ -104,9 +104,24 @@ def _sample(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> tuple[li
     points more than half a pixel outside are invalid."""
     shape_k = (-1,) + (1,) * (ys.ndim - 1)
     hw = img.dims[owner]
-    h, w = hw[:, 0].reshape(shape_k), hw[:, 1].reshape(shape_k)
-    hf, wf = h.astype(np.float32), w.astype(np.float32)
+    hf, wf = hw[:, 0].reshape(shape_k).astype(np.float32), hw[:, 1].reshape(shape_k).astype(np.float32)
     valid = (ys >= -0.5) & (ys <= hf - 0.5) & (xs >= -0.5) & (xs <= wf - 0.5)
+    return _values(img, owner, ys, xs), valid
+
+
+def _inner(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> NDArray[np.bool_]:
+    """Points at least a pixel inside B's border (edge responses there are artefacts of the thumbnail's
+    edge); a subset of `_sample`'s valid points."""
+    hw = img.dims[owner]
+    hbf, wbf = hw[:, 0].astype(np.float32)[:, None, None], hw[:, 1].astype(np.float32)[:, None, None]
+    return (ys >= 0.5) & (ys <= hbf - 1.5) & (xs >= 0.5) & (xs <= wbf - 1.5)
+
+
+def _values(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> list[F32]:
+    """Bilinear samples of each plane of image `owner[k]` at (ys[k], xs[k]) for every row k."""
+    shape_k = (-1,) + (1,) * (ys.ndim - 1)
+    hw = img.dims[owner]
+    h, w = hw[:, 0].reshape(shape_k), hw[:, 1].reshape(shape_k)
     # (The same float32 limits as a single image's `h - 1.001`.)
     y = np.clip(ys, 0, (h - 1.001).astype(np.float32))
     x = np.clip(xs, 0, (w - 1.001).astype(np.float32))
@@ -130,8 +145,7 @@ def _sample(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> tuple[li
     vals = src.take(i00, axis=0) * w00 + src.take(i01, axis=0) * w01
     vals += src.take(i10, axis=0) * w10
     vals += src.take(i11, axis=0) * w11
-    out = [vals[..., c] for c in range(vals.shape[-1])]
-    return out, valid
+    return [vals[..., c] for c in range(vals.shape[-1])]
 
 
 def _half(img: F32) -> F32:
@@ -304,13 +318,11 @@ def _measure_rows(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[
     gy, gx = np.broadcast_arrays(gy, gx)
     cy, cx = batch.b_stacked.centres(owner)
     qy, qx = _map_points(cy, cx, params[:, 0], params[:, 1] > 0, params[:, 2], gy, gx)
-    (vals, evals), valid = _sample(batch.b_stacked, owner, qy, qx)
+    vals, evals = _values(batch.b_stacked, owner, qy, qx)
     k = params.shape[0]
     hw = batch.b_stacked.dims[owner]
     hb, wb = hw[:, 0], hw[:, 1]
-    # Stay a pixel inside B's border: edge responses there are artefacts of the thumbnail's edge.
-    hbf, wbf = hb.astype(np.float32)[:, None, None], wb.astype(np.float32)[:, None, None]
-    inner = valid & (qy >= 0.5) & (qy <= hbf - 1.5) & (qx >= 0.5) & (qx <= wbf - 1.5)
+    inner = _inner(batch.b_stacked, owner, qy, qx)
     w = inner.reshape(k, -1).astype(np.float32)
     count = w.sum(axis=1)
     area_b = (np.maximum(hb - 2, 1) * np.maximum(wb - 2, 1)).astype(np.float32) * params[:, 2] ** 2
@@ -357,11 +369,10 @@ def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, de
     gy, gx = np.broadcast_arrays(gy, gx)
     cy, cx = batch.b_stacked.centres(owner)
     qy, qx = _map_points(cy, cx, current[:, 0], current[:, 1] > 0, current[:, 2], gy, gx)
-    (vals, evals), valid = _sample(batch.b_stacked, owner, qy, qx)
+    vals, evals = _values(batch.b_stacked, owner, qy, qx)
     hw = batch.b_stacked.dims[owner]
     hb, wb = hw[:, 0], hw[:, 1]
-    hbf, wbf = hb.astype(np.float32)[:, None, None], wb.astype(np.float32)[:, None, None]
-    inner = valid & (qy >= 0.5) & (qy <= hbf - 1.5) & (qx >= 0.5) & (qx <= wbf - 1.5)
+    inner = _inner(batch.b_stacked, owner, qy, qx)
     k, m = current.shape[0], len(deltas)
     windows = []
     for dy, dx in deltas[:, 2:].tolist():
