@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.fft
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -188,6 +187,9 @@ def _masked_ncc(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: fl
 
     Returns (ncc, n) arrays of shape (K, F, F): entry [k, dy, dx] compares A(p) with W_k(p - d).
     """
+    # Imported here: a scan that verifies nothing (the default hash method) need not pay for scipy.
+    import scipy.fft
+
     ha, wa = a.shape[1:]
     side = w.shape[1]
     size = (ha + side, wa + side)
