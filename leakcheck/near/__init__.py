@@ -22,7 +22,7 @@ from leakcheck.near.decision import DECISION, decide, structure
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
-from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify
+from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify_batch
 
 __all__ = [
     "SENSITIVITIES",
@@ -108,36 +108,56 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[
     pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor)
     pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
     prepared = [prepare(it.descriptor) for it in sub]
-    out: list[Scored] = []
-    for i, j in sorted(pairs):
-        a, b = sub[i].descriptor, sub[j].descriptor
-        pa, pb = prepared[i], prepared[j]
-        # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
-        smallest = min(max(sub[i].size), max(sub[j].size))
-        if smallest < THUMB_SIDE:
-            pa, pb = prepare(a, smallest), prepare(b, smallest)
-        verdict = verify(pa, pb, hypotheses(a, b, v, i, v, j))
-        if (verdict is None or verdict.score < settings.min_score) and _aspect_gap(a, b) > _SQUASH_GAP:
-            verdict = _best(verdict, _verify_squashed(pa, b, smallest))
-        out.append(Scored(usable[i], usable[j], verdict))
-    return out
+    # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
+    at_detail: dict[tuple[int, int], Prepared] = {}
+
+    def prepared_at(k: int, smallest: int) -> Prepared:
+        if smallest >= THUMB_SIDE:
+            return prepared[k]
+        if (k, smallest) not in at_detail:
+            at_detail[k, smallest] = prepare(sub[k].descriptor, smallest)
+        return at_detail[k, smallest]
+
+    order = sorted(pairs)
+    smallest = [min(max(sub[i].size), max(sub[j].size)) for i, j in order]
+    jobs = [
+        (prepared_at(i, s), prepared_at(j, s), hypotheses(sub[i].descriptor, sub[j].descriptor, v, i, v, j))
+        for (i, j), s in zip(order, smallest, strict=True)
+    ]
+    verdicts = verify_batch(jobs)
+    # Pairs that fail and whose aspect ratios differ: B squashed to A's shape, verified once more.
+    again = [
+        n
+        for n, ((i, j), verdict) in enumerate(zip(order, verdicts, strict=True))
+        if (verdict is None or verdict.score < settings.min_score)
+        and _aspect_gap(sub[i].descriptor, sub[j].descriptor) > _SQUASH_GAP
+    ]
+    squashed = [(jobs[n][0], _squashed(jobs[n][0], sub[order[n][1]].descriptor, smallest[n]), _UPRIGHT) for n in again]
+    for n, found in zip(again, verify_batch(squashed), strict=True):
+        verdicts[n] = _best(verdicts[n], _marked_squashed(found))
+    return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
 
 
 # Two images whose aspect ratios differ by more than this may be one squashed to the other's shape
 # (data sets resized to a fixed 224x224, say): such pairs that fail are verified once more that way.
 _SQUASH_GAP = 0.15
+_UPRIGHT = [Hypothesis(0.0, False)]
 
 
 def _aspect_gap(a: NearDescriptor, b: NearDescriptor) -> float:
     return abs(math.log((a.width / a.height) / (b.width / b.height)))
 
 
-def _verify_squashed(pa: Prepared, b: NearDescriptor, smallest: int) -> Verdict | None:
+def _squashed(pa: Prepared, b: NearDescriptor, smallest: int) -> Prepared:
+    """B's arrays after stretching its thumbnail to A's shape."""
     h, w = pa.pixels.shape
     img = Image.fromarray(b.pixels(), "F").resize((w, h), Image.Resampling.BILINEAR)
     thumb = np.clip(np.asarray(img) + 0.5, 0, 255).astype(np.uint8)
     squashed = dataclasses.replace(b, thumb=thumb.tobytes(), height=h, width=w)
-    found = verify(pa, prepare(squashed, smallest if smallest < THUMB_SIDE else None), [Hypothesis(0.0, False)])
+    return prepare(squashed, smallest if smallest < THUMB_SIDE else None)
+
+
+def _marked_squashed(found: Verdict | None) -> Verdict | None:
     if found is None:
         return None
     return dataclasses.replace(found, alignment=dataclasses.replace(found.alignment, squashed=True))

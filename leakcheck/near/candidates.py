@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,6 +86,7 @@ _DISK_ANGLES: tuple[float, ...] = (-45.0, -37.5, -30.0, -22.5, -15.0, -7.5, 7.5,
 _DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle, angle)))
 
 
+@cache
 def _disk_mask() -> NDArray[np.bool_]:
     c = (DISK - 1) / 2.0
     yy, xx = np.mgrid[0:DISK, 0:DISK]
@@ -296,15 +298,15 @@ def _angle_gap(x: float, y: float) -> float:
 def polar_angle(a: NDArray[np.complex64], b: NDArray[np.complex64]) -> tuple[float, bool]:
     """The rotation (degrees counter-clockwise, after an optional mirror of B) that best lines up B's
     rings with A's, from their spectra (`Views.rings`), searched over B's ring scales."""
-    best = (-np.inf, 0.0, False)
     # Mirroring B left-right maps angle t to pi - t: conjugate spectrum, times a phase for the pi.
     k = np.arange(ANGLES // 2 + 1)
     flip = np.exp(-2j * np.pi * k * (ANGLES // 2) / ANGLES)
-    for scale in range(b.shape[0]):
-        for mirrored in (False, True):
-            spec = np.conj(b[scale]) * flip if mirrored else b[scale]
-            corr = np.fft.irfft((a[0] * np.conj(spec)).sum(axis=0), n=ANGLES)
-            shift = int(corr.argmax())
-            if corr[shift] > best[0]:
-                best = (float(corr[shift]), shift * 360.0 / ANGLES, mirrored)
-    return best[1], best[2]
+    # All scales in one inverse transform each way (plain: complex64, mirrored: complex128 after the
+    # phase, as one at a time); the first best in (scale, mirrored) order wins.
+    plain = np.fft.irfft((a[0][None] * np.conj(b)).sum(axis=1), n=ANGLES, axis=-1)
+    mirror = np.fft.irfft((a[0][None] * np.conj(np.conj(b) * flip)).sum(axis=1), n=ANGLES, axis=-1)
+    corr = [row for pair in zip(plain, mirror, strict=True) for row in pair]
+    shifts = [int(c.argmax()) for c in corr]
+    peaks = np.array([float(c[s]) for c, s in zip(corr, shifts, strict=True)])
+    best = int(np.argmax(peaks))
+    return shifts[best] * 360.0 / ANGLES, best % 2 == 1

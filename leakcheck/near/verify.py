@@ -12,7 +12,9 @@ function of those and of the overlap gives a score in [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,31 +75,76 @@ def _centre(h: int, w: int) -> tuple[float, float]:
     return (h - 1) / 2.0, (w - 1) / 2.0
 
 
-def _sample(img: F32, ys: F32, xs: F32) -> tuple[F32, NDArray[np.bool_]]:
-    """Bilinear samples of `img` (h, w) or of each plane of (c, h, w) at (ys, xs), stacked last;
+@dataclass(frozen=True, slots=True)
+class _Planes:
+    """The images of a batch zero-padded to one shape: `flat` (n, H * W, planes) and each one's (h, w)."""
+
+    flat: F32
+    dims: NDArray[np.intp]
+    side: int  # W, the padded row length
+
+    @staticmethod
+    def of(images: Sequence[F32]) -> _Planes:
+        stacks = [x if x.ndim == 3 else x[None] for x in images]
+        dims = np.array([x.shape[1:] for x in stacks], dtype=np.intp)
+        hm, wm = int(dims[:, 0].max()), int(dims[:, 1].max())
+        out = np.zeros((len(stacks), hm, wm, stacks[0].shape[0]), dtype=np.float32)
+        for n, x in enumerate(stacks):
+            out[n, : x.shape[1], : x.shape[2]] = np.moveaxis(x, 0, -1)
+        return _Planes(out.reshape(len(stacks), hm * wm, stacks[0].shape[0]), dims, wm)
+
+    def centres(self, owner: NDArray[np.intp]) -> tuple[F32, F32]:
+        d = self.dims[owner].astype(np.float32)
+        return np.asarray((d[:, 0] - 1) / 2.0, dtype=np.float32), np.asarray((d[:, 1] - 1) / 2.0, dtype=np.float32)
+
+
+def _sample(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> tuple[list[F32], NDArray[np.bool_]]:
+    """Bilinear samples of each plane of image `owner[k]` at (ys[k], xs[k]) for every row k;
     points more than half a pixel outside are invalid."""
-    planes = img if img.ndim == 3 else img[None]
-    h, w = planes.shape[1:]
-    valid = (ys >= -0.5) & (ys <= h - 0.5) & (xs >= -0.5) & (xs <= w - 0.5)
-    y = np.clip(ys, 0, h - 1.001)
-    x = np.clip(xs, 0, w - 1.001)
+    shape_k = (-1,) + (1,) * (ys.ndim - 1)
+    hw = img.dims[owner]
+    hf, wf = hw[:, 0].reshape(shape_k).astype(np.float32), hw[:, 1].reshape(shape_k).astype(np.float32)
+    valid = (ys >= -0.5) & (ys <= hf - 0.5) & (xs >= -0.5) & (xs <= wf - 0.5)
+    return _values(img, owner, ys, xs), valid
+
+
+def _inner(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> NDArray[np.bool_]:
+    """Points at least a pixel inside B's border (edge responses there are artefacts of the thumbnail's
+    edge); a subset of `_sample`'s valid points."""
+    hw = img.dims[owner]
+    hbf, wbf = hw[:, 0].astype(np.float32)[:, None, None], hw[:, 1].astype(np.float32)[:, None, None]
+    return (ys >= 0.5) & (ys <= hbf - 1.5) & (xs >= 0.5) & (xs <= wbf - 1.5)
+
+
+def _values(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> list[F32]:
+    """Bilinear samples of each plane of image `owner[k]` at (ys[k], xs[k]) for every row k."""
+    shape_k = (-1,) + (1,) * (ys.ndim - 1)
+    hw = img.dims[owner]
+    h, w = hw[:, 0].reshape(shape_k), hw[:, 1].reshape(shape_k)
+    # (The same float32 limits as a single image's `h - 1.001`.)
+    y = np.clip(ys, 0, (h - 1.001).astype(np.float32))
+    x = np.clip(xs, 0, (w - 1.001).astype(np.float32))
     y0 = y.astype(np.intp)
     x0 = x.astype(np.intp)
-    fy = (y - y0).astype(np.float32)
-    fx = (x - x0).astype(np.float32)
-    i00 = y0 * w + x0
-    i01 = i00 + (1 if w > 1 else 0)
-    i10 = i00 + (w if h > 1 else 0)
-    i11 = i10 + (1 if w > 1 else 0)
-    w00 = (1 - fy) * (1 - fx)
-    w01 = (1 - fy) * fx
-    w10 = fy * (1 - fx)
-    w11 = fy * fx
-    out = []
-    for plane in planes.reshape(planes.shape[0], -1):
-        out.append(plane.take(i00) * w00 + plane.take(i01) * w01 + plane.take(i10) * w10 + plane.take(i11) * w11)
-    vals = out[0] if img.ndim == 2 else np.stack(out, axis=-1)
-    return np.asarray(vals, dtype=np.float32), valid
+    # (Exact in float32: 0 <= y - y0 < 1 with y0 = floor(y); the same values as in float64.)
+    fy = y - y0.astype(np.float32)
+    fx = x - x0.astype(np.float32)
+    per_image = img.flat.shape[1]
+    i00 = (owner.reshape(shape_k) * per_image + y0 * img.side) + x0
+    step_x = (w > 1).astype(np.intp)
+    i01 = i00 + step_x
+    i10 = i00 + np.where(h > 1, img.side, 0)
+    i11 = i10 + step_x
+    w00 = ((1 - fy) * (1 - fx))[..., None]
+    w01 = ((1 - fy) * fx)[..., None]
+    w10 = (fy * (1 - fx))[..., None]
+    w11 = (fy * fx)[..., None]
+    # Every plane's value of each corner in one gather (planes are interleaved).
+    src = img.flat.reshape(-1, img.flat.shape[2])
+    vals = src.take(i00, axis=0) * w00 + src.take(i01, axis=0) * w01
+    vals += src.take(i10, axis=0) * w10
+    vals += src.take(i11, axis=0) * w11
+    return [vals[..., c] for c in range(vals.shape[-1])]
 
 
 def _half(img: F32) -> F32:
@@ -108,55 +155,78 @@ def _half(img: F32) -> F32:
     return np.asarray((v[0::2, 0::2] + v[1::2, 0::2] + v[0::2, 1::2] + v[1::2, 1::2]) / 4, dtype=np.float32)
 
 
-def _warp_stack(b: F32, hyps: list[tuple[float, bool, float]], side: int) -> tuple[F32, F32]:
-    """B warped onto a `side` x `side` canvas (centre to centre) under each (angle, mirrored, scale)."""
+def _warp_stack(b: _Planes, owner: NDArray[np.intp], params: F32, side: int) -> tuple[F32, F32]:
+    """Image `owner[k]` warped onto a `side` x `side` canvas (centre to centre) under each row
+    (rad, mirrored, scale) of `params`."""
     grid = np.arange(side, dtype=np.float32) - (side - 1) / 2.0
     ys, xs = np.meshgrid(grid, grid, indexing="ij")
-    params = np.array([(math.radians(a), 1.0 if m else 0.0, s) for a, m, s in hyps], dtype=np.float32)
-    qy, qx = _map_points(b.shape, params[:, 0], params[:, 1] > 0, params[:, 2], ys[None], xs[None])
-    vals, valid = _sample(b, qy, qx)
+    cy, cx = b.centres(owner)
+    qy, qx = _map_points(cy, cx, params[:, 0], params[:, 1] > 0, params[:, 2], ys[None], xs[None])
+    (vals,), valid = _sample(b, owner, qy, qx)
     mask = valid.astype(np.float32)
     return np.asarray(vals * mask, dtype=np.float32), mask
 
 
 def _map_points(
-    shape: tuple[int, ...], rad: F32, mirrored: NDArray[np.bool_], scale: F32, ys: F32, xs: F32
+    cy: F32, cx: F32, rad: F32, mirrored: NDArray[np.bool_], scale: F32, ys: F32, xs: F32
 ) -> tuple[F32, F32]:
-    """B coordinates of offsets (ys, xs) from the aligned centre, for K alignments at once (K, ...)."""
+    """B coordinates of offsets (ys, xs) from the aligned centre, for K alignments at once (K, ...),
+    B's centre of alignment k being (cy[k], cx[k])."""
     shape_k = (-1,) + (1,) * (ys.ndim - 1)
     c = (np.cos(rad) / scale).reshape(shape_k)
     s = (np.sin(rad) / scale).reshape(shape_k)
-    cb = _centre(shape[0], shape[1])
     qx = c * xs - s * ys
     qy = s * xs + c * ys
-    qx = np.where(mirrored.reshape(shape_k), -qx, qx) + cb[1]
-    return np.asarray(qy + cb[0], dtype=np.float32), np.asarray(qx, dtype=np.float32)
+    qx = np.where(mirrored.reshape(shape_k), -qx, qx) + cx.reshape(shape_k)
+    return np.asarray(qy + cy.reshape(shape_k), dtype=np.float32), np.asarray(qx, dtype=np.float32)
 
 
-def _masked_ncc(a: F32, w: F32, m: F32, min_overlap: float) -> tuple[F32, F32]:
-    """NCC of A against each masked warped image W at every shift; -1 where the overlap is too small.
+def _masked_ncc(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: float) -> tuple[F32, F32]:
+    """NCC of A = a[owner[k]] (all of one shape) against each masked warped image W_k at every shift;
+    -1 where the overlap is too small.
 
-    Returns (ncc, n) arrays of shape (H, F, F): entry [k, dy, dx] compares A(p) with W_k(p - d).
+    Returns (ncc, n) arrays of shape (K, F, F): entry [k, dy, dx] compares A(p) with W_k(p - d).
     """
-    ha, wa = a.shape
+    # Imported here: a scan that verifies nothing (the default hash method) need not pay for scipy.
+    import scipy.fft
+
+    ha, wa = a.shape[1:]
     side = w.shape[1]
     size = (ha + side, wa + side)
-    # One forward and one inverse transform call for everything (numpy's per-call cost dominates).
-    fwd_a = np.fft.rfft2(np.stack([a, a * a, np.ones_like(a)]), s=size)
-    fa, fa2, fma = fwd_a[0], fwd_a[1], fwd_a[2]
-    fwd_w = np.conj(np.fft.rfft2(np.stack([w, w * w, m]), s=size))
-    fw, fw2, fm = fwd_w[0], fwd_w[1], fwd_w[2]
-    inv = np.fft.irfft2(np.stack([fma * fm, fa * fm, fa2 * fm, fma * fw, fma * fw2, fa * fw]), s=size)
-    n = np.rint(inv[0])
-    sa, saa, sb, sbb, sab = inv[1], inv[2], inv[3], inv[4], inv[5]
+    # One forward and one inverse transform call for a whole batch (scipy's forward and numpy's inverse
+    # transforms are the faster of the two on these shapes; in place where possible: the
+    # arrays are large and the arithmetic is the same, operation for operation, as one pair at a time).
+    fwd_a = scipy.fft.rfft2(np.stack([a, a * a, np.ones_like(a)], axis=1), s=size)
+    fwd_w = scipy.fft.rfft2(np.stack([w, w * w, m], axis=1), s=size)
+    np.conj(fwd_w, out=fwd_w)
+    fw, fw2, fm = fwd_w[:, 0], fwd_w[:, 1], fwd_w[:, 2]
+    prods = np.empty((len(owner), 6, *fwd_w.shape[2:]), dtype=fwd_w.dtype)
+    for slot, (ka, wk) in enumerate(((2, fm), (0, fm), (1, fm), (2, fw), (2, fw2), (0, fw))):
+        np.multiply(fwd_a[owner, ka], wk, out=prods[:, slot])
+    inv = np.fft.irfft2(prods, s=size)
+    del prods
+    n = np.rint(inv[:, 0])
+    sa, saa, sb, sbb, sab = inv[:, 1], inv[:, 2], inv[:, 3], inv[:, 4], inv[:, 5]
     nn = np.maximum(n, 1)
-    cov = sab - sa * sb / nn
-    va = saa - sa * sa / nn
-    vb = sbb - sb * sb / nn
-    ncc = cov / np.sqrt(np.maximum(va * vb, 1e-6))
+    # cov = sab - sa * sb / nn, va = saa - sa * sa / nn, vb = sbb - sb * sb / nn
+    cov = sa * sb
+    cov /= nn
+    np.subtract(sab, cov, out=cov)
+    va = sa * sa
+    va /= nn
+    np.subtract(saa, va, out=va)
+    vb = sb * sb
+    vb /= nn
+    np.subtract(sbb, vb, out=vb)
+    # ncc = cov / sqrt(max(va * vb, 1e-6))
+    den = va * vb
+    np.maximum(den, 1e-6, out=den)
+    np.sqrt(den, out=den)
+    ncc = np.divide(cov, den, out=cov)
     area_w = m.reshape(m.shape[0], -1).sum(axis=1)[:, None, None]
-    enough = (n >= min_overlap * np.minimum(ha * wa, area_w)) & (va > 1e-3 * nn) & (vb > 1e-3 * nn)
-    return np.where(enough, ncc, -1.0).astype(np.float32), n.astype(np.float32)
+    nn *= 1e-3
+    enough = (n >= min_overlap * np.minimum(ha * wa, area_w)) & (va > nn) & (vb > nn)
+    return np.where(enough, ncc, np.float32(-1.0)).astype(np.float32, copy=False), n.astype(np.float32, copy=False)
 
 
 def _edges(img: F32) -> F32:
@@ -198,28 +268,69 @@ def _masked_stats(x: F32, y: F32, w: F32) -> F32:
     return np.asarray(np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0), dtype=np.float32)
 
 
-def _measure(a: Prepared, b: Prepared, params: F32) -> tuple[F32, F32, F32]:
-    """(pixel NCC, edge NCC, overlap) of B placed on A under each row (rad, mirrored, scale, ty, tx)."""
-    ha, wa = a.pixels.shape
-    hb, wb = b.pixels.shape
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The arrays of a batch of pairs whose A images share one shape: A's pixels and edges (n, h * w),
+    A's half-resolution images (n, h/2, w/2), and B's padded full and half-resolution images."""
+
+    a_shape: tuple[int, int]
+    a_pixels: F32
+    a_edges: F32
+    a_coarse: F32
+    b_stacked: _Planes
+    b_coarse: _Planes
+
+    @staticmethod
+    def of(pairs: Sequence[tuple[Prepared, Prepared]]) -> _Batch:
+        a_shape = pairs[0][0].pixels.shape
+        if any(a.pixels.shape != a_shape for a, _ in pairs):
+            raise ValueError("a batch's A images must share one shape")
+        return _Batch(
+            (int(a_shape[0]), int(a_shape[1])),
+            np.stack([a.pixels.reshape(-1) for a, _ in pairs]),
+            np.stack([a.edges.reshape(-1) for a, _ in pairs]),
+            np.stack([a.coarse for a, _ in pairs]),
+            _Planes.of([b.stacked for _, b in pairs]),
+            _Planes.of([b.coarse for _, b in pairs]),
+        )
+
+
+# Alignments measured per call of `_measure_rows` (bounds the memory of its temporaries).
+_MEASURE_ROWS = 256
+
+
+def _measure(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[F32, F32, F32]:
+    """(pixel NCC, edge NCC, overlap) of B placed on A under each row (rad, mirrored, scale, ty, tx),
+    row k for the batch's pair `owner[k]`."""
+    parts = [
+        _measure_rows(batch, owner[s : s + _MEASURE_ROWS], params[s : s + _MEASURE_ROWS])
+        for s in range(0, len(owner), _MEASURE_ROWS)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    pixel, edge, overlap = (np.concatenate([p[n] for p in parts]) for n in range(3))
+    return pixel, edge, overlap
+
+
+def _measure_rows(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[F32, F32, F32]:
+    ha, wa = batch.a_shape
     ca = _centre(ha, wa)
     gy = np.arange(ha, dtype=np.float32)[None, :, None] - ca[0] - params[:, 3, None, None]
     gx = np.arange(wa, dtype=np.float32)[None, None, :] - ca[1] - params[:, 4, None, None]
     gy, gx = np.broadcast_arrays(gy, gx)
-    qy, qx = _map_points(b.pixels.shape, params[:, 0], params[:, 1] > 0, params[:, 2], gy, gx)
-    both, valid = _sample(b.stacked, qy, qx)
-    vals, evals = both[..., 0], both[..., 1]
-    # Stay a pixel inside B's border: edge responses there are artefacts of the thumbnail's edge.
-    inner = valid & (qy >= 0.5) & (qy <= hb - 1.5) & (qx >= 0.5) & (qx <= wb - 1.5)
+    cy, cx = batch.b_stacked.centres(owner)
+    qy, qx = _map_points(cy, cx, params[:, 0], params[:, 1] > 0, params[:, 2], gy, gx)
+    vals, evals = _values(batch.b_stacked, owner, qy, qx)
     k = params.shape[0]
+    hw = batch.b_stacked.dims[owner]
+    hb, wb = hw[:, 0], hw[:, 1]
+    inner = _inner(batch.b_stacked, owner, qy, qx)
     w = inner.reshape(k, -1).astype(np.float32)
     count = w.sum(axis=1)
-    area_b = max(hb - 2, 1) * max(wb - 2, 1) * params[:, 2] ** 2
+    area_b = (np.maximum(hb - 2, 1) * np.maximum(wb - 2, 1)).astype(np.float32) * params[:, 2] ** 2
     overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
-    av = np.broadcast_to(a.pixels.reshape(1, -1), w.shape)
-    ae = np.broadcast_to(a.edges.reshape(1, -1), w.shape)
-    pixel = _masked_stats(av, vals.reshape(k, -1), w)
-    edge = _masked_stats(ae, evals.reshape(k, -1), w)
+    pixel = _masked_stats(batch.a_pixels[owner], vals.reshape(k, -1), w)
+    edge = _masked_stats(batch.a_edges[owner], evals.reshape(k, -1), w)
     enough = (count >= 12) & (overlap >= MIN_OVERLAP * 0.9)
     return (
         np.where(enough, pixel, -1.0).astype(np.float32),
@@ -228,7 +339,75 @@ def _measure(a: Prepared, b: Prepared, params: F32) -> tuple[F32, F32, F32]:
     )
 
 
-def calibrated(pixel: float | F32, edge: float | F32, overlap: float | F32, free: float | F32 = 0.0) -> F32:
+def _measure_shifts(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> tuple[F32, F32, F32]:
+    """`_measure` of each alignment (K, 5) moved by each of 3 x 3 shifts `deltas` (M, 4: no turn, no
+    scaling, dy and dx in {-step, 0, step}, step 1 or 1/2), returned (K * M,) in `_moves` order.
+
+    A shift of A's grid by a step only moves the points at which B is sampled along that grid, so B is
+    sampled once on A's grid extended by a step at the step's spacing, and each shift is a window of it
+    (the sample points are the same up to float32 rounding of the coordinates)."""
+    k_all = current.shape[0]
+    per_call = max(1, _MEASURE_ROWS // len(deltas))
+    parts = [
+        _measure_shift_rows(batch, owner[s : s + per_call], current[s : s + per_call], deltas)
+        for s in range(0, k_all, per_call)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    pixel, edge, overlap = (np.concatenate([p[n] for p in parts]) for n in range(3))
+    return pixel, edge, overlap
+
+
+def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> tuple[F32, F32, F32]:
+    ha, wa = batch.a_shape
+    ca = _centre(ha, wa)
+    step = float(np.abs(deltas[:, 2:]).max())
+    per_px = round(1.0 / step)
+    # Positions i - d of A's grid for every shift d: from -step to (size - 1) + step, `step` apart.
+    uy = np.arange(-1, per_px * (ha - 1) + 2, dtype=np.float32) * np.float32(step)
+    ux = np.arange(-1, per_px * (wa - 1) + 2, dtype=np.float32) * np.float32(step)
+    gy = uy[None, :, None] - ca[0] - current[:, 3, None, None]
+    gx = ux[None, None, :] - ca[1] - current[:, 4, None, None]
+    gy, gx = np.broadcast_arrays(gy, gx)
+    cy, cx = batch.b_stacked.centres(owner)
+    qy, qx = _map_points(cy, cx, current[:, 0], current[:, 1] > 0, current[:, 2], gy, gx)
+    vals, evals = _values(batch.b_stacked, owner, qy, qx)
+    hw = batch.b_stacked.dims[owner]
+    hb, wb = hw[:, 0], hw[:, 1]
+    inner = _inner(batch.b_stacked, owner, qy, qx)
+    k, m = current.shape[0], len(deltas)
+    windows = []
+    for dy, dx in deltas[:, 2:].tolist():
+        y0, x0 = 1 - round(dy * per_px), 1 - round(dx * per_px)
+        windows.append(
+            (
+                slice(y0, y0 + per_px * (ha - 1) + 1, per_px),
+                slice(x0, x0 + per_px * (wa - 1) + 1, per_px),
+            )
+        )
+
+    def cut(x: NDArray[Any]) -> NDArray[Any]:
+        return np.stack([x[:, sy, sx] for sy, sx in windows], axis=1).reshape(k * m, ha * wa)
+
+    w = cut(inner).astype(np.float32)
+    count = w.sum(axis=1)
+    scale = np.repeat(current[:, 2], m)
+    area_b = np.repeat((np.maximum(hb - 2, 1) * np.maximum(wb - 2, 1)).astype(np.float32), m) * scale**2
+    overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
+    rows = np.repeat(owner, m)
+    pixel = _masked_stats(batch.a_pixels[rows], cut(vals), w)
+    edge = _masked_stats(batch.a_edges[rows], cut(evals), w)
+    enough = (count >= 12) & (overlap >= MIN_OVERLAP * 0.9)
+    return (
+        np.where(enough, pixel, -1.0).astype(np.float32),
+        np.where(enough, edge, -1.0).astype(np.float32),
+        np.minimum(overlap, 1.0).astype(np.float32),
+    )
+
+
+def calibrated(
+    pixel: float | F32, edge: float | F32, overlap: float | F32, free: float | NDArray[np.floating[Any]] = 0.0
+) -> F32:
     """The score: a logistic function of the similarities, the overlap and whether the angle is free."""
     wp, we, wo, wf, bias = CALIBRATION
     z = wp * np.asarray(pixel) + we * np.asarray(edge) + wo * np.asarray(overlap) + wf * np.asarray(free) + bias
@@ -255,56 +434,133 @@ def _moves(current: F32, deltas: F32) -> F32:
     return out
 
 
-def verify(a: Prepared, b: Prepared, hypotheses: list[Hypothesis]) -> Verdict | None:
+def verify(a: Prepared, b: Prepared, hypotheses: Sequence[Hypothesis]) -> Verdict | None:
     """The best alignment of B onto A among the hypotheses, and its score; None if nothing overlaps."""
-    hyps = [(h.angle, h.mirrored, s) for h in hypotheses for s in (SCALES if h.angle % 90.0 == 0 else ROTATED_SCALES)]
-    warped, mask = _warp_stack(b.coarse, hyps, _COARSE_CANVAS)
-    ncc, _ = _masked_ncc(a.coarse, warped, mask, MIN_OVERLAP)
-    flat = ncc.reshape(len(hyps), -1)
-    best_per_hyp = flat.max(axis=1)
-    order = [
-        k for k in np.argsort(-best_per_hyp, kind="stable")[:_REFINE_KEEP].tolist() if best_per_hyp[k] >= COARSE_FLOOR
+    return verify_batch([(a, b, hypotheses)])[0]
+
+
+# Pairs verified together (bounds the memory of the coarse search: ~28 hypotheses x 40 x 40 each).
+_CHUNK = 48
+
+
+def verify_batch(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]]) -> list[Verdict | None]:
+    """`verify(a, b, hypotheses)` for each job, computed in batches of pairs whose A images share one
+    shape (the same results as one pair at a time: every pair's arithmetic is unchanged)."""
+    out: list[Verdict | None] = [None] * len(jobs)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for n, (a, _, _) in enumerate(jobs):
+        groups.setdefault(a.pixels.shape, []).append(n)
+    for members in groups.values():
+        for s in range(0, len(members), _CHUNK):
+            chunk = members[s : s + _CHUNK]
+            for n, verdict in zip(chunk, _verify_chunk([jobs[n] for n in chunk]), strict=True):
+                out[n] = verdict
+    return out
+
+
+def _verify_chunk(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]]) -> list[Verdict | None]:
+    batch = _Batch.of([(a, b) for a, b, _ in jobs])
+    hyps = [
+        [(h.angle, h.mirrored, s) for h in hs for s in (SCALES if h.angle % 90.0 == 0 else ROTATED_SCALES)]
+        for _, _, hs in jobs
     ]
-    if not order:
-        return None
+    counts = [len(h) for h in hyps]
+    owner = np.repeat(np.arange(len(jobs), dtype=np.intp), counts)
+    params = np.array([(math.radians(a), 1.0 if m else 0.0, s) for hs in hyps for a, m, s in hs], dtype=np.float32)
+    warped, mask = _warp_stack(batch.b_coarse, owner, params.reshape(-1, 3), _COARSE_CANVAS)
+    ncc, _ = _masked_ncc(batch.a_coarse, owner, warped, mask, MIN_OVERLAP)
+    flat = ncc.reshape(len(owner), -1)
+    best_all = flat.max(axis=1)
+    arg_all = flat.argmax(axis=1)
     size = ncc.shape[1:]
-    ch, cw = a.coarse.shape
+    ch, cw = batch.a_coarse.shape[1:]
     half_a = _centre(ch, cw)
-    fy, fx = a.pixels.shape[0] / ch, a.pixels.shape[1] / cw
+    fy, fx = batch.a_shape[0] / ch, batch.a_shape[1] / cw
     rows: list[F32] = []
-    for k in order:
-        angle, mirrored, scale = hyps[k]
-        dy, dx = np.unravel_index(int(flat[k].argmax()), size)
-        # The shift wraps around: indices past A's extent are negative offsets of the canvas origin.
-        dy = dy - size[0] if dy >= ch else dy
-        dx = dx - size[1] if dx >= cw else dx
-        ty = (dy + (_COARSE_CANVAS - 1) / 2.0 - half_a[0]) * fy
-        tx = (dx + (_COARSE_CANVAS - 1) / 2.0 - half_a[1]) * fx
-        rows.append(np.array([math.radians(angle), 1.0 if mirrored else 0.0, scale, ty, tx], dtype=np.float32))
+    row_owner: list[int] = []
+    first = 0
+    for p, hs in enumerate(hyps):
+        best_per_hyp = best_all[first : first + len(hs)]
+        order = [
+            k
+            for k in np.argsort(-best_per_hyp, kind="stable")[:_REFINE_KEEP].tolist()
+            if best_per_hyp[k] >= COARSE_FLOOR
+        ]
+        for k in order:
+            angle, mirrored, scale = hs[k]
+            dy, dx = np.unravel_index(int(arg_all[first + k]), size)
+            # The shift wraps around: indices past A's extent are negative offsets of the canvas origin.
+            dy = dy - size[0] if dy >= ch else dy
+            dx = dx - size[1] if dx >= cw else dx
+            ty = (dy + (_COARSE_CANVAS - 1) / 2.0 - half_a[0]) * fy
+            tx = (dx + (_COARSE_CANVAS - 1) / 2.0 - half_a[1]) * fx
+            rows.append(np.array([math.radians(angle), 1.0 if mirrored else 0.0, scale, ty, tx], dtype=np.float32))
+            row_owner.append(p)
+        first += len(hs)
+    out: list[Verdict | None] = [None] * len(jobs)
+    if not rows:
+        return out
     current = np.stack(rows)
-    free = bool(np.any(np.abs(np.degrees(current[:, 0]) % 90.0) > 1e-3))
-    # (One flag for the whole set: a pair whose orientation is free is scored as a free rotation.)
-    stages = (_SHIFT_1, _SCALE_ANGLE_FREE if free else _SCALE_ONLY, _SHIFT_HALF)
-    for deltas in stages:
-        moves = _moves(current, deltas)
-        k, m = moves.shape[:2]
-        pixel, edge, overlap = _measure(a, b, moves.reshape(k * m, 5))
-        scores = np.where(pixel > -1, calibrated(pixel, edge, overlap, float(free)), -1.0).reshape(k, m)
-        pick = scores.argmax(axis=1)
-        current = moves[np.arange(k), pick]
-        pixel, edge, overlap = (x.reshape(k, m)[np.arange(k), pick] for x in (pixel, edge, overlap))
-        scores = scores[np.arange(k), pick]
-    i = int(scores.argmax())
-    if scores[i] < 0:
-        return None
-    params = current
-    rad, mir, scale, ty, tx = params[i].tolist()
-    alignment = Alignment(
-        angle=round(math.degrees(rad) % 360.0, 2),
-        mirrored=mir > 0,
-        scale=round(scale, 4),
-        dy=round(ty / a.pixels.shape[0], 4),
-        dx=round(tx / a.pixels.shape[1], 4),
-        overlap=round(float(overlap[i]), 4),
-    )
-    return Verdict(round(float(scores[i]), 6), round(float(pixel[i]), 6), round(float(edge[i]), 6), alignment)
+    owners = np.array(row_owner, dtype=np.intp)
+    # One flag per pair: a pair whose orientation is free (in any kept alignment) is scored as a free rotation.
+    turned = np.abs(np.degrees(current[:, 0]) % 90.0) > 1e-3
+    free_pair = np.zeros(len(jobs), dtype=bool)
+    np.logical_or.at(free_pair, owners, turned)
+    free = free_pair[owners]
+    pixel = edge = overlap = scores = np.zeros(0, dtype=np.float32)
+    for stage in range(3):
+        if stage != 1:
+            deltas = _SHIFT_1 if stage == 0 else _SHIFT_HALF
+            current, pixel, edge, overlap, scores = _refine(batch, current, owners, free, deltas)
+            continue
+        # Scale and angle together for free rotations, scale alone otherwise.
+        current = current.copy()
+        for deltas, sel in ((_SCALE_ANGLE_FREE, free), (_SCALE_ONLY, ~free)):
+            if sel.any():
+                moved, *measured = _refine(batch, current[sel], owners[sel], free[sel], deltas)
+                current[sel] = moved
+                for target, value in zip((pixel, edge, overlap, scores), measured, strict=True):
+                    target[sel] = value
+    a_h, a_w = batch.a_shape
+    first = 0
+    for p, n_rows in enumerate(np.bincount(owners, minlength=len(jobs)).tolist()):
+        if n_rows == 0:
+            continue
+        i = first + int(scores[first : first + n_rows].argmax())
+        first += n_rows
+        if scores[i] < 0:
+            continue
+        rad, mir, scale, ty, tx = current[i].tolist()
+        alignment = Alignment(
+            angle=round(math.degrees(rad) % 360.0, 2),
+            mirrored=mir > 0,
+            scale=round(scale, 4),
+            dy=round(ty / a_h, 4),
+            dx=round(tx / a_w, 4),
+            overlap=round(float(overlap[i]), 4),
+        )
+        out[p] = Verdict(round(float(scores[i]), 6), round(float(pixel[i]), 6), round(float(edge[i]), 6), alignment)
+    return out
+
+
+def _refine(
+    batch: _Batch,
+    current: F32,
+    owners: NDArray[np.intp],
+    free: NDArray[np.bool_],
+    deltas: F32,
+) -> tuple[F32, F32, F32, F32, F32]:
+    """One stage of the coordinate descent: each alignment moved by each delta, the best move kept;
+    returns (alignments, pixel, edge, overlap, score) of the kept moves."""
+    moves = _moves(current, deltas)
+    k, m = moves.shape[:2]
+    if deltas is _SHIFT_1 or deltas is _SHIFT_HALF:
+        pixel, edge, overlap = _measure_shifts(batch, owners, current, deltas)
+    else:
+        pixel, edge, overlap = _measure(batch, np.repeat(owners, m), moves.reshape(k * m, 5))
+    flag = np.repeat(free, m).astype(np.float64)
+    scores = np.where(pixel > -1, calibrated(pixel, edge, overlap, flag), -1.0).reshape(k, m)
+    pick = scores.argmax(axis=1)
+    rows = np.arange(k)
+    pixel, edge, overlap = (x.reshape(k, m)[rows, pick] for x in (pixel, edge, overlap))
+    return moves[rows, pick], pixel, edge, overlap, scores[rows, pick]
