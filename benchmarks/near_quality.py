@@ -39,7 +39,6 @@ from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Record
 from leakcheck.near import NearItem, candidates, describe, score_candidates, settings_for
 from leakcheck.near.decision import features as decision_features
-from leakcheck.near.decision import structure
 from leakcheck.search import hamming_pairs
 
 CALIBRATION_CLASSES = ("apple_pie", "beignets")
@@ -306,7 +305,6 @@ def calibrate(items: list[Item], fps: list) -> None:  # type: ignore[type-arg]
     as it stands in the code, so fit CALIBRATION first, paste it, then run again for DECISION."""
     near_items, pos = _items_for(fps, items)
     scored = score_candidates(near_items, settings_for("thorough"))
-    structures = [structure(it.descriptor) for it in near_items]
     for s in scored:
         a, b = items[pos[s.i]], items[pos[s.j]]
         if s.verdict is None or _tile_of(a, b) or _tile_of(b, a):
@@ -314,7 +312,7 @@ def calibrate(items: list[Item], fps: list) -> None:  # type: ignore[type-arg]
         v = s.verdict
         free = float(abs(v.alignment.angle % 90.0) > 1e-3 and abs(v.alignment.angle % 90.0 - 90.0) > 1e-3)
         _FEATURES[0].append((v.pixel_similarity, v.edge_similarity, v.alignment.overlap, free, 1.0))
-        _FEATURES[1].append(decision_features(v, structures[s.i], structures[s.j]))
+        _FEATURES[1].append(decision_features(v, near_items[s.i].descriptor, near_items[s.j].descriptor))
         _FEATURES[2].append(float(a.source == b.source))
     y = np.array(_FEATURES[2])
     w = _logistic_fit(np.array(_FEATURES[0]), y)

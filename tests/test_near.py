@@ -363,3 +363,20 @@ def test_one_edge_pictures_are_not_paired_by_turning_and_cropping_them(sensitivi
     items = [NearItem(describe(im), im.size) for im in images]
     found = [(m.i, m.j) for m in find_near_pairs(items, settings_for(sensitivity))]
     assert found == [(1, 9)]
+
+
+def test_a_rotations_fill_wedges_do_not_count_against_its_structure() -> None:
+    from leakcheck.near.decision import overlap_structure, structure
+
+    original = scene(3)
+    turned = original.rotate(30, resample=Image.Resampling.BICUBIC, expand=True)
+    da, db = describe(original), describe(turned)
+    v = views([da, db])
+    verdict = verify(prepare(da), prepare(db), hypotheses(da, db, v, 0, v, 1))
+    assert verdict is not None
+    # The wedges' straight edges make the whole turned image look plainer than the photo it shows ...
+    assert structure(db) < structure(da)
+    # ... but on the overlap the two measure alike.
+    on_overlap = overlap_structure(da, db, verdict.alignment)
+    assert on_overlap > structure(db)
+    assert on_overlap == pytest.approx(structure(da), rel=0.35)

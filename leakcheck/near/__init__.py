@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
-from leakcheck.near.decision import DECISION, decide, structure
+from leakcheck.near.decision import DECISION, decide
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
@@ -247,17 +247,10 @@ def find_near_pairs(
 
 def _find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
     out: list[NearMatch] = []
-    structures: dict[int, float] = {}
-
-    def structure_of(k: int) -> float:
-        if k not in structures:
-            structures[k] = structure(items[k].descriptor)
-        return structures[k]
-
     for s in score_candidates(items, settings):
         if s.verdict is None:
             continue
-        score = round(decide(s.verdict, structure_of(s.i), structure_of(s.j)), 6)
+        score = round(decide(s.verdict, items[s.i].descriptor, items[s.j].descriptor), 6)
         if score < settings.min_score:
             continue
         a, b = items[s.i], items[s.j]

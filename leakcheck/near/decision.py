@@ -8,7 +8,8 @@ of image alignment, and the structure tensor measures it: where only one gradien
 its smaller eigenvalue is zero, and an alignment along the edge is undetermined.
 
 `structure(d)` is the share of a thumbnail's gradient energy that is two-dimensional (0: nothing but
-parallel edges; about 0.5: isotropic texture). `decide` turns the verifier's calibrated score into the
+parallel edges; about 0.5: isotropic texture); `overlap_structure` measures it on the part of each image
+the alignment overlaps. `decide` turns the verifier's calibrated score into the
 reported one, taking into account whether the alignment moved B (mirror, turn, scale, shift) and the
 structure of the plainer image; its weights are fitted by `benchmarks/near_quality.py --calibrate` on the
 calibration half of the benchmark, which includes hard negatives cut from real photos (tiles).
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from leakcheck.near.descriptor import NearDescriptor, smooth
 from leakcheck.near.verify import Alignment, Verdict
@@ -29,22 +31,62 @@ STRUCTURE_FLOOR = 1e-3
 # verifier's score: a pair that B only re-placed keeps its score, and a moved one gains or loses by how
 # much two-dimensional structure the plainer image has. Fitted (logistic regression with the verifier's
 # logit as offset) by `benchmarks/near_quality.py --calibrate` on the calibration half.
-DECISION: tuple[float, float] = (5.877, 7.014)
+DECISION: tuple[float, float] = (6.369, 7.482)
 
 
-def structure(d: NearDescriptor) -> float:
-    """The share (0-1) of the thumbnail's gradient energy that is two-dimensional."""
+def _tensor(d: NearDescriptor) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Per pixel: the structure tensor's smaller eigenvalue and half its trace (0 on a 2-px border,
+    which is the thumbnail's edge rather than the picture's structure)."""
     px = smooth(d.pixels())
     gy, gx = (np.asarray(g, dtype=np.float32) for g in np.gradient(px))
     jxx, jyy, jxy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
     half_trace = (jxx + jyy) / 2.0
-    lam_min = half_trace - np.sqrt(((jxx - jyy) / 2.0) ** 2 + jxy**2)
-    # The thumbnail's own border is no structure of the picture.
-    inner = (slice(2, -2), slice(2, -2)) if min(px.shape) > 6 else (slice(None), slice(None))
-    energy = float(half_trace[inner].mean())
-    if energy <= 1e-6:
-        return 0.0
-    return float(np.clip(lam_min[inner].mean() / energy, 0.0, 1.0))
+    lam_min = np.maximum(half_trace - np.sqrt(((jxx - jyy) / 2.0) ** 2 + jxy**2), 0.0)
+    if min(px.shape) > 6:
+        border = np.ones(px.shape, dtype=bool)
+        border[2:-2, 2:-2] = False
+        lam_min = np.where(border, 0.0, lam_min)
+        half_trace = np.where(border, 0.0, half_trace)
+    return np.asarray(lam_min, dtype=np.float32), np.asarray(half_trace, dtype=np.float32)
+
+
+def _ratio(lam_min: NDArray[np.float32], half_trace: NDArray[np.float32]) -> float:
+    energy = float(half_trace.sum())
+    return float(np.clip(lam_min.sum() / energy, 0.0, 1.0)) if energy > 1e-6 else 0.0
+
+
+def structure(d: NearDescriptor) -> float:
+    """The share (0-1) of the thumbnail's gradient energy that is two-dimensional."""
+    return _ratio(*_tensor(d))
+
+
+def overlap_structure(a: NearDescriptor, b: NearDescriptor, al: Alignment) -> float:
+    """The structure of the plainer of A and B, each measured only where the alignment overlaps them.
+
+    Measured on the overlap, not the whole image, so that what a copy gained outside the shared picture
+    (the fill wedges of a rotation, the bars of a letterbox) does not count against it."""
+    if al.squashed:
+        return min(structure(a), structure(b))
+    ta, tb = _tensor(a), _tensor(b)
+    ha, wa = a.height, a.width
+    gy = np.arange(ha, dtype=np.float32)[:, None] - (ha - 1) / 2.0 - al.dy * ha
+    gx = np.arange(wa, dtype=np.float32)[None, :] - (wa - 1) / 2.0 - al.dx * wa
+    gy, gx = np.broadcast_arrays(gy, gx)
+    rad = math.radians(al.angle)
+    c, s = math.cos(rad) / al.scale, math.sin(rad) / al.scale
+    qx = c * gx - s * gy
+    qy = s * gx + c * gy
+    qx = (-qx if al.mirrored else qx) + (b.width - 1) / 2.0
+    qy = qy + (b.height - 1) / 2.0
+    inside = (qy >= 0) & (qy <= b.height - 1) & (qx >= 0) & (qx <= b.width - 1)
+    if not inside.any():
+        return min(structure(a), structure(b))
+    # A over the overlap, and B sampled (nearest pixel) where A's overlapping pixels fall on it.
+    on_a = _ratio(ta[0][inside], ta[1][inside])
+    iy = np.rint(qy[inside]).astype(np.intp)
+    ix = np.rint(qx[inside]).astype(np.intp)
+    on_b = _ratio(tb[0][iy, ix], tb[1][iy, ix])
+    return min(on_a, on_b)
 
 
 def moved(al: Alignment) -> bool:
@@ -59,16 +101,16 @@ def moved(al: Alignment) -> bool:
     )
 
 
-def features(verdict: Verdict, structure_a: float, structure_b: float) -> tuple[float, float, float]:
+def features(verdict: Verdict, a: NearDescriptor, b: NearDescriptor) -> tuple[float, float, float]:
     """(logit of the verifier's score, moved 0/1, moved x log10 structure of the plainer image)."""
     p = min(max(verdict.score, 1e-6), 1.0 - 1e-6)
-    m = 1.0 if moved(verdict.alignment) else 0.0
-    s = math.log10(max(min(structure_a, structure_b), STRUCTURE_FLOOR))
-    return math.log(p / (1.0 - p)), m, m * s
+    m = moved(verdict.alignment)
+    s = math.log10(max(overlap_structure(a, b, verdict.alignment), STRUCTURE_FLOOR)) if m else 0.0
+    return math.log(p / (1.0 - p)), float(m), s
 
 
-def decide(verdict: Verdict, structure_a: float, structure_b: float) -> float:
-    """The reported score (0-1) of a verified pair."""
-    logit, m, ms = features(verdict, structure_a, structure_b)
+def decide(verdict: Verdict, a: NearDescriptor, b: NearDescriptor) -> float:
+    """The reported score (0-1) of a verified pair of images with these descriptors."""
+    logit, m, ms = features(verdict, a, b)
     z = logit + DECISION[0] * m + DECISION[1] * ms
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
