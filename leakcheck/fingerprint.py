@@ -58,6 +58,9 @@ _SETTLE_BLOCK = 1 << 20
 @dataclass(frozen=True, slots=True)
 class FingerprintOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
+    # Whether to compute the near-duplicate detector's descriptor (a third of a small file's cost); a
+    # scan that will not run the detector (--near-method hash, --no-near) skips it.
+    descriptor: bool = True
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:
@@ -107,7 +110,9 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
                 orientation = _orientation(im)
                 # exif_transpose copies the image even when there is nothing to turn.
                 oriented = (ImageOps.exif_transpose(im) or im) if orientation > 1 else im
-                fp = _fingerprint_image(record, size, file_digest, fmt, oriented, jpeg_quality=quality)
+                fp = _fingerprint_image(
+                    record, size, file_digest, fmt, oriented, jpeg_quality=quality, descriptor=options.descriptor
+                )
                 if not reduced:
                     return fp
                 if orientation in (5, 6, 7, 8):
@@ -297,6 +302,7 @@ def _fingerprint_image(
     *,
     jpeg_quality: int | None = None,
     native: _Native | None = None,
+    descriptor: bool = True,
 ) -> Fingerprint:
     mode = im.mode
     canon_mode, arr = canonical_pixels(im)
@@ -336,7 +342,7 @@ def _fingerprint_image(
         sharpness=sharpness,
         clipped=clipped,
         jpeg_quality=jpeg_quality,
-        near=describe(im),
+        near=describe(im) if descriptor else None,
     )
 
 

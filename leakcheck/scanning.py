@@ -87,7 +87,7 @@ def _settings(
             sensitivity=sensitivity,
             min_score=min_score,
         )
-        fp_options = FingerprintOptions(max_pixels=max_pixels)
+        fp_options = FingerprintOptions(max_pixels=max_pixels, descriptor=near and near_method == "verified")
         rules = IgnoreRules(tuple(ignore))
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -468,3 +468,30 @@ def test_a_damaged_near_row_is_recomputed_with_a_warning(
         assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
     assert counter.calls == 1
     assert "damaged near-duplicate results" in caplog.text
+
+
+def test_a_hash_rule_scan_skips_the_descriptor_and_finds_the_same(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakcheck.index import Index, MatchOptions
+
+    seen: list[Fingerprint] = []
+
+    def spy(record: Record, *args: object) -> Fingerprint:
+        fp = fingerprint_record(record, *args)  # type: ignore[arg-type]  # passes the options through
+        seen.append(fp)
+        return fp
+
+    monkeypatch.setattr(engine_module, "fingerprint_record", spy)
+    leakcheck.scan(leaky, jobs=1, cache=False, near_method="hash")
+    without = list(seen)
+    assert without
+    assert all(fp.near is None for fp in without)
+    seen.clear()
+    leakcheck.scan(leaky, jobs=1, cache=False)
+    with_descriptors = list(seen)
+    assert all(fp.near is not None for fp in with_descriptors if fp.ok)
+    # The hash rule does not depend on the descriptor it skipped.
+    rule = MatchOptions(method="hash")
+    assert Index(without, rule).relations() == Index(with_descriptors, rule).relations()
+    assert any(r.kind == "near" for r in Index(without, rule).relations())
