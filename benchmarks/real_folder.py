@@ -7,7 +7,7 @@ and 85% resizes (near). The sample's own natural duplicate (one bibimbap shot tw
 
 Prints the recall of each planted kind, what else was flagged, wall time and peak RSS.
 
-    .venv/bin/python benchmarks/real_folder.py [--photos ../shared/data/food101-sample] [--plant 300]
+    .venv/bin/python benchmarks/real_folder.py [--photos ../shared/data/food101-sample] [--plant 300] [--near-method hash]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--plant", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None)
-    parser.add_argument("--near-method", default="hash", choices=("hash", "verified"))
+    parser.add_argument("--near-method", default="verified", choices=("verified", "hash"))
     args = parser.parse_args()
     if not args.photos.is_dir():
         raise SystemExit(f"{args.photos}: not found; pass --photos DIR (a <split>/<class>/<image> folder)")

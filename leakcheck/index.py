@@ -143,11 +143,19 @@ class Index:
         if self.options.method == "hash":
             found = self._hash_links()
         else:
-            # Fingerprints without a descriptor (built by hand, or from an older cache) keep the hash rule.
-            bare = {g for g, members in enumerate(self.groups) if self.samples[members[0]].near is None}
             found = self._verified_links()
-            if bare:
-                found += [link for link in self._hash_links() if link[0] in bare or link[1] in bare]
+            # The detector never finds less than the hash rule: a pair within both hash thresholds that it
+            # turned down (a plain picture's re-encoded copy can align best in a way its decision
+            # distrusts) is kept with the rule's score, if that clears the sensitivity's threshold.
+            # Fingerprints without a descriptor (built by hand, or from an older cache) keep the rule too.
+            bare = {g for g, members in enumerate(self.groups) if self.samples[members[0]].near is None}
+            have = {(g1, g2) for g1, g2, *_ in found}
+            floor = self.options.settings().min_score
+            found += [
+                link
+                for link in self._hash_links()
+                if (link[0], link[1]) not in have and (link[3] >= floor or link[0] in bare or link[1] in bare)
+            ]
         for g1, g2, distance, score, why in found:
             links[g1].add(g2)
             links[g2].add(g1)

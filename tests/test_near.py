@@ -380,3 +380,22 @@ def test_a_rotations_fill_wedges_do_not_count_against_its_structure() -> None:
     on_overlap = overlap_structure(da, db, verdict.alignment)
     assert on_overlap > structure(db)
     assert on_overlap == pytest.approx(structure(da), rel=0.35)
+
+
+@pytest.mark.parametrize("sensitivity", ["strict", "default", "thorough"])
+def test_the_detector_never_finds_less_than_the_hash_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sensitivity: str
+) -> None:
+    images = [("train/c/a.png", scene(5)), ("test/c/a.png", _jpeg(scene(5), 40)), ("test/c/b.png", scene(6))]
+    fps = _fingerprints(tmp_path, images)
+    hashed = {(r.a, r.b) for r in Index(fps, MatchOptions(method="hash")).relations()}
+    assert hashed == {("train/c/a.png", "test/c/a.png")}
+    # Even if the detector turned every pair down, the hash rule's pairs would stay (where the rule's
+    # score clears the sensitivity's threshold).
+    monkeypatch.setattr("leakcheck.index.find_near_pairs", lambda *args, **kwargs: [])
+    rel = Index(fps, MatchOptions(method="verified", sensitivity=sensitivity)).relations()
+    distance = Index(fps, MatchOptions(method="hash")).relations()[0].distance
+    kept = 1.0 - distance / 64.0 >= settings_for(sensitivity).min_score
+    assert [(r.a, r.b, r.explanation) for r in rel] == (
+        [("train/c/a.png", "test/c/a.png", "hash distances within thresholds")] if kept else []
+    )
