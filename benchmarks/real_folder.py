@@ -7,7 +7,7 @@ and 85% resizes (near). The sample's own natural duplicate (one bibimbap shot tw
 
 Prints the recall of each planted kind, what else was flagged, wall time and peak RSS.
 
-    .venv/bin/python benchmarks/real_folder.py [--photos ../shared/data/food101-sample] [--plant 300] [--near-method hash]
+    .venv/bin/python benchmarks/real_folder.py [--photos DIR] [--plant 300] [--near-method hash]
 """
 
 from __future__ import annotations
