@@ -21,7 +21,8 @@ import sqlite3
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -345,6 +346,18 @@ def _checksum(payload: bytes) -> str:
 # --- the store -----------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed when the block ends (also by return), rolled back on an error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class FingerprintCache:
     """Fingerprints of one dataset's files, reused while the files are unchanged.
 
@@ -487,19 +500,13 @@ class FingerprintCache:
             return
         keep = set(present)
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                if not self._config_holds(self._conn):
+            with _writing(self._conn) as conn:
+                if not self._config_holds(conn):
                     # A scan with other options or another version took the file over meanwhile.
-                    self._conn.execute("ROLLBACK")
                     return
-                stale = [(k,) for (k,) in self._conn.execute("SELECT key FROM fingerprints") if k not in keep]
-                self._conn.executemany("DELETE FROM fingerprints WHERE key = ?", stale)
-                self._conn.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?)", rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                stale = [(k,) for (k,) in conn.execute("SELECT key FROM fingerprints") if k not in keep]
+                conn.executemany("DELETE FROM fingerprints WHERE key = ?", stale)
+                conn.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not update fingerprint cache %s (%s); results are unaffected", self.path, exc)
 
@@ -525,17 +532,12 @@ class FingerprintCache:
         if self._conn is None:
             return
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute("INSERT OR REPLACE INTO near VALUES (?, ?, ?)", (key, _checksum(payload), payload))
-                self._conn.execute(
+            with _writing(self._conn) as conn:
+                conn.execute("INSERT OR REPLACE INTO near VALUES (?, ?, ?)", (key, _checksum(payload), payload))
+                conn.execute(
                     "DELETE FROM near WHERE rowid NOT IN (SELECT rowid FROM near ORDER BY rowid DESC LIMIT ?)",
                     (_NEAR_KEPT,),
                 )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not store near-duplicate results in %s (%s)", self.path, exc)
 
