@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from leakcheck.near.descriptor import NearDescriptor, smooth
-from leakcheck.near.verify import Alignment, Verdict
+from leakcheck.near.verify import Alignment, Verdict, _map_points
 
 # Structure below this is treated as this (log scale): a pair can't be penalised without bound.
 STRUCTURE_FLOOR = 1e-3
@@ -72,12 +72,13 @@ def overlap_structure(a: NearDescriptor, b: NearDescriptor, al: Alignment) -> fl
     gy = np.arange(ha, dtype=np.float32)[:, None] - (ha - 1) / 2.0 - al.dy * ha
     gx = np.arange(wa, dtype=np.float32)[None, :] - (wa - 1) / 2.0 - al.dx * wa
     gy, gx = np.broadcast_arrays(gy, gx)
-    rad = math.radians(al.angle)
-    c, s = math.cos(rad) / al.scale, math.sin(rad) / al.scale
-    qx = c * gx - s * gy
-    qy = s * gx + c * gy
-    qx = (-qx if al.mirrored else qx) + (b.width - 1) / 2.0
-    qy = qy + (b.height - 1) / 2.0
+    # B's coordinates of A's pixels, by the verifier's own mapping (one alignment).
+    one = np.ones(1, dtype=np.float32)
+    qy, qx = _map_points(
+        one * (b.height - 1) / 2.0, one * (b.width - 1) / 2.0, one * math.radians(al.angle),
+        np.array([al.mirrored]), one * al.scale, gy[None], gx[None],
+    )  # fmt: skip
+    qy, qx = qy[0], qx[0]
     inside = (qy >= 0) & (qy <= b.height - 1) & (qx >= 0) & (qx <= b.width - 1)
     if not inside.any():
         return min(structure(a), structure(b))
