@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image
 
 from leakcheck.near.candidates import candidate_pairs, hypotheses, views
-from leakcheck.near.decision import DECISION, decide
+from leakcheck.near.decision import DECISION, decide, memoised
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
+from leakcheck.near.pool import verify_parallel
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
 from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify_batch
 
@@ -98,8 +99,9 @@ def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[i
     return {(usable[i], usable[j]) for i, j in pairs}
 
 
-def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[Scored]:
-    """Every candidate pair (i < j) among `items`, verified; plain images take no part."""
+def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, workers: int = 1) -> list[Scored]:
+    """Every candidate pair (i < j) among `items`, verified (on up to `workers` processes); plain images
+    take no part."""
     usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
     if len(usable) < 2:
         return []
@@ -124,7 +126,7 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings) -> list[
         (prepared_at(i, s), prepared_at(j, s), hypotheses(sub[i].descriptor, sub[j].descriptor, v, i, v, j))
         for (i, j), s in zip(order, smallest, strict=True)
     ]
-    verdicts = verify_batch(jobs)
+    verdicts = verify_parallel(jobs, workers)
     # Pairs that fail and whose aspect ratios differ: B squashed to A's shape, verified once more.
     again = [
         n
@@ -226,12 +228,13 @@ def _decode_matches(payload: bytes, n: int) -> list[NearMatch] | None:
 
 
 def find_near_pairs(
-    items: Sequence[NearItem], settings: NearSettings, *, memo: NearMemo | None = None
+    items: Sequence[NearItem], settings: NearSettings, *, memo: NearMemo | None = None, workers: int = 1
 ) -> list[NearMatch]:
     """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part.
 
     With a `memo`, a result already computed for the same items and settings is reused (a re-scan of
-    unchanged data verifies nothing), and a new one is stored.
+    unchanged data verifies nothing), and a new one is stored. `workers`: processes that verify
+    candidate pairs (the result is the same for any number).
     """
     key = memo_key(items, settings) if memo is not None else ""
     if memo is not None:
@@ -239,18 +242,19 @@ def find_near_pairs(
         found = _decode_matches(payload, len(items)) if payload is not None else None
         if found is not None:
             return found
-    out = _find_near_pairs(items, settings)
+    out = _find_near_pairs(items, settings, workers)
     if memo is not None:
         memo.near_put(key, _encode_matches(out))
     return out
 
 
-def _find_near_pairs(items: Sequence[NearItem], settings: NearSettings) -> list[NearMatch]:
+def _find_near_pairs(items: Sequence[NearItem], settings: NearSettings, workers: int) -> list[NearMatch]:
     out: list[NearMatch] = []
-    for s in score_candidates(items, settings):
+    tensor_of = memoised()
+    for s in score_candidates(items, settings, workers=workers):
         if s.verdict is None:
             continue
-        score = round(decide(s.verdict, items[s.i].descriptor, items[s.j].descriptor), 6)
+        score = round(decide(s.verdict, items[s.i].descriptor, items[s.j].descriptor, tensor_of), 6)
         if score < settings.min_score:
             continue
         a, b = items[s.i], items[s.j]

@@ -18,6 +18,7 @@ calibration half of the benchmark, which includes hard negatives cut from real p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +35,11 @@ STRUCTURE_FLOOR = 1e-3
 DECISION: tuple[float, float] = (6.369, 7.482)
 
 
-def _tensor(d: NearDescriptor) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+Tensor = tuple[NDArray[np.float32], NDArray[np.float32]]
+TensorOf = Callable[[NearDescriptor], Tensor]
+
+
+def _tensor(d: NearDescriptor) -> Tensor:
     """Per pixel: the structure tensor's smaller eigenvalue and half its trace (0 on a 2-px border,
     which is the thumbnail's edge rather than the picture's structure)."""
     px = smooth(d.pixels())
@@ -55,19 +60,33 @@ def _ratio(lam_min: NDArray[np.float32], half_trace: NDArray[np.float32]) -> flo
     return float(np.clip(lam_min.sum() / energy, 0.0, 1.0)) if energy > 1e-6 else 0.0
 
 
-def structure(d: NearDescriptor) -> float:
+def memoised() -> TensorOf:
+    """`_tensor`, computed once per descriptor for as long as the returned function lives (each image
+    of a scan is in about ten verified pairs)."""
+    known: dict[int, tuple[NearDescriptor, Tensor]] = {}
+
+    def tensor_of(d: NearDescriptor) -> Tensor:
+        hit = known.get(id(d))
+        if hit is None or hit[0] is not d:
+            hit = known[id(d)] = (d, _tensor(d))
+        return hit[1]
+
+    return tensor_of
+
+
+def structure(d: NearDescriptor, tensor_of: TensorOf = _tensor) -> float:
     """The share (0-1) of the thumbnail's gradient energy that is two-dimensional."""
-    return _ratio(*_tensor(d))
+    return _ratio(*tensor_of(d))
 
 
-def overlap_structure(a: NearDescriptor, b: NearDescriptor, al: Alignment) -> float:
+def overlap_structure(a: NearDescriptor, b: NearDescriptor, al: Alignment, tensor_of: TensorOf = _tensor) -> float:
     """The structure of the plainer of A and B, each measured only where the alignment overlaps them.
 
     Measured on the overlap, not the whole image, so that what a copy gained outside the shared picture
     (the fill wedges of a rotation, the bars of a letterbox) does not count against it."""
     if al.squashed:
-        return min(structure(a), structure(b))
-    ta, tb = _tensor(a), _tensor(b)
+        return min(structure(a, tensor_of), structure(b, tensor_of))
+    ta, tb = tensor_of(a), tensor_of(b)
     ha, wa = a.height, a.width
     gy = np.arange(ha, dtype=np.float32)[:, None] - (ha - 1) / 2.0 - al.dy * ha
     gx = np.arange(wa, dtype=np.float32)[None, :] - (wa - 1) / 2.0 - al.dx * wa
@@ -81,7 +100,7 @@ def overlap_structure(a: NearDescriptor, b: NearDescriptor, al: Alignment) -> fl
     qy, qx = qy[0], qx[0]
     inside = (qy >= 0) & (qy <= b.height - 1) & (qx >= 0) & (qx <= b.width - 1)
     if not inside.any():
-        return min(structure(a), structure(b))
+        return min(structure(a, tensor_of), structure(b, tensor_of))
     # A over the overlap, and B sampled (nearest pixel) where A's overlapping pixels fall on it.
     on_a = _ratio(ta[0][inside], ta[1][inside])
     iy = np.rint(qy[inside]).astype(np.intp)
@@ -102,16 +121,19 @@ def moved(al: Alignment) -> bool:
     )
 
 
-def features(verdict: Verdict, a: NearDescriptor, b: NearDescriptor) -> tuple[float, float, float]:
+def features(
+    verdict: Verdict, a: NearDescriptor, b: NearDescriptor, tensor_of: TensorOf = _tensor
+) -> tuple[float, float, float]:
     """(logit of the verifier's score, moved 0/1, moved x log10 structure of the plainer image)."""
     p = min(max(verdict.score, 1e-6), 1.0 - 1e-6)
     m = moved(verdict.alignment)
-    s = math.log10(max(overlap_structure(a, b, verdict.alignment), STRUCTURE_FLOOR)) if m else 0.0
+    s = math.log10(max(overlap_structure(a, b, verdict.alignment, tensor_of), STRUCTURE_FLOOR)) if m else 0.0
     return math.log(p / (1.0 - p)), float(m), s
 
 
-def decide(verdict: Verdict, a: NearDescriptor, b: NearDescriptor) -> float:
-    """The reported score (0-1) of a verified pair of images with these descriptors."""
-    logit, m, ms = features(verdict, a, b)
+def decide(verdict: Verdict, a: NearDescriptor, b: NearDescriptor, tensor_of: TensorOf = _tensor) -> float:
+    """The reported score (0-1) of a verified pair of images with these descriptors (`tensor_of`: where
+    their structure tensors come from, e.g. `memoised()` across many pairs)."""
+    logit, m, ms = features(verdict, a, b, tensor_of)
     z = logit + DECISION[0] * m + DECISION[1] * ms
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
