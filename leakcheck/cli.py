@@ -102,7 +102,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="settings file to use instead of the nearest leakcheck.toml / pyproject.toml")  # fmt: skip
     p.add_argument("--no-config", action="store_true", help="use no configuration file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no terminal report")
-    p.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes (default: all cores)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="processes for decoding and near-duplicate verification (default: all cores)",
+    )
     p.add_argument("--sensitivity", choices=tuple(SENSITIVITIES), default=None,
                    help="near-duplicate sensitivity: strict (unmistakable copies only), default, or thorough "
                         "(heavier edits, a few more false pairs)")  # fmt: skip

@@ -113,9 +113,11 @@ class Index:
         *,
         skipped: Iterable[Skipped] = (),
         memo: NearMemo | None = None,
+        jobs: int = 1,
     ) -> None:
         all_fps = list(fingerprints)
         self._memo = memo
+        self._jobs = jobs
         # Report order (split, then key), with split_order computed once per split rather than per sample.
         rank = {split: split_order(split) for split in {fp.record.split for fp in all_fps}}
         all_fps.sort(key=lambda fp: (rank[fp.record.split], fp.record.key))
@@ -184,7 +186,7 @@ class Index:
                 items.append(NearItem(fp.near, (fp.width, fp.height)))
         return [
             (reps[m.i], reps[m.j], m.phash_distance, m.score, m.explanation)
-            for m in find_near_pairs(items, self.options.settings(), memo=self._memo)
+            for m in find_near_pairs(items, self.options.settings(), memo=self._memo, workers=self._jobs)
         ]
 
     def near_distance(self, g1: int, g2: int) -> int:

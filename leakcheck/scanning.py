@@ -18,7 +18,7 @@ from typing import Any
 from leakcheck._version import __version__
 from leakcheck.cache import cache_config, open_cache
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import ProgressStart, fingerprint_arrays, fingerprint_dataset
+from leakcheck.engine import ProgressStart, default_jobs, fingerprint_arrays, fingerprint_dataset
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions, NearMethod, Relation
@@ -141,7 +141,8 @@ def scan(
             some quarter turn or mirror are always verified; with near_method="hash", the thresholds.
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
-            (default: this process only, which is safe in scripts without a `__main__` guard).
+            (default: this process only, which is safe in scripts without a `__main__` guard), and for
+            verifying near-duplicate candidates (default: all cores; forked workers, Linux only).
         ignore: globs of relative paths to leave out of a folder or manifest (see `leakcheck.sources.ignores`).
         progress: called with the number of samples once fingerprinting starts; returns a callback that is
             given the number of samples done as they complete.
@@ -368,7 +369,8 @@ def _report(
     memo: NearMemo | None = None,
 ) -> Report:
     """The one path from fingerprints to a Report, whatever the source."""
-    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo)
+    jobs = default_jobs() if settings.jobs is None else settings.jobs
+    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs)
     relations = index.relations()
     if settings.semantic is not None:
         relations = sorted(

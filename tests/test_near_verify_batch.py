@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from leakcheck.near import NearItem, describe, score_candidates, settings_for
@@ -93,3 +97,29 @@ def test_scored_pairs_are_deterministic_and_include_squashed_copies() -> None:
     # Some pairs failed and were verified once more with B squashed to A's aspect ratio.
     assert any(s.verdict is not None and s.verdict.alignment.squashed for s in first)
     assert any(s.verdict is not None and s.verdict.score >= 0.7 for s in first)
+
+
+def test_verifying_on_several_processes_gives_the_verdicts_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leakcheck.near import find_near_pairs, pool
+
+    ds = [describe(im) for im in _images()]
+    prepared = [prepare(d) for d in ds]
+    jobs = [(prepared[i], prepared[j], h) for i, j, h in _jobs()]
+    # Small enough here that the pool would not start: lower its bars so that it does, in several slices.
+    monkeypatch.setattr(pool, "MIN_PARALLEL", 2)
+    monkeypatch.setattr(pool, "_MIN_SLICE", 4)
+    started: list[int] = []
+
+    class Counted(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", Counted)
+    assert len(jobs) > 3 * 4
+    assert pool.verify_parallel(jobs, 2) == verify_batch(jobs)
+    assert started == [2]
+    assert pool._JOBS == ()  # nothing left behind for later forks
+    items = [NearItem(d, im.size) for d, im in zip(ds, _images(), strict=True)]
+    settings = settings_for("thorough")
+    assert find_near_pairs(items, settings, workers=2) == find_near_pairs(items, settings, workers=1)
