@@ -41,6 +41,8 @@ _APP = "leakcheck"
 # Seconds a scan waits for another scan's write transaction before giving up on storing its own rows.
 _BUSY_TIMEOUT = 30.0
 # Near-duplicate results kept per dataset (one per recent combination of images and settings).
+# Keys per SELECT ... IN (...) (SQLite allows 999 parameters in older builds).
+_IN_BATCH = 900
 _NEAR_KEPT = 4
 
 
@@ -398,10 +400,15 @@ class FingerprintCache:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS near (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
+                "payload BLOB NOT NULL)"
+            )
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("schema") != str(_SCHEMA) or meta.get("config") != self.config:
                 conn.execute("DELETE FROM fingerprints")
                 conn.execute("DELETE FROM near")
+                conn.execute("DELETE FROM near_pairs")
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema", str(_SCHEMA)), ("config", self.config)]
                 )
@@ -540,6 +547,49 @@ class FingerprintCache:
                 )
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not store near-duplicate results in %s (%s)", self.path, exc)
+
+    def pairs_get(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored outcomes of the detector's candidate pairs among `keys` (intact ones only)."""
+        if self._conn is None or not keys:
+            return {}
+        out: dict[str, bytes] = {}
+        damaged = 0
+        try:
+            for s in range(0, len(keys), _IN_BATCH):
+                batch = keys[s : s + _IN_BATCH]
+                marks = ",".join("?" * len(batch))
+                rows = self._conn.execute(
+                    f"SELECT key, checksum, payload FROM near_pairs WHERE key IN ({marks})", batch
+                )
+                for key, checksum, payload in rows:
+                    if isinstance(payload, bytes) and _checksum(payload) == checksum:
+                        out[key] = payload
+                    else:
+                        damaged += 1
+        except sqlite3.Error as exc:
+            log.warning("leakcheck: cannot read near-duplicate pairs from %s (%s); verifying them", self.path, exc)
+            return {}
+        if damaged:
+            log.warning("leakcheck: %d damaged near-duplicate pairs in %s; verifying them again", damaged, self.path)
+        return out
+
+    def pairs_put(self, rows: Sequence[tuple[str, bytes]], *, keep: Sequence[str]) -> None:
+        """Store new pair outcomes and forget every pair not in `keep` (this scan's candidates)."""
+        if self._conn is None:
+            return
+        try:
+            with _writing(self._conn) as conn:
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_pairs (key TEXT PRIMARY KEY)")
+                conn.execute("DELETE FROM keep_pairs")
+                conn.executemany("INSERT OR IGNORE INTO keep_pairs VALUES (?)", ((k,) for k in keep))
+                conn.execute("DELETE FROM near_pairs WHERE key NOT IN (SELECT key FROM keep_pairs)")
+                conn.execute("DELETE FROM keep_pairs")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO near_pairs VALUES (?, ?, ?)",
+                    ((key, _checksum(payload), payload) for key, payload in rows),
+                )
+        except sqlite3.Error as exc:
+            log.warning("leakcheck: could not store near-duplicate pairs in %s (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._conn is not None:

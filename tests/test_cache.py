@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -495,3 +496,68 @@ def test_a_hash_rule_scan_skips_the_descriptor_and_finds_the_same(
     rule = MatchOptions(method="hash")
     assert Index(without, rule).relations() == Index(with_descriptors, rule).relations()
     assert any(r.kind == "near" for r in Index(without, rule).relations())
+
+
+class PairCounter:
+    """Records which candidate pairs the detector actually verifies (the rest come from the cache)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import leakcheck.near as near_module
+
+        self.verified: list[tuple[bytes, bytes]] = []
+        self._real = near_module._verify_pairs
+        monkeypatch.setattr(near_module, "_verify_pairs", self)
+
+    def __call__(self, sub: Any, v: Any, order: Any, *rest: Any) -> Any:
+        self.verified.extend((sub[i].descriptor.thumb, sub[j].descriptor.thumb) for i, j in order)
+        return self._real(sub, v, order, *rest)
+
+
+def test_after_a_change_only_the_pairs_of_changed_images_are_verified(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leakcheck.near import describe
+
+    cache_dir = tmp_path / "cache"
+    pairs = PairCounter(monkeypatch)
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    cold = len(pairs.verified)
+    assert cold > 0
+    new = leaky / "test" / "b" / "new.jpg"
+    _save(new, _image(501))
+    pairs.verified.clear()
+    warm = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    with Image.open(new) as im:
+        thumb = describe(im.convert("RGB")).thumb
+    assert pairs.verified, "the new image's pairs are verified"
+    assert all(thumb in pair for pair in pairs.verified)
+    assert warm.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
+    # Gone again: its pairs leave the cache, which holds this scan's candidate pairs and nothing else.
+    # (Without the stored whole results, which would answer before any pair is looked up.)
+    new.unlink()
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        conn.execute("DELETE FROM near")
+    pairs.verified.clear()
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert pairs.verified == []
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        assert conn.execute("SELECT count(*) FROM near_pairs").fetchone()[0] == cold
+
+
+def test_a_damaged_pair_row_is_verified_again_with_a_warning(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_dir = tmp_path / "cache"
+    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        total = conn.execute("SELECT count(*) FROM near_pairs").fetchone()[0]
+        conn.execute("DELETE FROM near")  # the whole result is gone: the detector runs, pair by pair
+        conn.execute("UPDATE near_pairs SET payload = CAST('[0.99, \"x\"]' AS BLOB) WHERE rowid = 1")
+    pairs = PairCounter(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
+        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
+    assert total > 1
+    assert len(pairs.verified) == 1
+    assert "1 damaged near-duplicate pairs" in caplog.text
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        assert conn.execute("SELECT count(*) FROM near_pairs").fetchone()[0] == total

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from leakcheck.near.candidates import candidate_pairs, hypotheses, views
+from leakcheck.near.candidates import Views, candidate_pairs, hypotheses, views
 from leakcheck.near.decision import DECISION, decide, memoised
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
@@ -102,25 +102,42 @@ def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[i
 def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, workers: int = 1) -> list[Scored]:
     """Every candidate pair (i < j) among `items`, verified (on up to `workers` processes); plain images
     take no part."""
+    found = _candidate_pairs(items, settings)
+    if found is None:
+        return []
+    usable, sub, v, order = found
+    verdicts = _verify_pairs(sub, v, order, settings, workers)
+    return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
+
+
+def _candidate_pairs(
+    items: Sequence[NearItem], settings: NearSettings
+) -> tuple[list[int], list[NearItem], Views, list[tuple[int, int]]] | None:
+    """(positions of the usable items, those items, their views, their candidate pairs (i < j) sorted),
+    positions and pairs counted among the usable items; None when fewer than two are usable."""
     usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
     if len(usable) < 2:
-        return []
+        return None
     sub = [items[k] for k in usable]
     v = views([it.descriptor for it in sub])
     pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor)
     pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
-    prepared = [prepare(it.descriptor) for it in sub]
-    # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
-    at_detail: dict[tuple[int, int], Prepared] = {}
+    return usable, sub, v, sorted(pairs)
+
+
+def _verify_pairs(
+    sub: Sequence[NearItem], v: Views, order: Sequence[tuple[int, int]], settings: NearSettings, workers: int
+) -> list[Verdict | None]:
+    """The verdict of each pair of `sub` in `order` (B squashed to A's shape where that does better)."""
+    prepared: dict[tuple[int, int], Prepared] = {}
 
     def prepared_at(k: int, smallest: int) -> Prepared:
-        if smallest >= THUMB_SIDE:
-            return prepared[k]
-        if (k, smallest) not in at_detail:
-            at_detail[k, smallest] = prepare(sub[k].descriptor, smallest)
-        return at_detail[k, smallest]
+        # A copy smaller than the thumbnail holds less detail than its source: compare at its level.
+        level = min(smallest, THUMB_SIDE)
+        if (k, level) not in prepared:
+            prepared[k, level] = prepare(sub[k].descriptor, level if level < THUMB_SIDE else None)
+        return prepared[k, level]
 
-    order = sorted(pairs)
     smallest = [min(max(sub[i].size), max(sub[j].size)) for i, j in order]
     jobs = [
         (prepared_at(i, s), prepared_at(j, s), hypotheses(sub[i].descriptor, sub[j].descriptor, v, i, v, j))
@@ -137,7 +154,7 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
     squashed = [(jobs[n][0], _squashed(jobs[n][0], sub[order[n][1]].descriptor, smallest[n]), _UPRIGHT) for n in again]
     for n, found in zip(again, verify_batch(squashed), strict=True):
         verdicts[n] = _best(verdicts[n], _marked_squashed(found))
-    return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
+    return verdicts
 
 
 # Two images whose aspect ratios differ by more than this may be one squashed to the other's shape
@@ -176,11 +193,27 @@ DETECTOR_VERSION = 2
 
 
 class NearMemo(Protocol):
-    """Somewhere to keep the detector's result for a set of images (the fingerprint cache)."""
+    """Somewhere to keep the detector's results (the fingerprint cache): its whole result for a set of
+    images, and the outcome of each candidate pair it verified, so that a re-scan after a few files
+    changed verifies only the pairs that involve them."""
 
     def near_get(self, key: str) -> bytes | None: ...
 
     def near_put(self, key: str, payload: bytes) -> None: ...
+
+    def pairs_get(self, keys: Sequence[str]) -> dict[str, bytes]: ...
+
+    def pairs_put(self, rows: Sequence[tuple[str, bytes]], *, keep: Sequence[str]) -> None: ...
+
+
+def _item_digest(it: NearItem) -> bytes:
+    """A digest of everything about one image that the detector looks at."""
+    d = it.descriptor
+    h = hashlib.blake2b(digest_size=20)
+    h.update(d.thumb)
+    h.update(d.colour)
+    h.update(repr((d.height, d.width, d.box, d.phashes, d.detail, d.grayscale, it.size)).encode())
+    return h.digest()
 
 
 def memo_key(items: Sequence[NearItem], settings: NearSettings) -> str:
@@ -189,11 +222,44 @@ def memo_key(items: Sequence[NearItem], settings: NearSettings) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(repr((DETECTOR_VERSION, CALIBRATION, DECISION, settings)).encode())
     for it in items:
-        d = it.descriptor
-        h.update(d.thumb)
-        h.update(d.colour)
-        h.update(repr((d.height, d.width, d.box, d.phashes, d.detail, d.grayscale, it.size)).encode())
+        h.update(_item_digest(it))
     return h.hexdigest()
+
+
+def _pair_keys(items: Sequence[NearItem], pairs: Sequence[tuple[int, int]], settings: NearSettings) -> list[str]:
+    """One key per pair (A, B in that order): what its outcome depends on (the two images, the
+    detector's version and weights, and the score threshold, below which a squashed B is tried)."""
+    digests: dict[int, bytes] = {}
+    prefix = repr((DETECTOR_VERSION, CALIBRATION, DECISION, settings.min_score)).encode()
+    keys = []
+    for i, j in pairs:
+        for k in (i, j):
+            if k not in digests:
+                digests[k] = _item_digest(items[k])
+        keys.append(hashlib.blake2b(prefix + digests[i] + digests[j], digest_size=20).hexdigest())
+    return keys
+
+
+# A pair's outcome: (decided score, explanation; "" below the threshold), or (-1.0, "") when nothing aligned.
+Outcome = tuple[float, str]
+_NOTHING: Outcome = (-1.0, "")
+
+
+def _encode_outcome(outcome: Outcome) -> bytes:
+    return json.dumps(list(outcome)).encode()
+
+
+def _decode_outcome(payload: bytes) -> Outcome | None:
+    """A stored pair outcome, or None if it is damaged."""
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return None
+    if isinstance(value, list) and len(value) == 2:
+        score, why = value
+        if type(score) is float and (0.0 <= score <= 1.0 or score == -1.0) and isinstance(why, str):
+            return score, why
+    return None
 
 
 def _encode_matches(matches: list[NearMatch]) -> bytes:
@@ -242,22 +308,45 @@ def find_near_pairs(
         found = _decode_matches(payload, len(items)) if payload is not None else None
         if found is not None:
             return found
-    out = _find_near_pairs(items, settings, workers)
+    out = _find_near_pairs(items, settings, workers, memo)
     if memo is not None:
         memo.near_put(key, _encode_matches(out))
     return out
 
 
-def _find_near_pairs(items: Sequence[NearItem], settings: NearSettings, workers: int) -> list[NearMatch]:
-    out: list[NearMatch] = []
+def _find_near_pairs(
+    items: Sequence[NearItem], settings: NearSettings, workers: int, memo: NearMemo | None = None
+) -> list[NearMatch]:
+    found = _candidate_pairs(items, settings)
+    if found is None:
+        return []
+    usable, sub, v, order = found
+    outcomes: dict[int, Outcome] = {}
+    keys: list[str] = []
+    if memo is not None:
+        keys = _pair_keys(sub, order, settings)
+        stored = memo.pairs_get(keys)
+        for n, key in enumerate(keys):
+            outcome = _decode_outcome(stored[key]) if key in stored else None
+            if outcome is not None:
+                outcomes[n] = outcome
+    todo = [n for n in range(len(order)) if n not in outcomes]
+    verdicts = _verify_pairs(sub, v, [order[n] for n in todo], settings, workers)
     tensor_of = memoised()
-    for s in score_candidates(items, settings, workers=workers):
-        if s.verdict is None:
+    for n, verdict in zip(todo, verdicts, strict=True):
+        if verdict is None:
+            outcomes[n] = _NOTHING
             continue
-        score = round(decide(s.verdict, items[s.i].descriptor, items[s.j].descriptor, tensor_of), 6)
-        if score < settings.min_score:
-            continue
-        a, b = items[s.i], items[s.j]
-        why = explain(a.descriptor, a.size, b.descriptor, b.size, s.verdict)
-        out.append(NearMatch(s.i, s.j, score, why, min_phash_distance(a.descriptor, b.descriptor)))
+        a, b = sub[order[n][0]], sub[order[n][1]]
+        score = round(decide(verdict, a.descriptor, b.descriptor, tensor_of), 6)
+        why = explain(a.descriptor, a.size, b.descriptor, b.size, verdict) if score >= settings.min_score else ""
+        outcomes[n] = (score, why)
+    if memo is not None:
+        memo.pairs_put([(keys[n], _encode_outcome(outcomes[n])) for n in todo], keep=keys)
+    out: list[NearMatch] = []
+    for n, (i, j) in enumerate(order):
+        score, why = outcomes[n]
+        if score >= settings.min_score and score >= 0.0:
+            distance = min_phash_distance(sub[i].descriptor, sub[j].descriptor)
+            out.append(NearMatch(usable[i], usable[j], score, why, distance))
     return out
