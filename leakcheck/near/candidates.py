@@ -19,10 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from leakcheck.near.descriptor import DIHEDRAL, NearDescriptor, dihedral
+from leakcheck.near.descriptor import DIHEDRAL, NearDescriptor
 from leakcheck.near.verify import Hypothesis
 
 F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
 GRID = 12
 RINGS = 6
 ANGLES = 48
@@ -33,33 +34,11 @@ _BLOCK = 512
 
 
 def _unit(x: F32) -> F32:
+    # Contiguous, so that the sums run the same way whatever slice of a batch `x` is.
+    x = np.ascontiguousarray(x)
     x = x - x.mean(axis=-1, keepdims=True)
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
     return np.asarray(x / np.maximum(norm, 1e-6), dtype=np.float32)
-
-
-def _squash(pixels: F32, side: int) -> F32:
-    img = Image.fromarray(pixels.astype(np.float32), "F")
-    return np.asarray(img.resize((side, side), Image.Resampling.BOX), dtype=np.float32)
-
-
-def polar(pixels: F32, radial_scale: float = 1.0) -> F32:
-    """Samples on RINGS circles x ANGLES angles around the centre, inside the inscribed circle."""
-    h, w = pixels.shape
-    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    radius = (min(h, w) - 1) / 2.0 * radial_scale
-    r = radius * np.linspace(0.2, 0.95, RINGS, dtype=np.float32)[:, None]
-    t = np.linspace(0, 2 * np.pi, ANGLES, endpoint=False, dtype=np.float32)[None, :]
-    ys = np.clip(cy - r * np.sin(t), 0, h - 1)
-    xs = np.clip(cx + r * np.cos(t), 0, w - 1)
-    y0 = np.minimum(np.floor(ys).astype(np.intp), max(h - 2, 0))
-    x0 = np.minimum(np.floor(xs).astype(np.intp), max(w - 2, 0))
-    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
-    fy, fx = ys - y0, xs - x0
-    top = pixels[y0, x0] * (1 - fx) + pixels[y0, x1] * fx
-    bottom = pixels[y1, x0] * (1 - fx) + pixels[y1, x1] * fx
-    rings = np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
-    return np.asarray(rings - rings.mean(axis=1, keepdims=True), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +64,124 @@ _DISK_ANGLES: tuple[float, ...] = (-45.0, -37.5, -30.0, -22.5, -15.0, -7.5, 7.5,
 # The angle of each disk view (index 0 upright; then each angle plain, zoomed out and zoomed in).
 _DISK_VIEW_ANGLES: tuple[float, ...] = (0.0, *(a for angle in _DISK_ANGLES for a in (angle, angle, angle)))
 
+# The squares a thumbnail is squashed to (PIL's BOX filter): the grid view's, then each window scale's.
+_SIDES: tuple[int, ...] = (GRID, *(max(GRID, round(GRID / scale)) for scale, _ in _WINDOWS))
+
+
+@dataclass(frozen=True, slots=True)
+class _Box:
+    """PIL's BOX resize of one axis of `size` samples to each of _SIDES (stacked: T = sum(_SIDES)
+    outputs), computed as PIL computes one pass: output t = sum over k of weight[k, t] * input[index[k, t]],
+    the terms added up in doubles in order of k (every input sample whose centre falls in the output
+    sample's box, weighted 1 / their count; padding taps weigh 0), stored as float32. Squashing runs
+    across, then down; PIL sometimes runs the passes the other way round, which moves a value by at most
+    one float32 step."""
+
+    index: NDArray[np.intp]
+    weight: F64
+
+    def apply(self, x: F64, axis: int) -> F32:
+        """`x` resized along `axis` (1 or 2 of a batch), rounded to float32 as PIL's pass stores it."""
+        out: F64 = np.take(x, self.index[0], axis=axis)
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        out *= self.weight[0].reshape(shape)
+        for k in range(1, len(self.index)):
+            out += np.take(x, self.index[k], axis=axis) * self.weight[k].reshape(shape)
+        return out.astype(np.float32)
+
+
+@cache
+def _box(size: int) -> _Box:
+    """The BOX resize of `size` samples to each of _SIDES; which samples count is asked of PIL itself."""
+    counted: list[NDArray[np.intp]] = []
+    for side in _SIDES:
+        # Resizing only the width of the identity puts, in row j, the weights of input sample j.
+        eye = Image.fromarray(np.eye(size, dtype=np.float32), "F")
+        support = np.asarray(eye.resize((side, size), Image.Resampling.BOX)).T > 0
+        counted += [np.flatnonzero(row) for row in support]
+    taps = max(len(c) for c in counted)
+    index = np.zeros((taps, len(counted)), dtype=np.intp)
+    weight = np.zeros((taps, len(counted)), dtype=np.float64)
+    for t, c in enumerate(counted):
+        index[: len(c), t] = c
+        weight[: len(c), t] = 1.0 / len(c)
+    return _Box(index, weight)
+
+
+@cache
+def _square_index() -> NDArray[np.intp]:
+    """Where the grid views (in DIHEDRAL order) and then the windows lie in a picture squashed by `_Box`
+    across and down, flattened (T x T, T = sum(_SIDES); the squashes to each side are its diagonal
+    blocks): (len(DIHEDRAL) + windows, GRID * GRID)."""
+    t = sum(_SIDES)
+    starts = np.cumsum((0, *_SIDES))
+
+    def block(b: int) -> NDArray[np.intp]:
+        r = np.arange(_SIDES[b]) + starts[b]
+        return np.asarray(r[:, None] * t + r[None, :], dtype=np.intp)
+
+    g = block(0)
+    out = [np.rot90(g[:, ::-1] if m else g, k).reshape(-1) for k, m in DIHEDRAL]
+    for b, (_, per_axis) in enumerate(_WINDOWS, start=1):
+        big, src = block(b), _SIDES[b]
+        for y in np.linspace(0, src - GRID, per_axis).round().astype(int):
+            for x in np.linspace(0, src - GRID, per_axis).round().astype(int):
+                out.append(big[y : y + GRID, x : x + GRID].reshape(-1))
+    return np.stack(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Taps:
+    """Bilinear samples of an h x w picture: sample s is sum_t weight[t, s] * flat[index[t, s]]."""
+
+    index: NDArray[np.intp]
+    weight: F64
+
+    def sample(self, columns: F64) -> F32:
+        """`columns` (h * w, n): n flattened pictures side by side -> (samples, n), summed in doubles
+        (as PIL and the per-image rings did) and then rounded."""
+        out: F64 = np.take(columns, self.index[0], axis=0)
+        out *= self.weight[0][:, None]
+        tap = np.empty_like(out)
+        for t in range(1, len(self.index)):
+            np.take(columns, self.index[t], axis=0, out=tap)
+            tap *= self.weight[t][:, None]
+            out += tap
+        return out.astype(np.float32)
+
+
+def _bilinear(ys: NDArray[np.floating], xs: NDArray[np.floating], h: int, w: int) -> _Taps:
+    """Taps for clamped bilinear interpolation at (ys, xs), pixel-index coordinates inside the picture."""
+    y0 = np.minimum(np.floor(ys).astype(np.intp), max(h - 2, 0))
+    x0 = np.minimum(np.floor(xs).astype(np.intp), max(w - 2, 0))
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = ys - y0, xs - x0
+    index = np.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1]).reshape(4, -1)
+    weight = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]).reshape(4, -1)
+    return _Taps(index, weight.astype(np.float64))
+
+
+@cache
+def _polar_taps(h: int, w: int, radial_scale: float) -> _Taps:
+    """Samples on RINGS circles x ANGLES angles around the centre, inside the inscribed circle."""
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    radius = (min(h, w) - 1) / 2.0 * radial_scale
+    r = radius * np.linspace(0.2, 0.95, RINGS, dtype=np.float32)[:, None]
+    t = np.linspace(0, 2 * np.pi, ANGLES, endpoint=False, dtype=np.float32)[None, :]
+    ys = np.clip(cy - r * np.sin(t), 0, h - 1)
+    xs = np.clip(cx + r * np.cos(t), 0, w - 1)
+    return _bilinear(ys, xs, h, w)
+
+
+def polar(pixels: F32, radial_scale: float = 1.0) -> F32:
+    """Samples on RINGS circles x ANGLES angles around the centre, inside the inscribed circle, each
+    ring less its mean: (RINGS, ANGLES)."""
+    h, w = pixels.shape
+    column = np.asarray(pixels, dtype=np.float64).reshape(-1, 1)
+    rings = _polar_taps(h, w, radial_scale).sample(column).reshape(RINGS, ANGLES)
+    return np.asarray(rings - rings.mean(axis=1, keepdims=True), dtype=np.float32)
+
 
 @cache
 def _disk_mask() -> NDArray[np.bool_]:
@@ -93,60 +190,105 @@ def _disk_mask() -> NDArray[np.bool_]:
     return np.asarray((yy - c) ** 2 + (xx - c) ** 2 <= (DISK / 2.0) ** 2)
 
 
-def _disk(px: F32, angle: float, zoom: float) -> F32:
-    """The central disk of `px` turned by `angle` degrees, seeing `zoom` times as far out."""
-    h, w = px.shape
-    side = min(h, w) * zoom
-    img = Image.fromarray(px, "F")
-    cy, cx = h / 2.0, w / 2.0
-    rad = np.radians(angle)
-    c, s = np.cos(rad) * side / DISK, np.sin(rad) * side / DISK
-    # Output pixel (x, y) samples input at centre + R * (x - DISK/2, y - DISK/2).
-    ox, oy = -DISK / 2.0, -DISK / 2.0
-    coeffs = (c, -s, cx + c * ox - s * oy, s, c, cy + s * ox + c * oy)
-    out = np.asarray(img.transform((DISK, DISK), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR))
-    m = _disk_mask()
-    out = np.where(m, out, out[m].mean())
-    return np.asarray(out, dtype=np.float32)
+def _disk_turns(h: int, w: int) -> list[tuple[float, float]]:
+    """(angle, zoom) of each disk view of an h x w picture, in _DISK_VIEW_ANGLES order."""
+    out = [(0.0, 1.0)]
+    for angle in _DISK_ANGLES:
+        rad = np.radians(angle)
+        # Turning with an expanded canvas: the canvas grows to hold the turned image, so its central
+        # disk spans this much more of the picture (zoom); 1 / zoom is the way back, from an expanded
+        # canvas to its source's upright disk.
+        c, s = abs(float(np.cos(rad))), abs(float(np.sin(rad)))
+        zoom = min(w * c + h * s, w * s + h * c) / min(w, h)
+        out += [(angle, 1.0), (angle, zoom), (angle, 1.0 / zoom)]
+    return out
+
+
+@cache
+def _disk_taps(h: int, w: int) -> _Taps:
+    """The central disk of an h x w picture turned by each angle of `_disk_turns`, seeing `zoom` times
+    as far out, sampled as PIL's AFFINE transform with BILINEAR resampling does: output pixel (x, y)
+    reads the input at centre + R * (x + 1/2 - DISK/2, y + 1/2 - DISK/2) with pixel centres at i + 1/2
+    and edges clamped; a sample outside the picture is 0."""
+    # PIL's own arithmetic (the coefficients, then a0 * x + a1 * y + a2 in doubles), so that samples
+    # that fall exactly on the picture's edge land on the same side of it.
+    gy, gx = np.mgrid[0:DISK, 0:DISK].astype(np.float64) + 0.5
+    ys, xs = [], []
+    for angle, zoom in _disk_turns(h, w):
+        side = min(h, w) * zoom
+        rad = np.radians(angle)
+        c, s = np.cos(rad) * side / DISK, np.sin(rad) * side / DISK
+        o = -DISK / 2.0
+        xs.append(c * gx + -s * gy + (w / 2.0 + c * o - s * o))
+        ys.append(s * gx + c * gy + (h / 2.0 + s * o + c * o))
+    xin, yin = np.stack(xs), np.stack(ys)
+    inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
+    fx, fy = xin - 0.5, yin - 0.5
+    x, y = np.floor(fx), np.floor(fy)
+    dx, dy = fx - x, fy - y
+    x0, x1 = np.clip(x, 0, w - 1).astype(np.intp), np.clip(x + 1, 0, w - 1).astype(np.intp)
+    y0, y1 = np.clip(y, 0, h - 1).astype(np.intp), np.clip(y + 1, 0, h - 1).astype(np.intp)
+    index = np.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1]).reshape(4, -1)
+    weight = np.stack([(1 - dx) * (1 - dy), dx * (1 - dy), (1 - dx) * dy, dx * dy]) * inside
+    return _Taps(index, weight.reshape(4, -1))
+
+
+@cache
+def _shape_taps(h: int, w: int) -> _Taps:
+    """Every disk view, then the polar rings at each of _RING_SCALES, of an h x w picture."""
+    parts = [_disk_taps(h, w), *(_polar_taps(h, w, scale) for scale in _RING_SCALES)]
+    return _Taps(np.concatenate([p.index for p in parts], axis=1), np.concatenate([p.weight for p in parts], axis=1))
+
+
+# Images whose views are computed together (all of one thumbnail shape, so that they share every
+# sampling position and squash matrix).
+_CHUNK = 64
 
 
 def views(descriptors: Sequence[NearDescriptor]) -> Views:
+    """The views of every image, a chunk of same-shape thumbnails at a time: the squashes, turned disks and
+    polar rings are weighted gathers from positions worked out once per thumbnail shape. The values are
+    those of PIL's BOX resize and AFFINE/BILINEAR transform of one image at a time (bit for bit but for
+    rare one-step differences in the squashes)."""
     n = len(descriptors)
-    grid = np.zeros((n, len(DIHEDRAL), GRID * GRID), dtype=np.float32)
+    n_grid = len(DIHEDRAL)
     n_windows = sum(p * p for _, p in _WINDOWS)
+    n_disks = len(_DISK_VIEW_ANGLES)
+    grid = np.zeros((n, n_grid, GRID * GRID), dtype=np.float32)
     window = np.zeros((n, n_windows, GRID * GRID), dtype=np.float32)
-    disk = np.zeros((n, 3 * len(_DISK_ANGLES) + 1, DISK * DISK), dtype=np.float32)
+    disk = np.zeros((n, n_disks, DISK * DISK), dtype=np.float32)
     pol = np.zeros((n, 1, RINGS * HARMONICS), dtype=np.float32)
     rings = np.zeros((n, len(_RING_SCALES), RINGS, ANGLES // 2 + 1), dtype=np.complex64)
+    shapes: dict[tuple[int, int], list[int]] = {}
     for i, d in enumerate(descriptors):
-        px = d.pixels()
-        g = _squash(px, GRID)
-        for v, (k, m) in enumerate(DIHEDRAL):
-            grid[i, v] = dihedral(g, k, m).reshape(-1)
-        v = 0
-        for scale, per_axis in _WINDOWS:
-            src = max(GRID, round(GRID / scale))
-            big = _squash(px, src)
-            for y in np.linspace(0, src - GRID, per_axis).round().astype(int):
-                for x in np.linspace(0, src - GRID, per_axis).round().astype(int):
-                    window[i, v] = big[y : y + GRID, x : x + GRID].reshape(-1)
-                    v += 1
-        disk[i, 0] = _disk(px, 0.0, 1.0).reshape(-1)
-        for v, angle in enumerate(_DISK_ANGLES):
-            rad = np.radians(angle)
-            disk[i, 1 + 3 * v] = _disk(px, angle, 1.0).reshape(-1)
-            # Turning with an expanded canvas: the canvas grows to hold the turned image, so its
-            # central disk spans this much more of the picture.
-            h, w = px.shape
-            c, s_ = abs(float(np.cos(rad))), abs(float(np.sin(rad)))
-            zoom = min(w * c + h * s_, w * s_ + h * c) / min(w, h)
-            disk[i, 2 + 3 * v] = _disk(px, angle, zoom).reshape(-1)
-            # ... and the way back, from an expanded canvas to its source's upright disk.
-            disk[i, 3 + 3 * v] = _disk(px, angle, 1.0 / zoom).reshape(-1)
-        for r, scale in enumerate(_RING_SCALES):
-            rings[i, r] = np.fft.rfft(polar(px, scale), axis=1)
-        pol[i, 0] = np.abs(rings[i, 0])[:, 1 : HARMONICS + 1].reshape(-1)
-    return Views(_unit(grid), _unit(window), _unit(disk), _unit(pol), rings)
+        shapes.setdefault((d.height, d.width), []).append(i)
+    mask = _disk_mask().reshape(-1)
+    squares = _square_index()
+    for (h, w), members in shapes.items():
+        rows, cols = _box(h), _box(w)
+        t = sum(_SIDES)
+        taps = _shape_taps(h, w)
+        for start in range(0, len(members), _CHUNK):
+            ids = np.asarray(members[start : start + _CHUNK], dtype=np.intp)
+            m = len(ids)
+            raw = np.frombuffer(b"".join(descriptors[i].thumb for i in ids), dtype=np.uint8)
+            px = raw.reshape(m, h, w).astype(np.float64)
+            # Every squash of every image at once: across, then down (the squashes are the diagonal blocks).
+            across = cols.apply(px, axis=2).astype(np.float64)
+            squashed = rows.apply(across, axis=1).reshape(m, t * t)
+            picked = squashed[:, squares]  # (m, views, GRID * GRID)
+            grid[ids] = _unit(picked[:, :n_grid])
+            window[ids] = _unit(picked[:, n_grid:])
+            samples = np.ascontiguousarray(taps.sample(np.ascontiguousarray(px.reshape(m, h * w).T)).T)
+            turned = samples[:, : n_disks * DISK * DISK].reshape(m, n_disks, DISK * DISK)
+            # The mean over the disk of each turned view fills its corners (summed as one contiguous row).
+            inner = np.ascontiguousarray(turned[:, :, mask])
+            disk[ids] = _unit(np.where(mask, turned, inner.mean(axis=2, keepdims=True)))
+            circles = samples[:, n_disks * DISK * DISK :].reshape(m, len(_RING_SCALES), RINGS, ANGLES)
+            spectra = np.fft.rfft(circles - circles.mean(axis=3, keepdims=True), axis=3).astype(np.complex64)
+            rings[ids] = spectra
+            pol[ids, 0] = _unit(np.abs(spectra[:, 0, :, 1 : HARMONICS + 1]).reshape(m, -1))
+    return Views(grid, window, disk, pol, rings)
 
 
 def top_k(queries: F32, database: F32, k: int, *, block: int = _BLOCK) -> tuple[NDArray[np.intp], F32]:
