@@ -235,7 +235,7 @@ def run_size(args: argparse.Namespace, size: int | None) -> tuple[dict[str, dict
 
     def relation_pairs(options: MatchOptions) -> tuple[set[tuple[int, int]], float]:
         t = time.perf_counter()
-        index = Index(fps, options)
+        index = Index(fps, options, jobs=args.jobs)
         rel = index.relations()
         elapsed = time.perf_counter() - t
         out = set()
@@ -348,7 +348,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="32,full", help="comma-separated: 32 (thumbnails) and/or full")
     parser.add_argument("--half", choices=("report", "calibration"), default="report")
     parser.add_argument("--sensitivity", default="default", choices=("strict", "default", "thorough"))
-    parser.add_argument("--jobs", type=int, default=1, help="decoding processes for the fingerprint pass")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the fingerprint pass and for verification")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--calibrate", action="store_true", help="fit and print the score calibration")
     parser.add_argument("--candidates", action="store_true", help="also report the candidate stage's recall")
