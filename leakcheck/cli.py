@@ -255,15 +255,16 @@ def _positive_int(text: str) -> int:
 
 @contextmanager
 def _progress(console: Console, enabled: bool) -> Iterator[ProgressStart | None]:
-    """A progress bar on `console` that starts drawing (and starts its thread) only once decoding runs."""
+    """A progress bar on `console` that starts drawing (and starts its thread) only once decoding runs;
+    a second bar follows while near-duplicate candidates are verified."""
     if not enabled:
         yield None
         return
-    bar = Progress(TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=console, transient=True)  # fmt: skip
 
-    def start(total: int) -> Callable[[int], None]:
-        task = bar.add_task("decode", total=total)
+    def start(total: int, what: str = "decoding") -> Callable[[int], None]:
+        task = bar.add_task(what, total=total)
         bar.start()
         return lambda n: bar.advance(task, n)
 

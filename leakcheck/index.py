@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from leakcheck.model import Fingerprint, Skipped
-from leakcheck.near import NearItem, NearMemo, NearSettings, find_near_pairs, settings_for
+from leakcheck.near import NearItem, NearMemo, NearSettings, Progress, find_near_pairs, settings_for
 from leakcheck.search import hamming_pairs
 from leakcheck.splits import split_order
 
@@ -114,10 +114,12 @@ class Index:
         skipped: Iterable[Skipped] = (),
         memo: NearMemo | None = None,
         jobs: int = 1,
+        progress: Progress | None = None,
     ) -> None:
         all_fps = list(fingerprints)
         self._memo = memo
         self._jobs = jobs
+        self._progress = progress
         # Report order (split, then key), with split_order computed once per split rather than per sample.
         rank = {split: split_order(split) for split in {fp.record.split for fp in all_fps}}
         all_fps.sort(key=lambda fp: (rank[fp.record.split], fp.record.key))
@@ -186,7 +188,9 @@ class Index:
                 items.append(NearItem(fp.near, (fp.width, fp.height)))
         return [
             (reps[m.i], reps[m.j], m.phash_distance, m.score, m.explanation)
-            for m in find_near_pairs(items, self.options.settings(), memo=self._memo, workers=self._jobs)
+            for m in find_near_pairs(
+                items, self.options.settings(), memo=self._memo, workers=self._jobs, progress=self._progress
+            )
         ]
 
     def near_distance(self, g1: int, g2: int) -> int:

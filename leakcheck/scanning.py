@@ -9,6 +9,8 @@ Parquet manifest, `"tfds:NAME"`, a mapping of split -> arrays, or a mapping of s
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -145,7 +147,9 @@ def scan(
             verifying near-duplicate candidates (default: all cores; forked workers, Linux only).
         ignore: globs of relative paths to leave out of a folder or manifest (see `leakcheck.sources.ignores`).
         progress: called with the number of samples once fingerprinting starts; returns a callback that is
-            given the number of samples done as they complete.
+            given the number of samples done as they complete. If it also takes a phase name (`what`),
+            it is called again as `progress(pairs, what="verifying")` when the near-duplicate detector
+            starts verifying candidate pairs.
         group_pattern: a regular expression that finds a group id (patient, subject, ...) in each file
             name: its group named `group`, else its first capture group, else the whole match.
         data_dir: where TFDS datasets are prepared (TFDS's default when None).
@@ -370,7 +374,8 @@ def _report(
 ) -> Report:
     """The one path from fingerprints to a Report, whatever the source."""
     jobs = default_jobs() if settings.jobs is None else settings.jobs
-    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs)
+    progress = _verifying(settings.progress)
+    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs, progress=progress)
     relations = index.relations()
     if settings.semantic is not None:
         relations = sorted(
@@ -406,6 +411,19 @@ def _report(
         version=__version__,
         root_path=root_path,
     )
+
+
+def _verifying(progress: ProgressStart | None) -> ProgressStart | None:
+    """The scan's progress callback for the detector's verification phase: `progress(pairs, what="verifying")`
+    where the callback takes a phase name (the CLI's bar does); none otherwise, so that a callback
+    written for decoding alone never counts pairs as files."""
+    if progress is None:
+        return None
+    try:
+        inspect.signature(progress).bind(0, what="verifying")
+    except (TypeError, ValueError):
+        return None
+    return functools.partial(progress, what="verifying")  # type: ignore[call-arg]  # bound just above
 
 
 def _semantic_relations(

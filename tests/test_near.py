@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -238,6 +239,31 @@ def test_pairs_csv_and_json_carry_score_and_explanation(tmp_path: Path) -> None:
     assert pairs[0]["explanation"] == row["explanation"]
     assert report.pairs()["score"].dtype == np.float64
     assert report.parameters["sensitivity"] == "default"
+
+
+def test_progress_follows_decoding_then_verification(tmp_path: Path) -> None:
+    _leaky_dataset(tmp_path / "data")
+    phases: dict[str, list[int]] = {}
+
+    def phased(total: int, what: str = "decoding") -> Callable[[int], None]:
+        phases[what] = [total, 0]
+        return lambda n: phases[what].__setitem__(1, phases[what][1] + n)
+
+    scan(tmp_path / "data", jobs=1, cache=False, progress=phased)
+    assert list(phases) == ["decoding", "verifying"]
+    assert phases["decoding"] == [7, 7]
+    pairs, done = phases["verifying"]
+    assert pairs > 0
+    assert done == pairs
+    # A callback that knows nothing of phases is only ever told about decoding.
+    totals: list[int] = []
+
+    def plain(total: int) -> Callable[[int], None]:
+        totals.append(total)
+        return lambda n: None
+
+    scan(tmp_path / "data", jobs=1, cache=False, progress=plain)
+    assert totals == [7]
 
 
 def test_hash_method_keeps_the_plain_rule(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +32,7 @@ __all__ = [
     "NearMatch",
     "NearMemo",
     "NearSettings",
+    "Progress",
     "Sensitivity",
     "candidates",
     "describe",
@@ -126,9 +127,15 @@ def _candidate_pairs(
 
 
 def _verify_pairs(
-    sub: Sequence[NearItem], v: Views, order: Sequence[tuple[int, int]], settings: NearSettings, workers: int
+    sub: Sequence[NearItem],
+    v: Views,
+    order: Sequence[tuple[int, int]],
+    settings: NearSettings,
+    workers: int,
+    progress: Progress | None = None,
 ) -> list[Verdict | None]:
-    """The verdict of each pair of `sub` in `order` (B squashed to A's shape where that does better)."""
+    """The verdict of each pair of `sub` in `order` (B squashed to A's shape where that does better);
+    `progress(len(order))` is called before and its callback told as pairs are done."""
     prepared: dict[tuple[int, int], Prepared] = {}
 
     def prepared_at(k: int, smallest: int) -> Prepared:
@@ -143,7 +150,7 @@ def _verify_pairs(
         (prepared_at(i, s), prepared_at(j, s), hypotheses(sub[i].descriptor, sub[j].descriptor, v, i, v, j))
         for (i, j), s in zip(order, smallest, strict=True)
     ]
-    verdicts = verify_parallel(jobs, workers)
+    verdicts = verify_parallel(jobs, workers, progress(len(jobs)) if progress and jobs else None)
     # Pairs that fail and whose aspect ratios differ: B squashed to A's shape, verified once more.
     again = [
         n
@@ -190,6 +197,10 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
 
 # Bumped whenever candidates, verification or the decision change what the detector reports.
 DETECTOR_VERSION = 2
+
+
+# Called with the number of pairs to verify; returns a callback told how many more are done.
+Progress = Callable[[int], Callable[[int], None]]
 
 
 class NearMemo(Protocol):
@@ -294,13 +305,20 @@ def _decode_matches(payload: bytes, n: int) -> list[NearMatch] | None:
 
 
 def find_near_pairs(
-    items: Sequence[NearItem], settings: NearSettings, *, memo: NearMemo | None = None, workers: int = 1
+    items: Sequence[NearItem],
+    settings: NearSettings,
+    *,
+    memo: NearMemo | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
 ) -> list[NearMatch]:
     """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part.
 
     With a `memo`, a result already computed for the same items and settings is reused (a re-scan of
     unchanged data verifies nothing), and a new one is stored. `workers`: processes that verify
-    candidate pairs (the result is the same for any number).
+    candidate pairs (the result is the same for any number). `progress(pairs)`, if given, is called
+    when verification starts (not when every pair is known) and returns a callback told how many more
+    pairs are done.
     """
     key = memo_key(items, settings) if memo is not None else ""
     if memo is not None:
@@ -308,14 +326,18 @@ def find_near_pairs(
         found = _decode_matches(payload, len(items)) if payload is not None else None
         if found is not None:
             return found
-    out = _find_near_pairs(items, settings, workers, memo)
+    out = _find_near_pairs(items, settings, workers, memo, progress)
     if memo is not None:
         memo.near_put(key, _encode_matches(out))
     return out
 
 
 def _find_near_pairs(
-    items: Sequence[NearItem], settings: NearSettings, workers: int, memo: NearMemo | None = None
+    items: Sequence[NearItem],
+    settings: NearSettings,
+    workers: int,
+    memo: NearMemo | None = None,
+    progress: Progress | None = None,
 ) -> list[NearMatch]:
     found = _candidate_pairs(items, settings)
     if found is None:
@@ -331,7 +353,7 @@ def _find_near_pairs(
             if outcome is not None:
                 outcomes[n] = outcome
     todo = [n for n in range(len(order)) if n not in outcomes]
-    verdicts = _verify_pairs(sub, v, [order[n] for n in todo], settings, workers)
+    verdicts = _verify_pairs(sub, v, [order[n] for n in todo], settings, workers, progress)
     tensor_of = memoised()
     for n, verdict in zip(todo, verdicts, strict=True):
         if verdict is None:
