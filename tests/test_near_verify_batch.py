@@ -117,9 +117,14 @@ def test_verifying_on_several_processes_gives_the_verdicts_of_one(monkeypatch: p
 
     monkeypatch.setattr(pool, "ProcessPoolExecutor", Counted)
     assert len(jobs) > 3 * 4
-    assert pool.verify_parallel(jobs, 2) == verify_batch(jobs)
+    done: list[int] = []
+    in_pool = pool.map_slices(lambda s, e: verify_batch(jobs[s:e]), len(jobs), 2, done.append)
+    assert in_pool == verify_batch(jobs)
     assert started == [2]
-    assert pool._JOBS == ()  # nothing left behind for later forks
+    assert len(done) > 1
+    assert sum(done) == len(jobs)
+    assert pool._TASK is None  # nothing left behind for later forks
     items = [NearItem(d, im.size) for d, im in zip(ds, _images(), strict=True)]
     settings = settings_for("thorough")
     assert find_near_pairs(items, settings, workers=2) == find_near_pairs(items, settings, workers=1)
+    assert len(started) == 2

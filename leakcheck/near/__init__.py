@@ -21,7 +21,7 @@ from leakcheck.near.candidates import Views, candidate_pairs, hypotheses, views
 from leakcheck.near.decision import DECISION, decide, memoised
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
-from leakcheck.near.pool import verify_parallel
+from leakcheck.near.pool import map_slices
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
 from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify_batch
 
@@ -107,7 +107,11 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
     if found is None:
         return []
     usable, sub, v, order = found
-    verdicts = _verify_pairs(sub, v, order, settings, workers)
+
+    def task(start: int, stop: int) -> list[Verdict | None]:
+        return _verify_pairs(sub, v, order[start:stop], settings)
+
+    verdicts = map_slices(task, len(order), workers)
     return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
 
 
@@ -127,15 +131,9 @@ def _candidate_pairs(
 
 
 def _verify_pairs(
-    sub: Sequence[NearItem],
-    v: Views,
-    order: Sequence[tuple[int, int]],
-    settings: NearSettings,
-    workers: int,
-    progress: Progress | None = None,
+    sub: Sequence[NearItem], v: Views, order: Sequence[tuple[int, int]], settings: NearSettings
 ) -> list[Verdict | None]:
-    """The verdict of each pair of `sub` in `order` (B squashed to A's shape where that does better);
-    `progress(len(order))` is called before and its callback told as pairs are done."""
+    """The verdict of each pair of `sub` in `order` (B squashed to A's shape where that does better)."""
     prepared: dict[tuple[int, int], Prepared] = {}
 
     def prepared_at(k: int, smallest: int) -> Prepared:
@@ -150,7 +148,7 @@ def _verify_pairs(
         (prepared_at(i, s), prepared_at(j, s), hypotheses(sub[i].descriptor, sub[j].descriptor, v, i, v, j))
         for (i, j), s in zip(order, smallest, strict=True)
     ]
-    verdicts = verify_parallel(jobs, workers, progress(len(jobs)) if progress and jobs else None)
+    verdicts = verify_batch(jobs)
     # Pairs that fail and whose aspect ratios differ: B squashed to A's shape, verified once more.
     again = [
         n
@@ -162,6 +160,23 @@ def _verify_pairs(
     for n, found in zip(again, verify_batch(squashed), strict=True):
         verdicts[n] = _best(verdicts[n], _marked_squashed(found))
     return verdicts
+
+
+def _outcomes(
+    sub: Sequence[NearItem], v: Views, order: Sequence[tuple[int, int]], settings: NearSettings
+) -> list[Outcome]:
+    """Each pair's outcome: verified, then decided and (at or above the threshold) explained."""
+    out: list[Outcome] = []
+    tensor_of = memoised()
+    for (i, j), verdict in zip(order, _verify_pairs(sub, v, order, settings), strict=True):
+        if verdict is None:
+            out.append(_NOTHING)
+            continue
+        a, b = sub[i], sub[j]
+        score = round(decide(verdict, a.descriptor, b.descriptor, tensor_of), 6)
+        why = explain(a.descriptor, a.size, b.descriptor, b.size, verdict) if score >= settings.min_score else ""
+        out.append((score, why))
+    return out
 
 
 # Two images whose aspect ratios differ by more than this may be one squashed to the other's shape
@@ -353,16 +368,13 @@ def _find_near_pairs(
             if outcome is not None:
                 outcomes[n] = outcome
     todo = [n for n in range(len(order)) if n not in outcomes]
-    verdicts = _verify_pairs(sub, v, [order[n] for n in todo], settings, workers, progress)
-    tensor_of = memoised()
-    for n, verdict in zip(todo, verdicts, strict=True):
-        if verdict is None:
-            outcomes[n] = _NOTHING
-            continue
-        a, b = sub[order[n][0]], sub[order[n][1]]
-        score = round(decide(verdict, a.descriptor, b.descriptor, tensor_of), 6)
-        why = explain(a.descriptor, a.size, b.descriptor, b.size, verdict) if score >= settings.min_score else ""
-        outcomes[n] = (score, why)
+    pending = [order[n] for n in todo]
+
+    def task(start: int, stop: int) -> list[Outcome]:
+        return _outcomes(sub, v, pending[start:stop], settings)
+
+    advance = progress(len(todo)) if progress and todo else None
+    outcomes.update(zip(todo, map_slices(task, len(todo), workers, advance), strict=True))
     if memo is not None:
         memo.pairs_put([(keys[n], _encode_outcome(outcomes[n])) for n in todo], keep=keys)
     out: list[NearMatch] = []
