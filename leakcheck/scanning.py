@@ -144,7 +144,7 @@ def scan(
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
             (default: this process only, which is safe in scripts without a `__main__` guard), and for
-            verifying near-duplicate candidates (default: all cores; forked workers, Linux only).
+            verifying near-duplicate candidates (the same defaults; forked workers, Linux only).
         ignore: globs of relative paths to leave out of a folder or manifest (see `leakcheck.sources.ignores`).
         progress: called with the number of samples once fingerprinting starts; returns a callback that is
             given the number of samples done as they complete. If it also takes a phase name (`what`),
@@ -343,7 +343,8 @@ def _scan_files(
             records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
         )
         # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
-        return _report(root, fingerprints, skipped, settings, source, root_path, memo=store)
+        workers = default_jobs() if settings.jobs is None else settings.jobs
+        return _report(root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers)
     finally:
         if store is not None:
             store.close()
@@ -371,9 +372,12 @@ def _report(
     root_path: Path | None = None,
     *,
     memo: NearMemo | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """The one path from fingerprints to a Report, whatever the source."""
-    jobs = default_jobs() if settings.jobs is None else settings.jobs
+    """The one path from fingerprints to a Report, whatever the source. `workers`: processes for the
+    near-duplicate detector (default: `settings.jobs`, else this process only, as for in-memory data,
+    whose callers may hold threads, TensorFlow's among them, that forking does not mix well with)."""
+    jobs = workers if workers is not None else (settings.jobs or 1)
     progress = _verifying(settings.progress)
     index = Index(fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs, progress=progress)
     relations = index.relations()

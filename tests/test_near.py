@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -425,3 +426,26 @@ def test_the_detector_never_finds_less_than_the_hash_rule(
     assert [(r.a, r.b, r.explanation) for r in rel] == (
         [("train/c/a.png", "test/c/a.png", "hash distances within thresholds")] if kept else []
     )
+
+
+def test_folders_verify_on_every_core_and_in_memory_data_in_process_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leakcheck.index
+    from leakcheck.engine import default_jobs
+
+    seen: list[int] = []
+    real = leakcheck.index.find_near_pairs
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(leakcheck.index, "find_near_pairs", spy)
+    _leaky_dataset(tmp_path / "data")
+    scan(tmp_path / "data", cache=False)
+    scan(tmp_path / "data", cache=False, jobs=1)
+    images = np.stack([np.asarray(scene(s).resize((32, 32))) for s in range(4)])
+    scan({"train": (images, np.zeros(4, dtype=int)), "test": (images[:2], np.zeros(2, dtype=int))})
+    scan({"train": (images, np.zeros(4, dtype=int)), "test": (images[:2], np.zeros(2, dtype=int))}, jobs=2)
+    assert seen == [default_jobs(), 1, 1, 2]
