@@ -7,6 +7,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -434,6 +435,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("leakcheck: interrupted", markup=False)
         return 130
+    except BrokenProcessPool:
+        err.print(
+            "leakcheck: error: a worker process died (killed, most likely for lack of memory); "
+            "run again with fewer processes (--jobs 1 uses none)",
+            markup=False,
+        )
+        return 3
     except Exception:
         traceback.print_exc()
         err.print(

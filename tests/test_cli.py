@@ -106,6 +106,23 @@ def test_internal_error_is_exit_3_with_traceback(
     assert "internal error (a bug in leakcheck)" in err
 
 
+def test_a_dead_worker_is_one_line_that_says_what_to_do(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", killed)
+    assert main(["scan", str(clean)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "a worker process died" in err
+    assert "--jobs 1" in err
+
+
 def test_json_and_pairs_files(leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json, out_csv = tmp_path / "report.json", tmp_path / "pairs.csv"
     assert main(["scan", str(leaky), "-q", "--json", str(out_json), "--pairs", str(out_csv)]) == 1
