@@ -41,9 +41,9 @@ _APP = "leakcheck"
 # Seconds a scan waits for another scan's write transaction before giving up on storing its own rows.
 _BUSY_TIMEOUT = 30.0
 # Near-duplicate results kept per dataset (one per recent combination of images and settings).
+_NEAR_KEPT = 4
 # Keys per SELECT ... IN (...) (SQLite allows 999 parameters in older builds).
 _IN_BATCH = 900
-_NEAR_KEPT = 4
 
 
 @dataclass(frozen=True, slots=True)
