@@ -12,7 +12,7 @@ function of those and of the overlap gives a score in [0, 1].
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,21 +298,47 @@ class _Batch:
 # Alignments measured per call of `_measure_rows` (bounds the memory of its temporaries).
 _MEASURE_ROWS = 256
 
+Measured = tuple[F32, F32, F32]
 
-def _measure(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[F32, F32, F32]:
-    """(pixel NCC, edge NCC, overlap) of B placed on A under each row (rad, mirrored, scale, ty, tx),
-    row k for the batch's pair `owner[k]`."""
-    parts = [
-        _measure_rows(batch, owner[s : s + _MEASURE_ROWS], params[s : s + _MEASURE_ROWS])
-        for s in range(0, len(owner), _MEASURE_ROWS)
-    ]
+
+def _in_parts(measure: Callable[[slice], Measured], n: int, per_call: int) -> Measured:
+    """`measure` of rows [0, n), called on slices of at most `per_call` rows, the results joined."""
+    parts = [measure(slice(s, s + per_call)) for s in range(0, n, per_call)]
     if len(parts) == 1:
         return parts[0]
     pixel, edge, overlap = (np.concatenate([p[n] for p in parts]) for n in range(3))
     return pixel, edge, overlap
 
 
-def _measure_rows(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[F32, F32, F32]:
+def _inner_area(b: _Planes, owner: NDArray[np.intp]) -> F32:
+    """The area of each image `owner[k]` a pixel inside its border (where `_inner` holds)."""
+    hw = b.dims[owner]
+    return (np.maximum(hw[:, 0] - 2, 1) * np.maximum(hw[:, 1] - 2, 1)).astype(np.float32)
+
+
+def _similarities(batch: _Batch, rows: NDArray[np.intp], vals: F32, evals: F32, w: F32, area_b: F32) -> Measured:
+    """(pixel NCC, edge NCC, overlap) of B's samples `vals` and `evals` (K, h * w) against the A image of
+    the batch's pair `rows[k]`, over the points where `w` is 1; `area_b`: B's inner area in A's frame."""
+    ha, wa = batch.a_shape
+    count = w.sum(axis=1)
+    overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
+    pixel = _masked_stats(batch.a_pixels[rows], vals, w)
+    edge = _masked_stats(batch.a_edges[rows], evals, w)
+    enough = (count >= 12) & (overlap >= MIN_OVERLAP * 0.9)
+    return (
+        np.where(enough, pixel, -1.0).astype(np.float32),
+        np.where(enough, edge, -1.0).astype(np.float32),
+        np.minimum(overlap, 1.0).astype(np.float32),
+    )
+
+
+def _measure(batch: _Batch, owner: NDArray[np.intp], params: F32) -> Measured:
+    """(pixel NCC, edge NCC, overlap) of B placed on A under each row (rad, mirrored, scale, ty, tx),
+    row k for the batch's pair `owner[k]`."""
+    return _in_parts(lambda rows: _measure_rows(batch, owner[rows], params[rows]), len(owner), _MEASURE_ROWS)
+
+
+def _measure_rows(batch: _Batch, owner: NDArray[np.intp], params: F32) -> Measured:
     ha, wa = batch.a_shape
     ca = _centre(ha, wa)
     gy = np.arange(ha, dtype=np.float32)[None, :, None] - ca[0] - params[:, 3, None, None]
@@ -322,43 +348,25 @@ def _measure_rows(batch: _Batch, owner: NDArray[np.intp], params: F32) -> tuple[
     qy, qx = _map_points(cy, cx, params[:, 0], params[:, 1] > 0, params[:, 2], gy, gx)
     vals, evals = _values(batch.b_stacked, owner, qy, qx)
     k = params.shape[0]
-    hw = batch.b_stacked.dims[owner]
-    hb, wb = hw[:, 0], hw[:, 1]
-    inner = _inner(batch.b_stacked, owner, qy, qx)
-    w = inner.reshape(k, -1).astype(np.float32)
-    count = w.sum(axis=1)
-    area_b = (np.maximum(hb - 2, 1) * np.maximum(wb - 2, 1)).astype(np.float32) * params[:, 2] ** 2
-    overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
-    pixel = _masked_stats(batch.a_pixels[owner], vals.reshape(k, -1), w)
-    edge = _masked_stats(batch.a_edges[owner], evals.reshape(k, -1), w)
-    enough = (count >= 12) & (overlap >= MIN_OVERLAP * 0.9)
-    return (
-        np.where(enough, pixel, -1.0).astype(np.float32),
-        np.where(enough, edge, -1.0).astype(np.float32),
-        np.minimum(overlap, 1.0).astype(np.float32),
-    )
+    w = _inner(batch.b_stacked, owner, qy, qx).reshape(k, -1).astype(np.float32)
+    area_b = _inner_area(batch.b_stacked, owner) * params[:, 2] ** 2
+    return _similarities(batch, owner, vals.reshape(k, -1), evals.reshape(k, -1), w, area_b)
 
 
-def _measure_shifts(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> tuple[F32, F32, F32]:
+def _measure_shifts(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> Measured:
     """`_measure` of each alignment (K, 5) moved by each of 3 x 3 shifts `deltas` (M, 4: no turn, no
     scaling, dy and dx in {-step, 0, step}, step 1 or 1/2), returned (K * M,) in `_moves` order.
 
     A shift of A's grid by a step only moves the points at which B is sampled along that grid, so B is
     sampled once on A's grid extended by a step at the step's spacing, and each shift is a window of it
     (the sample points are the same up to float32 rounding of the coordinates)."""
-    k_all = current.shape[0]
     per_call = max(1, _MEASURE_ROWS // len(deltas))
-    parts = [
-        _measure_shift_rows(batch, owner[s : s + per_call], current[s : s + per_call], deltas)
-        for s in range(0, k_all, per_call)
-    ]
-    if len(parts) == 1:
-        return parts[0]
-    pixel, edge, overlap = (np.concatenate([p[n] for p in parts]) for n in range(3))
-    return pixel, edge, overlap
+    return _in_parts(
+        lambda rows: _measure_shift_rows(batch, owner[rows], current[rows], deltas), current.shape[0], per_call
+    )
 
 
-def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> tuple[F32, F32, F32]:
+def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, deltas: F32) -> Measured:
     ha, wa = batch.a_shape
     ca = _centre(ha, wa)
     step = float(np.abs(deltas[:, 2:]).max())
@@ -372,8 +380,6 @@ def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, de
     cy, cx = batch.b_stacked.centres(owner)
     qy, qx = _map_points(cy, cx, current[:, 0], current[:, 1] > 0, current[:, 2], gy, gx)
     vals, evals = _values(batch.b_stacked, owner, qy, qx)
-    hw = batch.b_stacked.dims[owner]
-    hb, wb = hw[:, 0], hw[:, 1]
     inner = _inner(batch.b_stacked, owner, qy, qx)
     k, m = current.shape[0], len(deltas)
     windows = []
@@ -389,20 +395,8 @@ def _measure_shift_rows(batch: _Batch, owner: NDArray[np.intp], current: F32, de
     def cut(x: NDArray[Any]) -> NDArray[Any]:
         return np.stack([x[:, sy, sx] for sy, sx in windows], axis=1).reshape(k * m, ha * wa)
 
-    w = cut(inner).astype(np.float32)
-    count = w.sum(axis=1)
-    scale = np.repeat(current[:, 2], m)
-    area_b = np.repeat((np.maximum(hb - 2, 1) * np.maximum(wb - 2, 1)).astype(np.float32), m) * scale**2
-    overlap = count / np.maximum(1.0, np.minimum(ha * wa, area_b))
-    rows = np.repeat(owner, m)
-    pixel = _masked_stats(batch.a_pixels[rows], cut(vals), w)
-    edge = _masked_stats(batch.a_edges[rows], cut(evals), w)
-    enough = (count >= 12) & (overlap >= MIN_OVERLAP * 0.9)
-    return (
-        np.where(enough, pixel, -1.0).astype(np.float32),
-        np.where(enough, edge, -1.0).astype(np.float32),
-        np.minimum(overlap, 1.0).astype(np.float32),
-    )
+    area_b = np.repeat(_inner_area(batch.b_stacked, owner), m) * np.repeat(current[:, 2], m) ** 2
+    return _similarities(batch, np.repeat(owner, m), cut(vals), cut(evals), cut(inner).astype(np.float32), area_b)
 
 
 def calibrated(
