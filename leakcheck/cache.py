@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import PIL
@@ -345,6 +345,11 @@ def _checksum(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=8).hexdigest()
 
 
+def _intact(payload: object, checksum: object) -> TypeGuard[bytes]:
+    """Whether a stored row's payload is bytes that match its checksum (a damaged row is never used)."""
+    return isinstance(payload, bytes) and _checksum(payload) == checksum
+
+
 # --- the store -----------------------------------------------------------------------------------------
 
 
@@ -460,7 +465,7 @@ class FingerprintCache:
                 want = keys[i]
                 if size != want.size or mtime_ns != want.mtime_ns or content != want.content:
                     continue
-                if not isinstance(payload, bytes) or _checksum(payload) != checksum:
+                if not _intact(payload, checksum):
                     invalid += 1
                     continue
                 try:
@@ -529,7 +534,7 @@ class FingerprintCache:
         if row is None:
             return None
         checksum, payload = row
-        if not isinstance(payload, bytes) or _checksum(payload) != checksum:
+        if not _intact(payload, checksum):
             log.warning("leakcheck: damaged near-duplicate results in %s; computing them again", self.path)
             return None
         return payload
@@ -562,7 +567,7 @@ class FingerprintCache:
                     f"SELECT key, checksum, payload FROM near_pairs WHERE key IN ({marks})", batch
                 )
                 for key, checksum, payload in rows:
-                    if isinstance(payload, bytes) and _checksum(payload) == checksum:
+                    if _intact(payload, checksum):
                         out[key] = payload
                     else:
                         damaged += 1
