@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from leakcheck.near import NearItem, describe, score_candidates, settings_for
 from leakcheck.near.candidates import hypotheses, views
@@ -16,6 +16,7 @@ from leakcheck.near.verify import (
     _SHIFT_HALF,
     Hypothesis,
     _Batch,
+    _coarse_peaks,
     _measure,
     _measure_shifts,
     _moves,
@@ -128,3 +129,76 @@ def test_verifying_on_several_processes_gives_the_verdicts_of_one(monkeypatch: p
     settings = settings_for("thorough")
     assert find_near_pairs(items, settings, workers=2) == find_near_pairs(items, settings, workers=1)
     assert len(started) == 2
+
+
+def _masked_ncc_at(a: np.ndarray, w: np.ndarray, m: np.ndarray, dy: int, dx: int) -> tuple[float, float]:
+    """The oracle: NCC of A(p) with W(p - d) over the points of A's grid where W's mask is set, one
+    shift at a time; (ncc, overlap count)."""
+    ha, wa = a.shape
+    side = w.shape[0]
+    xs, ys = [], []
+    for y in range(ha):
+        for x in range(wa):
+            qy, qx = y - dy, x - dx
+            if 0 <= qy < side and 0 <= qx < side and m[qy, qx] > 0:
+                xs.append(float(a[y, x]))
+                ys.append(float(w[qy, qx]))
+    if len(xs) < 2:
+        return -1.0, float(len(xs))
+    u, v = np.array(xs) - np.mean(xs), np.array(ys) - np.mean(ys)
+    den = float(np.sqrt((u @ u) * (v @ v)))
+    return (float(u @ v) / den if den > 1e-3 else -1.0), float(len(xs))
+
+
+def test_coarse_search_measures_the_ncc_of_the_shift_it_picks() -> None:
+    rng = np.random.default_rng(7)
+    a = smooth_noise(rng, (16, 16))
+    side = 24
+    # W: A's pixels moved by known shifts onto the canvas (partly off it), then a plain other picture.
+    shifts = [(3, -2), (-5, 4), (0, 0), (6, 6)]
+    ws, ms = [], []
+    for dy, dx in shifts:
+        w = np.zeros((side, side), dtype=np.float32)
+        m = np.zeros((side, side), dtype=np.float32)
+        for y in range(16):
+            for x in range(16):
+                qy, qx = y - dy, x - dx
+                if 0 <= qy < side and 0 <= qx < side:
+                    w[qy, qx] = 1.7 * a[y, x] + 20.0  # contrast and brightness changed
+                    m[qy, qx] = 1.0
+        ws.append(w)
+        ms.append(m)
+    other = smooth_noise(np.random.default_rng(8), (side, side))
+    ws.append(other)
+    ms.append(np.ones((side, side), dtype=np.float32))
+    owner = np.zeros(len(ws), dtype=np.intp)
+    ncc, index = _coarse_peaks(a[None], owner, np.stack(ws), np.stack(ms), 0.42)
+    size = 16 + side
+    for k, (dy, dx) in enumerate(shifts):
+        iy, ix = divmod(int(index[k]), size)
+        assert (iy if iy < 16 else iy - size, ix if ix < 16 else ix - size) == (dy, dx)
+        assert ncc[k] == pytest.approx(1.0, abs=1e-4)
+    # Whatever shift it picks for the unrelated picture, the value is that shift's masked NCC.
+    iy, ix = divmod(int(index[-1]), size)
+    expected, count = _masked_ncc_at(a, ws[-1], ms[-1], iy if iy < 16 else iy - size, ix if ix < 16 else ix - size)
+    assert count >= 0.42 * 16 * 16
+    assert ncc[-1] == pytest.approx(expected, abs=1e-4)
+    assert ncc[-1] < 0.9
+
+
+def test_coarse_search_gives_minus_one_for_flat_or_empty_pictures() -> None:
+    a = smooth_noise(np.random.default_rng(9), (16, 16))
+    side = 24
+    everywhere = np.ones((side, side), dtype=np.float32)
+    flat = np.full((side, side), 90.0, dtype=np.float32)
+    nothing = np.zeros((side, side), dtype=np.float32)
+    ncc, _ = _coarse_peaks(
+        a[None], np.zeros(2, dtype=np.intp), np.stack([flat, nothing]), np.stack([everywhere, nothing]), 0.42
+    )
+    assert ncc.tolist() == [-1.0, -1.0]
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A picture with structure at several scales (noise, blurred), values around 0-255."""
+    img = Image.fromarray((rng.uniform(0, 255, shape)).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+    return np.asarray(img, dtype=np.float32)

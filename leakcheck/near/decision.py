@@ -35,6 +35,9 @@ STRUCTURE_FLOOR = 1e-3
 DECISION: tuple[float, float] = (6.369, 7.482)
 
 
+# A shift of more than this fraction of A's side moved B (an edge lines up with any other shifted along it).
+SHIFTED = 0.05
+
 Tensor = tuple[NDArray[np.float32], NDArray[np.float32]]
 TensorOf = Callable[[NearDescriptor], Tensor]
 
@@ -116,6 +119,7 @@ def moved(al: Alignment) -> bool:
         al.mirrored
         or min(turn, 360.0 - turn) > 1.0
         or abs(math.log(al.scale)) > 0.1
+        or max(abs(al.dx), abs(al.dy)) > SHIFTED
         or al.overlap < 0.85
         or al.squashed
     )

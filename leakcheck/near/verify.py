@@ -1,12 +1,12 @@
 """Verification: does image B show the same picture as image A once aligned?
 
 B's thumbnail is warped into A's frame under a few hypotheses (upright, the quarter turn or mirror and
-the free angles the candidate stage suggests, each at a grid of scales); for each,
-the best translation is found at once by a masked normalised cross-correlation computed with FFTs over
-every shift (half resolution). The best few alignments are then refined at full thumbnail resolution,
-where two similarities are measured on the overlap: of the pixels (brightness and contrast normalised
-away) and of their fine structure (edges; what tells one plate of pasta from another). A logistic
-function of those and of the overlap gives a score in [0, 1].
+the free angles the candidate stage suggests, each at a grid of scales); for each, the cross-correlation
+over every shift is computed at once with FFTs (half resolution), and the normalised cross-correlation
+(NCC) on the overlap is measured at its highest peaks. The best few alignments are then refined at full
+thumbnail resolution, where two similarities are measured on the overlap: of the pixels (brightness and
+contrast normalised away) and of their fine structure (edges; what tells one plate of pasta from
+another). A logistic function of those and of the overlap gives a score in [0, 1].
 """
 
 from __future__ import annotations
@@ -181,52 +181,60 @@ def _map_points(
     return np.asarray(qy + cy.reshape(shape_k), dtype=np.float32), np.asarray(qx, dtype=np.float32)
 
 
-def _masked_ncc(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: float) -> tuple[F32, F32]:
-    """NCC of A = a[owner[k]] (all of one shape) against each masked warped image W_k at every shift;
-    -1 where the overlap is too small.
+# Shifts per alignment at which the coarse search measures the masked NCC: the highest peaks of the
+# plain cross-correlation.
+_PEAKS = 5
 
-    Returns (ncc, n) arrays of shape (K, F, F): entry [k, dy, dx] compares A(p) with W_k(p - d).
+
+def _coarse_peaks(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: float) -> tuple[F32, NDArray[np.intp]]:
+    """For each warped image W_k (zero off its mask M_k) and A = a[owner[k]], the best shift d and its
+    NCC of A(p) with W_k(p - d) over their overlap (-1 if it overlaps too little or is flat).
+
+    Every shift's cross-correlation of the two centred images costs one transform each way; the NCC,
+    which a partial overlap needs, is then measured directly at the `_PEAKS` highest of them only.
+    Returns (ncc, shift index into the (ha + side, wa + side) grid, negative shifts wrapped round).
     """
-    # Imported here: a scan that verifies nothing (the default hash method) need not pay for scipy.
+    # Imported here: a scan that verifies nothing (the hash method) need not pay for scipy.
     import scipy.fft
 
     ha, wa = a.shape[1:]
     side = w.shape[1]
     size = (ha + side, wa + side)
-    # One forward and one inverse transform call for a whole batch (scipy's forward and numpy's inverse
-    # transforms are the faster of the two on these shapes; in place where possible: the
-    # arrays are large and the arithmetic is the same, operation for operation, as one pair at a time).
-    fwd_a = scipy.fft.rfft2(np.stack([a, a * a, np.ones_like(a)], axis=1), s=size)
-    fwd_w = scipy.fft.rfft2(np.stack([w, w * w, m], axis=1), s=size)
-    np.conj(fwd_w, out=fwd_w)
-    fw, fw2, fm = fwd_w[:, 0], fwd_w[:, 1], fwd_w[:, 2]
-    prods = np.empty((len(owner), 6, *fwd_w.shape[2:]), dtype=fwd_w.dtype)
-    for slot, (ka, wk) in enumerate(((2, fm), (0, fm), (1, fm), (2, fw), (2, fw2), (0, fw))):
-        np.multiply(fwd_a[owner, ka], wk, out=prods[:, slot])
-    inv = np.fft.irfft2(prods, s=size)
-    del prods
-    n = np.rint(inv[:, 0])
-    sa, saa, sb, sbb, sab = inv[:, 1], inv[:, 2], inv[:, 3], inv[:, 4], inv[:, 5]
-    nn = np.maximum(n, 1)
-    # cov = sab - sa * sb / nn, va = saa - sa * sa / nn, vb = sbb - sb * sb / nn
-    cov = sa * sb
-    cov /= nn
-    np.subtract(sab, cov, out=cov)
-    va = sa * sa
-    va /= nn
-    np.subtract(saa, va, out=va)
-    vb = sb * sb
-    vb /= nn
-    np.subtract(sbb, vb, out=vb)
-    # ncc = cov / sqrt(max(va * vb, 1e-6))
-    den = va * vb
-    np.maximum(den, 1e-6, out=den)
-    np.sqrt(den, out=den)
-    ncc = np.divide(cov, den, out=cov)
-    area_w = m.reshape(m.shape[0], -1).sum(axis=1)[:, None, None]
-    nn *= 1e-3
-    enough = (n >= min_overlap * np.minimum(ha * wa, area_w)) & (va > nn) & (vb > nn)
-    return np.where(enough, ncc, np.float32(-1.0)).astype(np.float32, copy=False), n.astype(np.float32, copy=False)
+    ac = a - a.mean(axis=(1, 2), keepdims=True)
+    area_w = m.reshape(m.shape[0], -1).sum(axis=1)
+    wc = (w - (w.reshape(w.shape[0], -1).sum(axis=1) / np.maximum(area_w, 1.0))[:, None, None]) * m
+    fa = scipy.fft.rfft2(ac, s=size)
+    fw = scipy.fft.rfft2(wc, s=size)
+    np.conj(fw, out=fw)
+    fw *= fa[owner]
+    corr = scipy.fft.irfft2(fw, s=size, overwrite_x=True).reshape(len(owner), -1)
+    top = np.argpartition(-corr, _PEAKS - 1, axis=1)[:, :_PEAKS]
+    iy, ix = np.divmod(top, size[1])
+    dy = np.where(iy >= ha, iy - size[0], iy)
+    dx = np.where(ix >= wa, ix - size[1], ix)
+    # A(p) against W(p - d) at every p of A's grid, for each (alignment, peak).
+    qy = np.arange(ha)[None, None, :, None] - dy[:, :, None, None]
+    qx = np.arange(wa)[None, None, None, :] - dx[:, :, None, None]
+    inside = (qy >= 0) & (qy < side) & (qx >= 0) & (qx < side)
+    flat_q = np.clip(qy, 0, side - 1) * side + np.clip(qx, 0, side - 1)
+    k = len(owner)
+    rows = np.arange(k)[:, None, None, None]
+    # (W is already zero off its mask.)
+    mv = (m.reshape(k, -1)[rows, flat_q] * inside).reshape(k, _PEAKS, -1)
+    wv = w.reshape(k, -1)[rows, flat_q].reshape(k, _PEAKS, -1) * mv
+    av = a.reshape(a.shape[0], 1, -1)[owner] * mv
+    n = mv.sum(axis=2)
+    nn = np.maximum(n, 1.0)
+    sa, sb = av.sum(axis=2), wv.sum(axis=2)
+    cov = (av * wv).sum(axis=2) - sa * sb / nn
+    va = (av * av).sum(axis=2) - sa * sa / nn
+    vb = (wv * wv).sum(axis=2) - sb * sb / nn
+    ncc = cov / np.sqrt(np.maximum(va * vb, 1e-6))
+    enough = (n >= min_overlap * np.minimum(ha * wa, area_w)[:, None]) & (va > 1e-3 * nn) & (vb > 1e-3 * nn)
+    ncc = np.where(enough, ncc, -1.0)
+    pick = ncc.argmax(axis=1)
+    sel = np.arange(k)
+    return ncc[sel, pick].astype(np.float32), top[sel, pick]
 
 
 def _edges(img: F32) -> F32:
@@ -462,12 +470,9 @@ def _verify_chunk(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]
     owner = np.repeat(np.arange(len(jobs), dtype=np.intp), counts)
     params = np.array([(math.radians(a), 1.0 if m else 0.0, s) for hs in hyps for a, m, s in hs], dtype=np.float32)
     warped, mask = _warp_stack(batch.b_coarse, owner, params.reshape(-1, 3), _COARSE_CANVAS)
-    ncc, _ = _masked_ncc(batch.a_coarse, owner, warped, mask, MIN_OVERLAP)
-    flat = ncc.reshape(len(owner), -1)
-    best_all = flat.max(axis=1)
-    arg_all = flat.argmax(axis=1)
-    size = ncc.shape[1:]
+    best_all, arg_all = _coarse_peaks(batch.a_coarse, owner, warped, mask, MIN_OVERLAP)
     ch, cw = batch.a_coarse.shape[1:]
+    size = (ch + _COARSE_CANVAS, cw + _COARSE_CANVAS)
     half_a = _centre(ch, cw)
     fy, fx = batch.a_shape[0] / ch, batch.a_shape[1] / cw
     rows: list[F32] = []
