@@ -3,7 +3,7 @@
 Run from the repository root (the images are written to a temporary folder and deleted afterwards):
 
     PYTHONPATH=. python benchmarks/near_cost.py                 # 4,400 images, one process
-    PYTHONPATH=. python benchmarks/near_cost.py --images 2000 --jobs 2
+    PYTHONPATH=. python benchmarks/near_cost.py --images 2000 --jobs 2 --sensitivity strict
 
 The images are non-overlapping 32 x 32 tiles of the shared Food-101 photos (each photo resized to
 128 x 128, 16 tiles), saved as PNG in train/ and test/: no two show the same picture, so every
@@ -73,10 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4400, help="how many tiles (at most 16 per photo)")
     parser.add_argument("--jobs", type=int, default=1, help="processes for both scans")
+    parser.add_argument("--sensitivity", default="default", choices=("strict", "default", "thorough"))
     args = parser.parse_args()
     images = tiles(args.images)
     n = len(images)
-    settings = settings_for("default")
+    settings = settings_for(args.sensitivity)
     pairs = candidates([NearItem(describe(im), im.size) for im in images], settings)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -86,13 +87,15 @@ def main() -> None:
             im.save(folder / f"{k:05d}.png")
 
         def scan(method: NearMethod) -> Callable[[], leakcheck.Report]:
-            return lambda: leakcheck.scan(root, near_method=method, cache=False, jobs=args.jobs)
+            return lambda: leakcheck.scan(
+                root, near_method=method, sensitivity=args.sensitivity, cache=False, jobs=args.jobs
+            )
 
         wall_h, cpu_h, _ = timed(scan("hash"))
         wall_d, cpu_d, report = timed(scan("verified"))
     found = sum(1 for r in report.relations if r.kind == "near")
     per_pair = (cpu_d - cpu_h) / max(len(pairs), 1)
-    print(f"{n} distinct {TILE} px images, jobs={args.jobs}")
+    print(f"{n} distinct {TILE} px images, jobs={args.jobs}, sensitivity={args.sensitivity}")
     print(f"candidate pairs: {len(pairs)} ({len(pairs) / n:.1f} per image)")
     print(f"hash-only scan: {wall_h:.1f} s wall, {cpu_h:.1f} s CPU")
     print(f"detector scan:  {wall_d:.1f} s wall, {cpu_d:.1f} s CPU: "
