@@ -442,6 +442,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             markup=False,
         )
         return 3
+    except MemoryError:
+        err.print(
+            "leakcheck: error: out of memory; the near-duplicate detector keeps about 30 KB per image, so for "
+            "hundreds of thousands of images use --near-method hash (or --no-near), and fewer --jobs",
+            markup=False,
+        )
+        return 3
     except Exception:
         traceback.print_exc()
         err.print(

@@ -123,6 +123,21 @@ def test_a_dead_worker_is_one_line_that_says_what_to_do(
     assert "--jobs 1" in err
 
 
+def test_running_out_of_memory_is_one_line_that_says_what_to_do(
+    clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def exhausted(*_args: object, **_kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", exhausted)
+    assert main(["scan", str(clean)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert "out of memory" in err
+    assert "--near-method hash" in err
+
+
 def test_json_and_pairs_files(leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json, out_csv = tmp_path / "report.json", tmp_path / "pairs.csv"
     assert main(["scan", str(leaky), "-q", "--json", str(out_json), "--pairs", str(out_csv)]) == 1
