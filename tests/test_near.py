@@ -347,6 +347,17 @@ def test_a_copy_squashed_to_another_aspect_ratio_is_found_and_explained() -> Non
     assert "200x150 -> 128x128" in match.explanation
 
 
+def test_a_stretch_inside_frames_of_one_size_does_not_claim_the_files_changed_shape() -> None:
+    picture = scene(8, (160, 90))
+    letterboxed = Image.new("RGB", (160, 160))
+    letterboxed.paste(picture, (0, 35))
+    stretched = picture.resize((160, 160), Image.Resampling.BILINEAR)
+    items = [NearItem(describe(letterboxed), letterboxed.size), NearItem(describe(stretched), stretched.size)]
+    (match,) = find_near_pairs(items, DEFAULT)
+    assert "stretched to another aspect ratio within the same 160x160 frame" in match.explanation
+    assert "160x160 -> 160x160" not in match.explanation
+
+
 @pytest.mark.skipif(not FOOD.is_dir(), reason="the shared Food-101 sample is not next to the repository")
 def test_a_real_photo_squashed_and_cropped_is_explained_as_stretched() -> None:
     with Image.open(sorted(FOOD.glob("train/apple_pie/*.jpg"))[2]) as im:

@@ -37,7 +37,10 @@ def explain(
     # A free rotation always loses its corners: that alone is not a crop.
     if moved and not (abs(turn - quarter) > 2.5 and al.overlap >= 0.8):
         parts.append("cropped/translated")
-    if al.squashed:
+    if al.squashed and a_size == b_size:
+        # The pictures inside the frames (borders trimmed) differ in shape, not the files.
+        parts.append(f"stretched to another aspect ratio within the same {a_size[0]}x{a_size[1]} frame")
+    elif al.squashed:
         parts.append(f"stretched to another aspect ratio {a_size[0]}x{a_size[1]} -> {b_size[0]}x{b_size[1]}")
     elif a_size != b_size:
         parts.append(f"resized {a_size[0]}x{a_size[1]} -> {b_size[0]}x{b_size[1]}")
