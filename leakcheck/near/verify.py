@@ -33,7 +33,10 @@ COARSE_FLOOR = 0.5
 # An alignment must overlap at least this fraction of the smaller of the two images.
 MIN_OVERLAP = 0.42
 _COARSE_CANVAS = 24
+# The best coarse alignments refined per pair: at most this many, each within _REFINE_GAP of the best
+# (a clear winner is refined alone; close alternatives, common for rotations, both).
 _REFINE_KEEP = 2
+_REFINE_GAP = 0.05
 # Logistic calibration of the score from (pixel NCC, edge NCC, overlap, free rotation 0/1); fitted by
 # `benchmarks/near_quality.py --calibrate` on the calibration half of the benchmark images only.
 CALIBRATION: tuple[float, float, float, float, float] = (20.378, 8.295, 5.781, -0.189, -27.388)
@@ -480,10 +483,11 @@ def _verify_chunk(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]
     first = 0
     for p, hs in enumerate(hyps):
         best_per_hyp = best_all[first : first + len(hs)]
+        top = float(best_per_hyp.max()) if len(best_per_hyp) else -1.0
         order = [
             k
             for k in np.argsort(-best_per_hyp, kind="stable")[:_REFINE_KEEP].tolist()
-            if best_per_hyp[k] >= COARSE_FLOOR
+            if best_per_hyp[k] >= COARSE_FLOOR and best_per_hyp[k] >= top - _REFINE_GAP
         ]
         for k in order:
             angle, mirrored, scale = hs[k]
