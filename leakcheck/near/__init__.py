@@ -211,7 +211,7 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
 
 
 # Bumped whenever candidates, verification or the decision change what the detector reports.
-DETECTOR_VERSION = 4
+DETECTOR_VERSION = 5
 
 
 # Called with the number of pairs to verify; returns a callback told how many more are done.

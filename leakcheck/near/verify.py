@@ -37,6 +37,9 @@ _COARSE_CANVAS = 24
 # (a clear winner is refined alone; close alternatives, common for rotations, both).
 _REFINE_KEEP = 2
 _REFINE_GAP = 0.05
+# An alignment scoring below this after the whole-pixel stage skips the scale and angle stage (most
+# pairs of different pictures); it still gets the half-pixel stage, where some textures first line up.
+_STAGE1_FLOOR = 0.001
 # Logistic calibration of the score from (pixel NCC, edge NCC, overlap, free rotation 0/1); fitted by
 # `benchmarks/near_quality.py --calibrate` on the calibration half of the benchmark images only.
 CALIBRATION: tuple[float, float, float, float, float] = (20.378, 8.295, 5.781, -0.189, -27.388)
@@ -518,7 +521,8 @@ def _verify_chunk(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]
             continue
         # Scale and angle together for free rotations, scale alone otherwise.
         current = current.copy()
-        for deltas, sel in ((_SCALE_ANGLE_FREE, free), (_SCALE_ONLY, ~free)):
+        hopeful = scores >= _STAGE1_FLOOR
+        for deltas, sel in ((_SCALE_ANGLE_FREE, free & hopeful), (_SCALE_ONLY, ~free & hopeful)):
             if sel.any():
                 moved, *measured = _refine(batch, current[sel], owners[sel], free[sel], deltas)
                 current[sel] = moved
