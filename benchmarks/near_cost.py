@@ -17,31 +17,18 @@ plus its workers) are printed beside wall times, which are noisy on a shared mac
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from PIL import Image
+from scan_speed import find_photos, timed  # (this folder: run as a script)
 
 import leakcheck
 from leakcheck.index import NearMethod
 from leakcheck.near import NearItem, candidates, describe, settings_for
 
-T = TypeVar("T")
-PHOTOS = "shared/data/food101-sample"
 TILE = 32
 PER_SIDE = 4
-
-
-def find_photos() -> Path:
-    for folder in Path(__file__).resolve().parents:
-        if (folder / PHOTOS).is_dir():
-            return folder / PHOTOS
-    sys.exit(f"benchmark needs the shared photos ({PHOTOS}) beside the repository or above it")
 
 
 def tiles(limit: int) -> list[Image.Image]:
@@ -56,17 +43,6 @@ def tiles(limit: int) -> list[Image.Image]:
                 if len(out) == limit:
                     return out
     return out
-
-
-def cpu() -> float:
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def timed(run: Callable[[], T]) -> tuple[float, float, T]:
-    c, t = cpu(), time.perf_counter()
-    result = run()
-    return time.perf_counter() - t, cpu() - c, result
 
 
 def main() -> None:
@@ -86,13 +62,14 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             im.save(folder / f"{k:05d}.png")
 
-        def scan(method: NearMethod) -> Callable[[], leakcheck.Report]:
-            return lambda: leakcheck.scan(
-                root, near_method=method, sensitivity=args.sensitivity, cache=False, jobs=args.jobs
-            )
+        def scan(method: NearMethod) -> leakcheck.Report:
+            return leakcheck.scan(root, near_method=method, sensitivity=args.sensitivity, cache=False, jobs=args.jobs)
 
-        wall_h, cpu_h, _ = timed(scan("hash"))
-        wall_d, cpu_d, report = timed(scan("verified"))
+        with timed() as hashed:
+            scan("hash")
+        with timed() as detected:
+            report = scan("verified")
+    wall_h, cpu_h, wall_d, cpu_d = hashed.wall, hashed.cpu, detected.wall, detected.cpu
     found = sum(1 for r in report.relations if r.kind == "near")
     per_pair = (cpu_d - cpu_h) / max(len(pairs), 1)
     print(f"{n} distinct {TILE} px images, jobs={args.jobs}, sensitivity={args.sensitivity}")
