@@ -92,15 +92,23 @@ def test_unwritable_output_is_exit_2(clean: Path, tmp_path: Path, capsys: pytest
     assert f"{target}: cannot write" in capsys.readouterr().err
 
 
+def _scan_raising(
+    exc: BaseException, clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Run `leakcheck scan` on `clean` with the scan itself raising `exc`; check exit code 3; the stderr."""
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", failing)
+    assert main(["scan", str(clean)]) == 3
+    return capsys.readouterr().err
+
+
 def test_internal_error_is_exit_3_with_traceback(
     clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", broken)
-    assert main(["scan", str(clean)]) == 3
-    err = capsys.readouterr().err
+    err = _scan_raising(RuntimeError("boom"), clean, monkeypatch, capsys)
     assert "Traceback" in err
     assert "RuntimeError: boom" in err
     assert "internal error (a bug in leakcheck)" in err
@@ -111,12 +119,8 @@ def test_a_dead_worker_is_one_line_that_says_what_to_do(
 ) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
-    def killed(*_args: object, **_kwargs: object) -> None:
-        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
-
-    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", killed)
-    assert main(["scan", str(clean)]) == 3
-    err = capsys.readouterr().err
+    killed = BrokenProcessPool("A process in the process pool was terminated abruptly")
+    err = _scan_raising(killed, clean, monkeypatch, capsys)
     assert "Traceback" not in err
     assert err.count("\n") == 1
     assert "a worker process died" in err
@@ -126,12 +130,7 @@ def test_a_dead_worker_is_one_line_that_says_what_to_do(
 def test_running_out_of_memory_is_one_line_that_says_what_to_do(
     clean: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def exhausted(*_args: object, **_kwargs: object) -> None:
-        raise MemoryError
-
-    monkeypatch.setattr(leakcheck.cli, "scan_with_settings", exhausted)
-    assert main(["scan", str(clean)]) == 3
-    err = capsys.readouterr().err
+    err = _scan_raising(MemoryError(), clean, monkeypatch, capsys)
     assert "Traceback" not in err
     assert err.count("\n") == 1
     assert "out of memory" in err
