@@ -46,14 +46,40 @@ def list_folder(
         LayoutError: no split folders, or two folders naming the same split.
     """
     root_path = Path(root)
-    if not root_path.exists():
+    split_dirs, skipped = split_folders(root_path, aliases=aliases)
+    records: list[Record] = []
+    for split in sorted(split_dirs, key=split_order):
+        dirname = split_dirs[split]
+        _walk_split(root_path, (dirname,), split, records, skipped)
+    if not records:
+        raise DataNotFoundError(
+            f"{root}: no image files in {', '.join(display_name(n) for n in sorted(split_dirs.values()))}",
+            hint=f"supported extensions: {' '.join(sorted(IMAGE_EXTENSIONS))}",
+        )
+    records.sort(key=lambda r: r.key)
+    skipped.sort(key=lambda s: (s.path, s.reason))
+    return FolderListing(root_path, tuple(records), tuple(skipped), dict(split_dirs))
+
+
+def split_folders(
+    root: Path, *, aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES
+) -> tuple[dict[str, str], list[Skipped]]:
+    """The split folders at the top of `root` (canonical split -> folder name as found on disk) and the
+    top-level entries passed over; one listing of `root` only, so a folder that is not a dataset is
+    refused before anything below it is read.
+
+    Raises:
+        DataNotFoundError: `root` is missing, not a folder, or cannot be listed.
+        LayoutError: no split folders, or two folders naming the same split.
+    """
+    if not root.exists():
         raise DataNotFoundError(f"{root}: no such folder", hint="check the path")
-    if not root_path.is_dir():
+    if not root.is_dir():
         raise DataNotFoundError(
             f"{root}: not a folder", hint="pass the dataset's root folder, the one holding train/ and test/"
         )
     try:
-        top = sorted(os.scandir(root_path), key=lambda e: e.name)
+        top = sorted(os.scandir(root), key=lambda e: e.name)
     except PermissionError:
         raise DataNotFoundError(f"{root}: permission denied", hint="make the folder readable") from None
 
@@ -87,19 +113,7 @@ def list_folder(
     # Once the layout is recognised, any other folder is a split of its own, kept by its name.
     for name in unrecognised:
         split_dirs[name] = name
-
-    records: list[Record] = []
-    for split in sorted(split_dirs, key=split_order):
-        dirname = split_dirs[split]
-        _walk_split(root_path, (dirname,), split, records, skipped)
-    if not records:
-        raise DataNotFoundError(
-            f"{root}: no image files in {', '.join(display_name(n) for n in sorted(split_dirs.values()))}",
-            hint=f"supported extensions: {' '.join(sorted(IMAGE_EXTENSIONS))}",
-        )
-    records.sort(key=lambda r: r.key)
-    skipped.sort(key=lambda s: (s.path, s.reason))
-    return FolderListing(root_path, tuple(records), tuple(skipped), dict(split_dirs))
+    return split_dirs, skipped
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
