@@ -7,6 +7,7 @@ version, decoder and options. SQLite's transactions make concurrent scans and cr
 is not a valid cache is removed and rebuilt with a log warning, and a row whose checksum or fields do
 not validate is decoded again. The cache never stores pickles: fingerprints are encoded field by field
 as JSON, with tagged bytes, numpy arrays and nested dataclasses rebuilt only from an allow-list.
+The same file keeps the near-duplicate detector's results and recent reports (`leakcheck.memo`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _SCHEMA = 1
 _APP = "leakcheck"
 # Seconds a scan waits for another scan's write transaction before giving up on storing its own rows.
 _BUSY_TIMEOUT = 30.0
-# Near-duplicate results kept per dataset (one per recent combination of images and settings).
+# Near-duplicate results and reports kept per dataset (one per recent combination of images and settings).
 _NEAR_KEPT = 4
 # Keys per SELECT ... IN (...) (SQLite allows 999 parameters in older builds).
 _IN_BATCH = 900
@@ -409,11 +410,16 @@ class FingerprintCache:
                 "CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
                 "payload BLOB NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
+                "payload BLOB NOT NULL)"
+            )
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("schema") != str(_SCHEMA) or meta.get("config") != self.config:
                 conn.execute("DELETE FROM fingerprints")
                 conn.execute("DELETE FROM near")
                 conn.execute("DELETE FROM near_pairs")
+                conn.execute("DELETE FROM reports")
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema", str(_SCHEMA)), ("config", self.config)]
                 )
@@ -524,34 +530,48 @@ class FingerprintCache:
 
     def near_get(self, key: str) -> bytes | None:
         """The near-duplicate detector's stored result under `key` (a digest of its inputs), if intact."""
+        return self._blob_get("near", key, "near-duplicate results")
+
+    def near_put(self, key: str, payload: bytes) -> None:
+        """Store the detector's result under `key`, keeping only the most recent few."""
+        self._blob_put("near", key, payload, "near-duplicate results")
+
+    def report_get(self, key: str) -> bytes | None:
+        """The encoded report of an earlier scan of the same tree with the same settings, if intact."""
+        return self._blob_get("reports", key, "the stored report")
+
+    def report_put(self, key: str, payload: bytes) -> None:
+        """Store a scan's encoded report under `key`, keeping only the most recent few."""
+        self._blob_put("reports", key, payload, "the report")
+
+    def _blob_get(self, table: str, key: str, what: str) -> bytes | None:
         if self._conn is None:
             return None
         try:
-            row = self._conn.execute("SELECT checksum, payload FROM near WHERE key = ?", (key,)).fetchone()
+            row = self._conn.execute(f"SELECT checksum, payload FROM {table} WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:
-            log.warning("leakcheck: cannot read near-duplicate results from %s (%s); computing them", self.path, exc)
+            log.warning("leakcheck: cannot read %s from %s (%s); working without it", what, self.path, exc)
             return None
         if row is None:
             return None
         checksum, payload = row
         if not _intact(payload, checksum):
-            log.warning("leakcheck: damaged near-duplicate results in %s; computing them again", self.path)
+            log.warning("leakcheck: damaged %s in %s; working without it", what, self.path)
             return None
         return payload
 
-    def near_put(self, key: str, payload: bytes) -> None:
-        """Store the detector's result under `key`, keeping only the most recent few."""
+    def _blob_put(self, table: str, key: str, payload: bytes, what: str) -> None:
         if self._conn is None:
             return
         try:
             with _writing(self._conn) as conn:
-                conn.execute("INSERT OR REPLACE INTO near VALUES (?, ?, ?)", (key, _checksum(payload), payload))
+                conn.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", (key, _checksum(payload), payload))
                 conn.execute(
-                    "DELETE FROM near WHERE rowid NOT IN (SELECT rowid FROM near ORDER BY rowid DESC LIMIT ?)",
+                    f"DELETE FROM {table} WHERE rowid NOT IN (SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT ?)",
                     (_NEAR_KEPT,),
                 )
         except sqlite3.Error as exc:
-            log.warning("leakcheck: could not store near-duplicate results in %s (%s)", self.path, exc)
+            log.warning("leakcheck: could not store %s in %s (%s)", what, self.path, exc)
 
     def pairs_get(self, keys: Sequence[str]) -> dict[str, bytes]:
         """The stored outcomes of the detector's candidate pairs among `keys` (intact ones only)."""
