@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from leakcheck._version import __version__
-from leakcheck.cache import cache_config, open_cache
+from leakcheck.cache import FingerprintCache, cache_config, open_cache
 from leakcheck.checks import DEFAULT_CHECKS, Check
 from leakcheck.engine import ProgressStart, default_jobs, fingerprint_arrays, fingerprint_dataset
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions, NearMethod, Relation
+from leakcheck.memo import decode_report, encode_report, report_key, tree_digest
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.near import NearMemo
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
@@ -31,13 +33,14 @@ from leakcheck.report import Report, split_stats
 from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
 from leakcheck.sources.cifar import is_cifar_dir, read_cifar
 from leakcheck.sources.datasets import is_tf_dataset, read_datasets, read_tfds
-from leakcheck.sources.folder import display_name, list_folder
+from leakcheck.sources.folder import display_name, list_folder, split_folders
 from leakcheck.sources.groups import GroupNamer, assign_groups
 from leakcheck.sources.ignores import IgnoreRules
 from leakcheck.sources.manifest import MANIFEST_SUFFIXES, read_manifest
 from leakcheck.splits import DEFAULT_ALIASES
 
 TFDS_PREFIX = "tfds:"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,17 +203,36 @@ def scan(
         if suffix in MANIFEST_SUFFIXES:
             manifest = read_manifest(path, aliases=split_aliases)
             root_path = path.resolve().parent
-            return _scan_files(display_name(path.name), manifest.records, (), settings, "manifest", root_path)
+            store = _open_store(root_path, settings)
+            try:
+                return _scan_files(
+                    display_name(path.name), manifest.records, (), settings, "manifest", root_path, store=store
+                )
+            finally:
+                if store is not None:
+                    store.close()
         raise ManifestError(
             f"{text}: not a data set leakcheck reads",
             hint="pass a folder, a .csv or .parquet manifest, an .npz file or tfds:NAME",
         )
     if path.is_dir() and is_cifar_dir(path):
         return _scan_listing(read_cifar(path), settings, "cifar")
-    folder = list_folder(path, aliases=split_aliases)
-    skipped = tuple(s for s in folder.skipped if not settings.ignore.matches(s.path))
+    # The top level first: a folder that is not a dataset is refused before anything below it is read.
+    split_folders(path, aliases=split_aliases)
     root = path.resolve()
-    return _scan_files(display_name(root.name), folder.records, skipped, settings, "folder", root)
+    store = _open_store(root, settings)
+    try:
+        memo = _ReportMemo.start(store, root, settings)
+        if memo is not None and (stored := memo.get()) is not None:
+            return stored
+        folder = list_folder(path, aliases=split_aliases)
+        skipped = tuple(s for s in folder.skipped if not settings.ignore.matches(s.path))
+        return _scan_files(
+            display_name(root.name), folder.records, skipped, settings, "folder", root, store=store, memo=memo
+        )
+    finally:
+        if store is not None:
+            store.close()
 
 
 def scan_arrays(
@@ -322,6 +344,75 @@ def scan_fingerprints(
     return _report(root, list(fingerprints), tuple(skipped), settings, "fingerprints")
 
 
+def _open_store(root: Path, settings: _Settings) -> FingerprintCache | None:
+    """The fingerprint cache of the dataset at `root`, if the scan uses one (the caller closes it)."""
+    if not settings.cache:
+        return None
+    return open_cache(root, settings.cache_dir, cache_config(FINGERPRINT_VERSION, settings.fingerprint))
+
+
+@dataclass(frozen=True, slots=True)
+class _ReportMemo:
+    """A folder scan's key in the report memo (see `leakcheck.memo`): where its report is looked up
+    before anything is listed, and stored after the scan."""
+
+    store: FingerprintCache
+    root: Path
+    settings: _Settings
+    tree: str
+    key: str
+
+    @staticmethod
+    def start(store: FingerprintCache | None, root: Path, settings: _Settings) -> _ReportMemo | None:
+        """The memo for this scan, or None where it cannot vouch for the result (see `leakcheck.memo`)."""
+        if store is None or not store.usable or settings.semantic is not None or not root.is_dir():
+            return None
+        if not all(type(check).__module__.startswith("leakcheck.checks.") for check in settings.checks):
+            return None
+        tree = tree_digest(root)
+        if tree is None:
+            return None
+        return _ReportMemo(store, root, settings, tree, report_key(root, tree, _describe(settings)))
+
+    def get(self) -> Report | None:
+        payload = self.store.report_get(self.key)
+        if payload is None:
+            return None
+        try:
+            return decode_report(payload, self.root)
+        except ValueError as exc:
+            log.warning("leakcheck: the stored report in %s does not validate (%s); scanning in full",
+                        self.store.path, exc)  # fmt: skip
+            return None
+
+    def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
+        """Store `report` unless a file could not be read at all or the tree changed during the scan."""
+        if any(not fp.file_digest for fp in fingerprints) or tree_digest(self.root) != self.tree:
+            return
+        try:
+            payload = encode_report(report)
+        except TypeError as exc:
+            log.debug("leakcheck: not storing the report (%s)", exc)
+            return
+        self.store.report_put(self.key, payload)
+
+
+def _describe(settings: _Settings) -> str:
+    """Every setting that shapes a folder scan's report, as deterministic text (not the workers or the
+    progress callback, which do not)."""
+    checks = [(type(c).__module__, type(c).__qualname__, c.id, sorted(c.params().items())) for c in settings.checks]
+    return repr(
+        (
+            settings.match,
+            settings.fingerprint,
+            sorted(settings.aliases.items()),
+            settings.group_pattern,
+            settings.ignore.patterns,
+            checks,
+        )
+    )
+
+
 def _scan_files(
     root: str,
     records: Sequence[Record],
@@ -329,25 +420,23 @@ def _scan_files(
     settings: _Settings,
     source: str,
     root_path: Path,
+    *,
+    store: FingerprintCache | None,
+    memo: _ReportMemo | None = None,
 ) -> Report:
     if settings.ignore:
         records = [r for r in records if not settings.ignore.matches(r.key)]
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
-    store = None
-    if settings.cache:
-        config = cache_config(FINGERPRINT_VERSION, settings.fingerprint)
-        store = open_cache(root_path, settings.cache_dir, config)
-    try:
-        fingerprints = fingerprint_dataset(
-            records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
-        )
-        # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
-        workers = default_jobs() if settings.jobs is None else settings.jobs
-        return _report(root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers)
-    finally:
-        if store is not None:
-            store.close()
+    fingerprints = fingerprint_dataset(
+        records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
+    )
+    # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
+    workers = default_jobs() if settings.jobs is None else settings.jobs
+    report = _report(root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers)
+    if memo is not None:
+        memo.put(report, fingerprints)
+    return report
 
 
 def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> Report:

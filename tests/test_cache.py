@@ -155,6 +155,7 @@ def test_a_tampered_row_is_not_trusted(
                      ("train/b/0.jpg",))  # fmt: skip
         conn.execute("UPDATE fingerprints SET payload = '[1]', checksum = ? WHERE key = ?",
                      ("0" * 16, "train/a/1.jpg"))  # fmt: skip
+        conn.execute("DELETE FROM reports")  # the stored report would answer before any row is read
     counter = DecodeCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
         assert leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir).to_json() == expected
@@ -314,8 +315,14 @@ def test_progress_counts_cached_files_as_done(dataset: Path, tmp_path: Path) -> 
         return calls[-1].append
 
     leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
+    # Unchanged: the stored report answers, and nothing is counted since nothing is read.
     leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
-    assert calls == [[12] + [1] * 12, [12, 12]]
+    assert calls == [[12] + [1] * 12]
+    # One file touched: the report is built again, and the files whose fingerprints are reused count
+    # as done at once.
+    os.utime(dataset / "train" / "a" / "1.jpg", ns=(1, 1))
+    leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
+    assert calls == [[12] + [1] * 12, [12, 11, 1]]
 
 
 def test_pool_and_serial_agree_with_chunked_progress(tmp_path: Path) -> None:
@@ -452,6 +459,7 @@ def test_a_stored_near_result_is_checked_before_it_is_trusted(
     expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
     with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
         conn.execute("UPDATE near SET payload = ?, checksum = ?", (payload, _checksum(payload)))
+        conn.execute("DELETE FROM reports")  # the stored report would answer before any row is read
     counter = DetectorCounter(monkeypatch)
     assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
     assert counter.calls == 1
@@ -464,6 +472,7 @@ def test_a_damaged_near_row_is_recomputed_with_a_warning(
     expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
     with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
         conn.execute("UPDATE near SET payload = CAST('[]' AS BLOB)")  # the checksum no longer matches
+        conn.execute("DELETE FROM reports")  # the stored report would answer before any row is read
     counter = DetectorCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
         assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
@@ -553,6 +562,7 @@ def test_a_damaged_pair_row_is_verified_again_with_a_warning(
         total = conn.execute("SELECT count(*) FROM near_pairs").fetchone()[0]
         conn.execute("DELETE FROM near")  # the whole result is gone: the detector runs, pair by pair
         conn.execute("UPDATE near_pairs SET payload = CAST('[0.99, \"x\"]' AS BLOB) WHERE rowid = 1")
+        conn.execute("DELETE FROM reports")  # the stored report would answer before any row is read
     pairs = PairCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
         assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
