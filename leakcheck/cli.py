@@ -142,8 +142,10 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="where tfds:NAME is prepared (default: TFDS's own); nothing is downloaded")  # fmt: skip
     p.add_argument("--cache-dir", metavar="DIR", default=None,
-                   help="keep the fingerprint cache in DIR (default: the user cache folder)")  # fmt: skip
-    p.add_argument("--no-cache", action="store_true", help="decode every image; neither read nor write the cache")
+                   help="keep the fingerprint cache and recent reports in DIR (default: the user cache "
+                   "folder)")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true",
+                   help="decode every image and rebuild the report; neither read nor write the cache")  # fmt: skip
     p.add_argument("--ignore", metavar="GLOB", action="append", default=None,
                    help="skip paths matching GLOB, relative to DATA (repeatable; adds to the config)")  # fmt: skip
 

@@ -157,7 +157,8 @@ def scan(
             name: its group named `group`, else its first capture group, else the whole match.
         data_dir: where TFDS datasets are prepared (TFDS's default when None).
         label_names: class names for integer array labels.
-        cache: for files, reuse fingerprints of unchanged files from earlier scans and store new ones.
+        cache: for files, reuse fingerprints of unchanged files from earlier scans and store new ones; a
+            folder in which nothing changed gets the last scan's report back (see `leakcheck.memo`).
         cache_dir: where the cache lives (default: the user cache folder, e.g. ~/.cache/leakcheck);
             never inside the data folder.
         semantic: optional tier: a saved `.keras` model file, or a Keras application name whose
