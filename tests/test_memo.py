@@ -224,29 +224,38 @@ def test_a_stored_report_that_does_not_validate_is_not_used(
 ) -> None:
     with pytest.raises(ValueError, match=r"."):
         decode_report(payload, None)
-    cache_dir = tmp_path / "cache"
-    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
-    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
-        conn.execute("UPDATE reports SET payload = ?, checksum = ?", (payload, _checksum(payload)))
-    listings = ListingCounter(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="leakcheck"):
-        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
-    assert listings.calls == 1
-    assert "does not validate" in caplog.text
+    sql = "UPDATE reports SET payload = ?, checksum = ?"
+    assert "does not validate" in _rescan_after(
+        leaky, tmp_path, monkeypatch, caplog, sql, (payload, _checksum(payload))
+    )
 
 
 def test_a_damaged_stored_report_is_not_used(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    sql = "UPDATE reports SET payload = CAST('{}' AS BLOB)"  # the checksum no longer matches
+    assert "damaged the stored report" in _rescan_after(leaky, tmp_path, monkeypatch, caplog, sql, ())
+
+
+def _rescan_after(
+    root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sql: str,
+    args: tuple[object, ...],
+) -> str:
+    """Scan, run `sql` on the cache, scan again: the second scan must run in full and report the same;
+    returns what was logged."""
     cache_dir = tmp_path / "cache"
-    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
-    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
-        conn.execute("UPDATE reports SET payload = CAST('{}' AS BLOB)")  # the checksum no longer matches
+    expected = leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json()
+    with sqlite3.connect(cache_file(root, cache_dir)) as conn:
+        conn.execute(sql, args)
     listings = ListingCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck"):
-        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
+        assert leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json() == expected
     assert listings.calls == 1
-    assert "damaged the stored report" in caplog.text
+    return caplog.text
 
 
 def test_a_folder_that_is_not_a_dataset_is_refused_before_it_is_walked(
