@@ -2,8 +2,9 @@
 
 One SQLite file per dataset (the resolved root path names it) in the user cache folder or `--cache-dir`,
 never inside the data folder. A row is reused only when the file's relative key, size and mtime (and
-the content digest, for in-memory arrays) match and the cache was written by the same fingerprint
-version, decoder and options. SQLite's transactions make concurrent scans and crashes safe; a file that
+the content digest, for in-memory arrays) match, or its size matches and its bytes still have the row's
+digest (new times, same file), and the cache was written by the same fingerprint version, decoder and
+options. SQLite's transactions make concurrent scans and crashes safe; a file that
 is not a valid cache is removed and rebuilt with a log warning, and a row whose checksum or fields do
 not validate is decoded again. The cache never stores pickles: fingerprints are encoded field by field
 as JSON, with tagged bytes, numpy arrays and nested dataclasses rebuilt only from an allow-list.
@@ -444,8 +445,15 @@ class FingerprintCache:
     def usable(self) -> bool:
         return self._conn is not None
 
-    def lookup(self, keys: Sequence[CacheKey], records: Sequence[Record]) -> list[Fingerprint | None]:
-        """The cached fingerprint of each record, or None where it must be computed."""
+    def lookup(
+        self, keys: Sequence[CacheKey], records: Sequence[Record], *, retimed: dict[int, Fingerprint] | None = None
+    ) -> list[Fingerprint | None]:
+        """The cached fingerprint of each record, or None where it must be computed.
+
+        `retimed`, if given, receives (by position) the cached fingerprints of files whose size matches
+        but whose mtime does not (a fresh checkout, a copy, `touch`): the caller reuses one only if the
+        file's bytes still have its `file_digest`.
+        """
         out: list[Fingerprint | None] = [None] * len(keys)
         if self._conn is None or not keys:
             return out
@@ -469,15 +477,22 @@ class FingerprintCache:
                     self._stale_seen = True
                     continue
                 want = keys[i]
-                if size != want.size or mtime_ns != want.mtime_ns or content != want.content:
+                if size != want.size or content != want.content:
+                    continue
+                if mtime_ns != want.mtime_ns and (retimed is None or want.content):
                     continue
                 if not _intact(payload, checksum):
                     invalid += 1
                     continue
                 try:
-                    out[i] = decode_fingerprint(payload, records[i])
+                    fp = decode_fingerprint(payload, records[i])
                 except ValueError:
                     invalid += 1
+                    continue
+                if mtime_ns == want.mtime_ns:
+                    out[i] = fp
+                elif retimed is not None and fp.file_digest:
+                    retimed[i] = fp
         except sqlite3.DatabaseError as exc:
             log.warning("leakcheck: fingerprint cache %s is damaged (%s); rebuilding it", self.path, exc)
             self._rebuild()
@@ -500,8 +515,15 @@ class FingerprintCache:
             log.warning("leakcheck: cannot recreate fingerprint cache %s (%s); scanning without it", self.path, exc)
             self._conn = None
 
-    def store(self, entries: Iterable[tuple[CacheKey, Fingerprint]], *, present: Iterable[str]) -> None:
-        """Write new or changed entries, and forget keys that are no longer `present` in the dataset."""
+    def store(
+        self,
+        entries: Iterable[tuple[CacheKey, Fingerprint]],
+        *,
+        present: Iterable[str],
+        retimed: Sequence[CacheKey] = (),
+    ) -> None:
+        """Write new or changed entries, and forget keys that are no longer `present` in the dataset;
+        `retimed`: rows kept as they are under a new mtime (their files' bytes were found unchanged)."""
         if self._conn is None:
             return
         rows = []
@@ -512,7 +534,7 @@ class FingerprintCache:
                 log.warning("leakcheck: not caching %s (%s)", key.key, exc)
                 continue
             rows.append((key.key, key.size, key.mtime_ns, key.content, _checksum(payload), payload))
-        if not rows and not self._stale_seen:
+        if not rows and not retimed and not self._stale_seen:
             # Nothing new, and the last lookup found no rows of removed files: no write transaction (a
             # warm scan of unchanged data never waits on, or blocks, another scan's writes).
             return
@@ -525,6 +547,10 @@ class FingerprintCache:
                 stale = [(k,) for (k,) in conn.execute("SELECT key FROM fingerprints") if k not in keep]
                 conn.executemany("DELETE FROM fingerprints WHERE key = ?", stale)
                 conn.executemany("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(
+                    "UPDATE fingerprints SET mtime_ns = ? WHERE key = ? AND size = ?",
+                    ((k.mtime_ns, k.key, k.size) for k in retimed),
+                )
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not update fingerprint cache %s (%s); results are unaffected", self.path, exc)
 

@@ -18,7 +18,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing.context import BaseContext
 
 from leakcheck.cache import CacheKey, FingerprintCache
-from leakcheck.fingerprint import FingerprintOptions, fingerprint_array, fingerprint_record, settle_pixel_digests
+from leakcheck.fingerprint import (
+    FingerprintOptions,
+    bytes_digest,
+    fingerprint_array,
+    fingerprint_record,
+    settle_pixel_digests,
+)
 from leakcheck.model import Fingerprint, Record
 from leakcheck.sources.arrays import Sample
 
@@ -197,11 +203,20 @@ def fingerprint_dataset(
     use_cache = cache is not None and cache.usable
     keys = [cache_key(r) for r in records] if use_cache else [None] * len(records)
     known: list[Fingerprint | None] = [None] * len(records)
+    same_bytes: set[int] = set()
     if cache is not None and use_cache:
         keyed = [(i, k) for i, k in enumerate(keys) if k is not None]
-        found = cache.lookup([k for _, k in keyed], [records[i] for i, _ in keyed])
+        retimed: dict[int, Fingerprint] = {}
+        found = cache.lookup([k for _, k in keyed], [records[i] for i, _ in keyed], retimed=retimed)
         for (i, _), fp in zip(keyed, found, strict=True):
             known[i] = fp
+        # Files with new times but the size of their cached row (a fresh checkout, a copy, `touch`): the
+        # same bytes keep their fingerprint, so they are read and digested, not decoded.
+        for j, fp in retimed.items():
+            i = keyed[j][0]
+            if _has_digest(records[i], fp.file_digest):
+                known[i] = fp
+                same_bytes.add(i)
     todo = [i for i, fp in enumerate(known) if fp is None]
 
     def start(_: int) -> Callable[[int], None]:
@@ -219,8 +234,20 @@ def fingerprint_dataset(
         changed = set(todo) | {i for i, (a, b) in enumerate(zip(before, settled, strict=True)) if a is not b}
         # Files that could not be read at all (no digest) are not cached: the cause may be passing.
         entries = [(k, settled[i]) for i in sorted(changed) if (k := keys[i]) is not None and settled[i].file_digest]
-        cache.store(entries, present=(k.key for k in keys if k is not None))
+        # Unchanged bytes under new times: the row stays, with the new mtime (nothing to encode again).
+        retimed_keys = [k for i in sorted(same_bytes - changed) if (k := keys[i]) is not None]
+        cache.store(entries, present=(k.key for k in keys if k is not None), retimed=retimed_keys)
     return settled
+
+
+def _has_digest(record: Record, digest: str) -> bool:
+    """Whether the file's bytes have `digest` (False if it cannot be read)."""
+    if record.path is None:
+        return False
+    try:
+        return bytes_digest(record.path.read_bytes()) == digest
+    except OSError:
+        return False
 
 
 def _ignore(_: int) -> None:

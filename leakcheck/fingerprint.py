@@ -67,7 +67,8 @@ class FingerprintOptions:
             raise ValueError("max_pixels must be positive")
 
 
-def _digest(data: bytes | memoryview) -> str:
+def bytes_digest(data: bytes | memoryview) -> str:
+    """A file's `file_digest`: BLAKE2b-128 of its bytes, in hex."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -88,7 +89,7 @@ def fingerprint_record(record: Record, options: FingerprintOptions = Fingerprint
 
 def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions = FingerprintOptions()) -> Fingerprint:
     size = len(data)
-    file_digest = _digest(data)
+    file_digest = bytes_digest(data)
     if size == 0:
         return _failed(record, 0, file_digest, "empty file (0 bytes); re-export the image or delete it")
     try:

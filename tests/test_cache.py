@@ -111,6 +111,33 @@ def test_only_changed_and_new_files_are_decoded(dataset: Path, tmp_path: Path, m
     assert "test/b/new.jpg" in keys
 
 
+def test_files_with_new_times_but_the_same_bytes_are_not_decoded(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh checkout or a copy gives every file new times: the bytes are read and digested, not decoded."""
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    for path in dataset.rglob("*.*"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    # Same size, other bytes, new time: decoded.
+    edited = dataset / "train" / "a" / "1.jpg"
+    data = bytearray(edited.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    edited.write_bytes(bytes(data))
+    counter = DecodeCounter(monkeypatch)
+    report = leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    assert counter.keys == ["train/a/1.jpg"]
+    assert report.to_json() == leakcheck.scan(dataset, jobs=1, cache=False).to_json()
+    # The rows now carry the new times: the next scan (its report rebuilt) reads them as they are.
+    with sqlite3.connect(cache_file(dataset, cache_dir)) as conn:
+        conn.execute("DELETE FROM reports")
+        times = {t for (t,) in conn.execute("SELECT mtime_ns FROM fingerprints WHERE key != 'train/a/1.jpg'")}
+    assert times == {1_000_000_000}
+    counter.keys.clear()
+    assert leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir).to_json() == report.to_json()
+    assert counter.keys == []
+
+
 def test_other_options_or_version_empty_the_cache(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,9 +345,9 @@ def test_progress_counts_cached_files_as_done(dataset: Path, tmp_path: Path) -> 
     # Unchanged: the stored report answers, and nothing is counted since nothing is read.
     leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
     assert calls == [[12] + [1] * 12]
-    # One file touched: the report is built again, and the files whose fingerprints are reused count
+    # One file changed: the report is built again, and the files whose fingerprints are reused count
     # as done at once.
-    os.utime(dataset / "train" / "a" / "1.jpg", ns=(1, 1))
+    _save(dataset / "train" / "a" / "1.jpg", _image(500))
     leakcheck.scan(dataset, jobs=1, cache_dir=tmp_path / "cache", progress=start)
     assert calls == [[12] + [1] * 12, [12, 11, 1]]
 
