@@ -196,8 +196,9 @@ def bench_set(name: str, paths: list[Path], root: Path, cache_dir: Path, jobs: i
         os.utime(path, ns=(now, now))
     with timed() as partial:
         leakcheck.scan(root, jobs=jobs, cache_dir=cache_dir, near_method=near_method)
-    # Proportional: the warm scan plus the touched share of the cold one. A touched tree misses the stored
-    # report, so the rebuilt warm scan is the fairer base; both are printed.
+    # Proportional: the warm scan plus the touched share of the cold one. Touched files (same bytes) keep
+    # the stored report once they are read and digested; changed ones rebuild it, for which the rebuilt
+    # warm scan is the fairer base. Both are printed.
     share = cold.wall * len(touched) / n
     expected = f"(proportional estimate {warm.wall + share:.2f} s, {rebuilt.wall + share:.2f} s from the rebuilt one)"
     row(f"after touching {len(touched):,} files", n, partial, expected)

@@ -415,12 +415,17 @@ class FingerprintCache:
                 "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
                 "payload BLOB NOT NULL)"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS report_files (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
+                "payload BLOB NOT NULL)"
+            )
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("schema") != str(_SCHEMA) or meta.get("config") != self.config:
                 conn.execute("DELETE FROM fingerprints")
                 conn.execute("DELETE FROM near")
                 conn.execute("DELETE FROM near_pairs")
                 conn.execute("DELETE FROM reports")
+                conn.execute("DELETE FROM report_files")
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema", str(_SCHEMA)), ("config", self.config)]
                 )
@@ -563,12 +568,17 @@ class FingerprintCache:
         self._blob_put("near", key, payload, "near-duplicate results")
 
     def report_get(self, key: str) -> bytes | None:
-        """The encoded report of an earlier scan of the same tree with the same settings, if intact."""
+        """The stored report of an earlier scan with the same settings (and its tree's digest), if intact."""
         return self._blob_get("reports", key, "the stored report")
 
-    def report_put(self, key: str, payload: bytes) -> None:
-        """Store a scan's encoded report under `key`, keeping only the most recent few."""
+    def report_files_get(self, key: str) -> bytes | None:
+        """The file list stored beside the report under `key` (read only when the tree's times changed)."""
+        return self._blob_get("report_files", key, "the stored report's file list")
+
+    def report_put(self, key: str, payload: bytes, files: bytes) -> None:
+        """Store a scan's report and its file list under `key`, keeping only the most recent few."""
         self._blob_put("reports", key, payload, "the report")
+        self._blob_put("report_files", key, files, "the report's file list")
 
     def _blob_get(self, table: str, key: str, what: str) -> bytes | None:
         if self._conn is None:

@@ -1,14 +1,19 @@
 """The report memo: a re-scan of a folder in which nothing has changed returns the report that the last
 scan stored, without listing samples, reading fingerprints, searching or running the checks.
 
-The key is a digest of the tree as a folder scan sees it (every entry's relative path and kind, each
-file's size, mtime and ctime, hidden entries by name only since the scan passes over them), of every
-setting that shapes the report and of leakcheck's own code and libraries. What the digest cannot vouch
-for turns the memo off for that scan: a symbolic link anywhere in the tree (its target can change
-unseen), a folder that cannot be listed, checks that are not leakcheck's own, the semantic tier (its
-model file), and files that could not be read at all (the cause may pass). A report is stored only if
-the tree's digest after the scan equals the one before it. Reports are stored as tagged JSON in the
-fingerprint cache's file (never pickles) and validated field by field when read back; one that does
+A scan's memo entry is keyed by every setting that shapes the report and by leakcheck's own code and
+libraries. It holds the report and the tree it was made from, as a folder scan sees it: every entry's
+relative path and kind, each file's size, mtime and ctime and, for samples, the BLAKE2 digest of its
+bytes; hidden entries by name only, since the scan passes over them. The stored report is returned when
+the tree is the same, or when only some files' times differ and their bytes still have the stored
+digests (a fresh checkout, a copy, `touch`): those files are read, not decoded, and the entry is stored
+again with the new times.
+
+What the tree cannot vouch for turns the memo off for that scan: a symbolic link anywhere in the tree (its
+target can change unseen), a folder that cannot be listed, checks that are not leakcheck's own, the
+semantic tier (its model file), and files that could not be read at all (the cause may pass). A report
+is stored only if the tree is the same after the scan as before it. Entries are stored as tagged JSON in
+the fingerprint cache's file (never pickles) and validated field by field when read back; one that does
 not validate is ignored with a warning and the scan runs in full.
 """
 
@@ -18,18 +23,17 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast, get_args
 
 from leakcheck._version import __version__
+from leakcheck.fingerprint import bytes_digest
 from leakcheck.index import Relation, RelationKind
 from leakcheck.model import Finding, Severity, Skipped
 from leakcheck.report import Report, SplitStats
-
-log = logging.getLogger(__name__)
 
 # Bump when the stored layout or what the key covers changes.
 MEMO_VERSION = 1
@@ -37,11 +41,21 @@ _LIBRARIES = ("numpy", "pillow", "scipy")
 _KINDS = frozenset(get_args(RelationKind))
 
 
-def tree_digest(root: Path) -> str | None:
-    """A digest of what a folder scan reads about the tree under `root` (not the pixels: a file whose
-    size, mtime and ctime are unchanged is taken to be unchanged, as by the fingerprint cache); None
-    where the tree holds a symbolic link or a folder that cannot be listed."""
-    parts: list[str] = []
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """What a folder scan reads about a tree before it opens any file (not the pixels: a file whose size
+    and times are unchanged is taken to be unchanged, as by the fingerprint cache)."""
+
+    names: str  # a digest of every entry's kind and relative path
+    files: dict[str, tuple[int, int, int]]  # relative path -> (size, mtime_ns, ctime_ns)
+    digest: str  # a digest of all of it
+
+
+def scan_tree(root: Path) -> Tree | None:
+    """The tree under `root`; None where it holds a symbolic link or a folder that cannot be listed."""
+    names: list[str] = []
+    stats: list[str] = []
+    files: dict[str, tuple[int, int, int]] = {}
     stack = [""]
     try:
         while stack:
@@ -52,21 +66,25 @@ def tree_digest(root: Path) -> str | None:
                 path = f"{rel}/{entry.name}" if rel else entry.name
                 # (NUL ends every field: no file name holds one, so no two trees write the same text.)
                 if entry.name.startswith("."):
-                    parts.append(f"h\0{path}\0")
+                    names.append(f"h\0{path}\0")
                 elif entry.is_symlink():
                     return None
                 elif entry.is_dir(follow_symlinks=False):
-                    parts.append(f"d\0{path}\0")
+                    names.append(f"d\0{path}\0")
                     stack.append(path)
                 elif entry.is_file(follow_symlinks=False):
                     st = entry.stat(follow_symlinks=False)
-                    parts.append(f"f\0{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0")
+                    names.append(f"f\0{path}\0")
+                    stats.append(f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0")
+                    files[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                 else:
-                    parts.append(f"o\0{path}\0")
+                    names.append(f"o\0{path}\0")
     except OSError:
         return None
-    text = "".join(parts).encode("utf-8", "surrogateescape")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+    named = hashlib.blake2b("".join(names).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    # (The files' sizes and times in walk order, which the names fix.)
+    whole = hashlib.blake2b(named.encode() + "".join(stats).encode(), digest_size=16).hexdigest()
+    return Tree(named, files, whole)
 
 
 @functools.cache
@@ -86,10 +104,10 @@ def _code_stamp() -> str:
     return h.hexdigest()
 
 
-def report_key(root: Path, tree: str, settings: str) -> str:
-    """The memo key of a scan of the tree `tree` (its `tree_digest`) at `root` with `settings` (a
-    deterministic description of every option that shapes the report)."""
-    text = repr((MEMO_VERSION, __version__, _code_stamp(), os.fsdecode(root), tree, settings))
+def report_key(root: Path, settings: str) -> str:
+    """The memo key of a scan of the folder `root` with `settings` (a deterministic description of every
+    option that shapes the report)."""
+    text = repr((MEMO_VERSION, __version__, _code_stamp(), os.fsdecode(root), settings))
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
@@ -126,9 +144,91 @@ def _untag(value: Any) -> Any:
     raise ValueError("not a tagged value")
 
 
-def encode_report(report: Report) -> bytes:
-    """The report as tagged JSON; TypeError if it holds a value the encoding does not keep exactly."""
-    document = {
+def encode_entry(tree: Tree, digests: Mapping[str, str], report: Report) -> tuple[bytes, bytes]:
+    """A memo entry as tagged JSON in two parts: the head (the tree's digests and the report), read by
+    every scan, and the file list (each file's size, times and, for samples, the digest of its bytes by
+    relative path), read only when the tree's times changed. TypeError if the report holds a value the
+    encoding does not keep exactly."""
+    head = {"tree": tree.digest, "names": tree.names, "report": _report_document(report)}
+    files = {"tree": tree.digest, "files": [[path, *stat, digests.get(path)] for path, stat in tree.files.items()]}
+    return _ascii_json(head), _ascii_json(files)
+
+
+def _ascii_json(value: Any) -> bytes:
+    # (ASCII: names that are not UTF-8 keep their lone surrogates as \\u escapes.)
+    return json.dumps(value, separators=(",", ":"), allow_nan=True).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A stored memo entry's head, validated (its report is validated when it is used)."""
+
+    tree: str
+    names: str
+    report: dict[str, Any]
+
+
+StoredFiles = dict[str, tuple[int, int, int, str | None]]
+
+
+def decode_head(payload: bytes) -> Head:
+    """The head `encode_entry` wrote; ValueError for anything that does not validate."""
+    try:
+        head = _object(payload)
+        return Head(_typed(head["tree"], str), _typed(head["names"], str), _typed(head["report"], dict))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a stored memo entry: {exc}") from None
+
+
+def decode_files(payload: bytes, tree: str) -> StoredFiles:
+    """The file list `encode_entry` wrote beside the head whose tree digest is `tree`; ValueError for
+    anything that does not validate, or a list written for another tree."""
+    try:
+        stored = _object(payload)
+        if stored["tree"] != tree:
+            raise ValueError("the file list is not the report's")
+        files: StoredFiles = {}
+        for path, size, mtime_ns, ctime_ns, digest in _rows(stored["files"], 5):
+            stat = (_typed(size, int), _typed(mtime_ns, int), _typed(ctime_ns, int))
+            files[_typed(path, str)] = (*stat, _typed(digest, (str, type(None))))
+        return files
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a stored file list: {exc}") from None
+
+
+def _object(payload: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(payload.decode("ascii"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    return value
+
+
+def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
+    """Whether `tree` holds the stored files, those with other times read and found to have the stored
+    digest of their bytes (the caller has checked that the entries' names are the same)."""
+    for path, (size, mtime_ns, ctime_ns) in tree.files.items():
+        old = files.get(path)
+        if old is None or old[0] != size:
+            return False
+        if old[1] == mtime_ns and old[2] == ctime_ns:
+            continue
+        if old[3] is None:
+            return False
+        try:
+            with open(os.path.join(root, path), "rb") as f:
+                if bytes_digest(f.read()) != old[3]:
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def _report_document(report: Report) -> dict[str, Any]:
+    """The report as tagged JSON values."""
+    return {
         "root": report.root,
         "version": report.version,
         "parameters": _tag(report.parameters),
@@ -142,7 +242,6 @@ def encode_report(report: Report) -> bytes:
         "relations": [_tag(r.row()) for r in report.relations],
         "skipped": [[s.path, s.reason] for s in report.skipped],
     }
-    return json.dumps(document, separators=(",", ":"), allow_nan=True).encode("utf-8")
 
 
 def _typed(value: Any, kind: type[Any] | tuple[type[Any], ...]) -> Any:
@@ -188,10 +287,9 @@ def _relation(value: Any) -> Relation:
     )  # fmt: skip
 
 
-def decode_report(payload: bytes, root_path: Path | None) -> Report:
-    """The report `encode_report` wrote; ValueError for anything that does not validate."""
+def report_from_document(document: Any, root_path: Path | None) -> Report:
+    """The report of a tagged JSON document; ValueError for anything that does not validate."""
     try:
-        document = json.loads(payload.decode("utf-8"))
         if not isinstance(document, dict):
             raise ValueError("expected an object")
         findings = tuple(

@@ -25,7 +25,16 @@ from leakcheck.engine import ProgressStart, default_jobs, fingerprint_arrays, fi
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions, NearMethod, Relation
-from leakcheck.memo import decode_report, encode_report, report_key, tree_digest
+from leakcheck.memo import (
+    Tree,
+    decode_files,
+    decode_head,
+    encode_entry,
+    report_from_document,
+    report_key,
+    same_bytes,
+    scan_tree,
+)
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.near import NearMemo
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
@@ -354,13 +363,12 @@ def _open_store(root: Path, settings: _Settings) -> FingerprintCache | None:
 
 @dataclass(frozen=True, slots=True)
 class _ReportMemo:
-    """A folder scan's key in the report memo (see `leakcheck.memo`): where its report is looked up
-    before anything is listed, and stored after the scan."""
+    """A folder scan's entry in the report memo (see `leakcheck.memo`): looked up before anything is
+    listed, and stored after the scan."""
 
     store: FingerprintCache
     root: Path
-    settings: _Settings
-    tree: str
+    tree: Tree
     key: str
 
     @staticmethod
@@ -370,32 +378,52 @@ class _ReportMemo:
             return None
         if not all(type(check).__module__.startswith("leakcheck.checks.") for check in settings.checks):
             return None
-        tree = tree_digest(root)
+        tree = scan_tree(root)
         if tree is None:
             return None
-        return _ReportMemo(store, root, settings, tree, report_key(root, tree, _describe(settings)))
+        return _ReportMemo(store, root, tree, report_key(root, _describe(settings)))
 
     def get(self) -> Report | None:
+        """The stored report, if it is this tree's: the same tree, or the same entries with only some
+        files' times changed and their bytes the same."""
         payload = self.store.report_get(self.key)
         if payload is None:
             return None
         try:
-            return decode_report(payload, self.root)
+            head = decode_head(payload)
+            retimed = head.tree != self.tree.digest
+            if retimed:
+                if head.names != self.tree.names or (listed := self.store.report_files_get(self.key)) is None:
+                    return None
+                files = decode_files(listed, head.tree)
+                if not same_bytes(files, self.tree, self.root):
+                    return None
+            report = report_from_document(head.report, self.root)
         except ValueError as exc:
             log.warning("leakcheck: the stored report in %s does not validate (%s); scanning in full",
                         self.store.path, exc)  # fmt: skip
             return None
+        if retimed:
+            # Stored again under the new times, so that the next scan reads no file.
+            digests = {path: digest for path, (*_, digest) in files.items() if digest is not None}
+            self.store.report_put(self.key, *encode_entry(self.tree, digests, report))
+        return report
 
     def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
         """Store `report` unless a file could not be read at all or the tree changed during the scan."""
-        if any(not fp.file_digest for fp in fingerprints) or tree_digest(self.root) != self.tree:
+        if any(not fp.file_digest for fp in fingerprints):
             return
+        after = scan_tree(self.root)
+        if after is None or after.digest != self.tree.digest:
+            return
+        # Digests by the path as the tree names it (a key that display_name changed names no tree path).
+        digests = {fp.record.key: fp.file_digest for fp in fingerprints}
         try:
-            payload = encode_report(report)
+            head, files = encode_entry(self.tree, digests, report)
         except TypeError as exc:
             log.debug("leakcheck: not storing the report (%s)", exc)
             return
-        self.store.report_put(self.key, payload)
+        self.store.report_put(self.key, head, files)
 
 
 def _describe(settings: _Settings) -> str:

@@ -7,14 +7,17 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import leakcheck
+import leakcheck.memo as memo_module
 import leakcheck.scanning as scanning_module
 from leakcheck.cache import _checksum, cache_file
-from leakcheck.memo import _tag, _untag, decode_report, encode_report, tree_digest
+from leakcheck.memo import _tag, _untag, decode_files, decode_head, encode_entry, report_from_document, scan_tree
 from leakcheck.model import Fingerprint, Record
 from leakcheck.sources.folder import FolderListing, list_folder
 from tests.factory import DatasetFactory
@@ -67,15 +70,23 @@ def test_an_unchanged_folder_gets_the_stored_report(
 
 def test_the_stored_report_round_trips_every_value_type(leaky: Path) -> None:
     report = leakcheck.scan(leaky, jobs=1, cache=False)
+    tree = scan_tree(leaky)
+    assert tree is not None
+    head, listed = encode_entry(tree, {"train/cat/cat_000.jpg": "ab"}, report)
     # (Equality also tells tuples from lists: (1,) != [1].)
-    assert decode_report(encode_report(report), None) == report
+    assert report_from_document(decode_head(head).report, None) == report
+    files = decode_files(listed, tree.digest)
+    assert files["train/cat/cat_000.jpg"] == (*tree.files["train/cat/cat_000.jpg"], "ab")
+    assert files["train/cat/cat_001.jpg"][3] is None
+    with pytest.raises(ValueError, match="not the report's"):
+        decode_files(listed, "another tree")
     value = {"a": [1, (2.5, None)], "b": {"c": (True, "x")}, 3: []}
     assert _untag(json.loads(json.dumps(_tag(value)))) == value
 
 
 @pytest.mark.parametrize(
     "change",
-    ["new file", "edited file", "touched file", "removed file", "renamed class", "hidden file"],
+    ["new file", "edited file", "resized file", "removed file", "renamed class", "hidden file"],
 )
 def test_any_change_to_the_tree_scans_again(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, factory: DatasetFactory, change: str
@@ -87,8 +98,8 @@ def test_any_change_to_the_tree_scans_again(
         factory.copy_bytes(target, "val", "cat", "moved.jpg")
     elif change == "edited file":
         factory.add("train", "cat", "cat_001.jpg", seed=999)
-    elif change == "touched file":
-        os.utime(target, ns=(1, 1))
+    elif change == "resized file":
+        target.write_bytes(target.read_bytes() + b"\0")
     elif change == "removed file":
         target.unlink()
     elif change == "renamed class":
@@ -101,15 +112,57 @@ def test_any_change_to_the_tree_scans_again(
     assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
 
 
+def test_new_times_with_the_same_bytes_keep_the_stored_report(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh checkout or a copy gives every file new times: the files are read and digested, and the
+    stored report stands if every digest does."""
+    cache_dir = tmp_path / "cache"
+    cold = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    for path in leaky.rglob("*.jpg"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    listings = ListingCounter(monkeypatch)
+    assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir) == cold
+    assert listings.calls == 0
+    # The entry was stored again under the new times: the next scan reads no file at all.
+    monkeypatch.setattr(memo_module, "bytes_digest", _never)
+    assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir) == cold
+    assert listings.calls == 0
+
+
+def _never(data: bytes) -> str:
+    raise AssertionError("a file was read")
+
+
+def test_new_times_and_other_bytes_of_the_same_size_scan_again(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    edited = leaky / "train" / "dog" / "dog_001.jpg"
+    data = bytearray(edited.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    edited.write_bytes(bytes(data))
+    listings = ListingCounter(monkeypatch)
+    rescanned = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert listings.calls == 1
+    assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
+
+
+def _digest(root: Path) -> str | None:
+    tree = scan_tree(root)
+    return None if tree is None else tree.digest
+
+
 def test_a_hidden_file_is_named_not_read(tmp_path: Path, factory: DatasetFactory) -> None:
     factory.add("train", "cat", "a.jpg", seed=1)
     notes = factory.root / "train" / ".notes"
     notes.write_text("x")
-    before = tree_digest(factory.root)
+    before = _digest(factory.root)
     notes.write_text("longer")  # the scan passes over hidden files: their content is not part of it
-    assert tree_digest(factory.root) == before
+    assert _digest(factory.root) == before
     notes.rename(factory.root / "train" / ".other")
-    assert tree_digest(factory.root) != before
+    assert _digest(factory.root) != before
 
 
 def test_other_settings_do_not_share_a_report(leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,7 +192,7 @@ def test_no_memo_without_a_cache_or_where_it_cannot_vouch(
     assert listings.calls == 2
     # A symbolic link: its target can change without anything in the tree changing.
     (leaky / "train" / "link.jpg").symlink_to(leaky / "train" / "cat" / "cat_000.jpg")
-    assert tree_digest(leaky) is None
+    assert _digest(leaky) is None
     for _ in range(2):
         leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
     assert listings.calls == 4
@@ -148,7 +201,7 @@ def test_no_memo_without_a_cache_or_where_it_cannot_vouch(
 
 def test_a_check_of_ones_own_disables_the_memo(leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from collections.abc import Iterable, Mapping
-    from typing import Any, ClassVar
+    from typing import ClassVar
 
     from leakcheck.checks import DEFAULT_CHECKS
     from leakcheck.index import Index
@@ -204,37 +257,60 @@ def test_a_tree_that_changes_during_the_scan_stores_nothing(
     assert _stored(leaky, cache_dir) == 0
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b"not json",
-        b"[]",
-        b'{"root": "data"}',
-        b'{"root": "data", "version": "1", "parameters": {"m": []}, "findings": [["c", 9, "m", {"t": []}, '
-        b'{"m": []}, null]], "splits": [], "relations": [], "skipped": []}',
-        b'{"root": "data", "version": "1", "parameters": {"m": []}, "findings": [], "splits": [], '
-        b'"relations": [{"t": ["a", "train", null, "b", "test", null, "cousin", 0, 1.0, ""]}], "skipped": []}',
-        b'{"root": "data", "version": "1", "parameters": [1], "findings": [], "splits": [], "relations": [], '
-        b'"skipped": []}',
-    ],
-    ids=["not-json", "not-an-object", "fields-missing", "unknown-severity", "unknown-kind", "untagged"],
-)
+def _with_report(entry: dict[str, Any], field: str, value: object) -> bytes:
+    entry["report"][field] = value
+    return json.dumps(entry).encode()
+
+
+_DAMAGE: dict[str, Callable[[dict[str, Any]], bytes]] = {
+    "not-json": lambda entry: b"not json",
+    "not-an-object": lambda entry: b"[]",
+    "fields-missing": lambda entry: json.dumps({"tree": entry["tree"]}).encode(),
+    "unknown-severity": lambda entry: _with_report(entry, "findings", [["c", 9, "m", {"t": []}, {"m": []}, None]]),
+    "unknown-kind": lambda entry: _with_report(
+        entry, "relations", [{"t": ["a", "train", None, "b", "test", None, "cousin", 0, 1.0, ""]}]
+    ),
+    "untagged": lambda entry: _with_report(entry, "parameters", [1]),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGE))
 def test_a_stored_report_that_does_not_validate_is_not_used(
-    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, payload: bytes
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
-    with pytest.raises(ValueError, match=r"."):
-        decode_report(payload, None)
-    sql = "UPDATE reports SET payload = ?, checksum = ?"
-    assert "does not validate" in _rescan_after(
-        leaky, tmp_path, monkeypatch, caplog, sql, (payload, _checksum(payload))
-    )
+    def replace(payload: bytes) -> tuple[bytes, str]:
+        damaged = _DAMAGE[damage](json.loads(payload))
+        with pytest.raises(ValueError, match=r"."):
+            report_from_document(decode_head(damaged).report, None)
+        return damaged, _checksum(damaged)
+
+    assert "does not validate" in _rescan_after(leaky, tmp_path, monkeypatch, caplog, replace)
 
 
 def test_a_damaged_stored_report_is_not_used(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sql = "UPDATE reports SET payload = CAST('{}' AS BLOB)"  # the checksum no longer matches
-    assert "damaged the stored report" in _rescan_after(leaky, tmp_path, monkeypatch, caplog, sql, ())
+    def replace(payload: bytes) -> tuple[bytes, str]:
+        return b"{}", _checksum(payload)  # the checksum no longer matches
+
+    assert "damaged the stored report" in _rescan_after(leaky, tmp_path, monkeypatch, caplog, replace)
+
+
+def test_a_file_list_that_does_not_validate_is_not_used(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_dir = tmp_path / "cache"
+    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        (payload,) = conn.execute("SELECT payload FROM report_files").fetchone()
+        damaged = json.dumps({**json.loads(payload), "files": [["train/cat/cat_000.jpg", 1]]}).encode()
+        conn.execute("UPDATE report_files SET payload = ?, checksum = ?", (damaged, _checksum(damaged)))
+    os.utime(leaky / "train" / "cat" / "cat_000.jpg", ns=(1_000_000_000, 1_000_000_000))
+    listings = ListingCounter(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="leakcheck"):
+        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
+    assert listings.calls == 1
+    assert "does not validate" in caplog.text
 
 
 def _rescan_after(
@@ -242,15 +318,15 @@ def _rescan_after(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    sql: str,
-    args: tuple[object, ...],
+    replace: Callable[[bytes], tuple[bytes, str]],
 ) -> str:
-    """Scan, run `sql` on the cache, scan again: the second scan must run in full and report the same;
-    returns what was logged."""
+    """Scan, replace the stored entry's payload and checksum, scan again: the second scan must run in
+    full and report the same; returns what was logged."""
     cache_dir = tmp_path / "cache"
     expected = leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json()
     with sqlite3.connect(cache_file(root, cache_dir)) as conn:
-        conn.execute(sql, args)
+        (payload,) = conn.execute("SELECT payload FROM reports").fetchone()
+        conn.execute("UPDATE reports SET payload = ?, checksum = ?", replace(payload))
     listings = ListingCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck"):
         assert leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json() == expected
@@ -263,7 +339,7 @@ def test_a_folder_that_is_not_a_dataset_is_refused_before_it_is_walked(
 ) -> None:
     (tmp_path / "photos" / "holiday").mkdir(parents=True)
     walked: list[Path] = []
-    monkeypatch.setattr(scanning_module, "tree_digest", walked.append)
+    monkeypatch.setattr(scanning_module, "scan_tree", walked.append)
     with pytest.raises(leakcheck.LayoutError):
         leakcheck.scan(tmp_path / "photos", jobs=1, cache_dir=tmp_path / "cache")
     assert walked == []
