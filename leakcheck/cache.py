@@ -565,7 +565,7 @@ class FingerprintCache:
 
     def near_put(self, key: str, payload: bytes) -> None:
         """Store the detector's result under `key`, keeping only the most recent few."""
-        self._blob_put("near", key, payload, "near-duplicate results")
+        self._blobs_put(key, [("near", payload)], "near-duplicate results")
 
     def report_get(self, key: str) -> bytes | None:
         """The stored report of an earlier scan with the same settings (and its tree's digest), if intact."""
@@ -576,9 +576,9 @@ class FingerprintCache:
         return self._blob_get("report_files", key, "the stored report's file list")
 
     def report_put(self, key: str, payload: bytes, files: bytes) -> None:
-        """Store a scan's report and its file list under `key`, keeping only the most recent few."""
-        self._blob_put("reports", key, payload, "the report")
-        self._blob_put("report_files", key, files, "the report's file list")
+        """Store a scan's report and its file list under `key` in one transaction (so that the two rows
+        are always each other's), keeping only the most recent few."""
+        self._blobs_put(key, [("reports", payload), ("report_files", files)], "the report")
 
     def _blob_get(self, table: str, key: str, what: str) -> bytes | None:
         if self._conn is None:
@@ -596,16 +596,19 @@ class FingerprintCache:
             return None
         return payload
 
-    def _blob_put(self, table: str, key: str, payload: bytes, what: str) -> None:
+    def _blobs_put(self, key: str, rows: Sequence[tuple[str, bytes]], what: str) -> None:
+        """Each (table, payload) of `rows` under `key`, in one transaction."""
         if self._conn is None:
             return
         try:
             with _writing(self._conn) as conn:
-                conn.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", (key, _checksum(payload), payload))
-                conn.execute(
-                    f"DELETE FROM {table} WHERE rowid NOT IN (SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT ?)",
-                    (_NEAR_KEPT,),
-                )
+                for table, payload in rows:
+                    conn.execute(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", (key, _checksum(payload), payload))
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE rowid NOT IN "
+                        f"(SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT ?)",
+                        (_NEAR_KEPT,),
+                    )
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not store %s in %s (%s)", what, self.path, exc)
 
