@@ -35,6 +35,7 @@ from leakcheck.cache import (
 from leakcheck.cli import main
 from leakcheck.fingerprint import fingerprint_record
 from leakcheck.model import ChannelStats, Fingerprint, Record
+from tests.factory import flip_middle_byte
 
 
 def _image(seed: int, size: tuple[int, int] = (48, 40)) -> Image.Image:
@@ -120,10 +121,7 @@ def test_files_with_new_times_but_the_same_bytes_are_not_decoded(
     for path in dataset.rglob("*.*"):
         os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     # Same size, other bytes, new time: decoded.
-    edited = dataset / "train" / "a" / "1.jpg"
-    data = bytearray(edited.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    edited.write_bytes(bytes(data))
+    flip_middle_byte(dataset / "train" / "a" / "1.jpg")
     counter = DecodeCounter(monkeypatch)
     report = leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
     assert counter.keys == ["train/a/1.jpg"]

@@ -20,7 +20,7 @@ from leakcheck.cache import _checksum, cache_file
 from leakcheck.memo import _tag, _untag, decode_files, decode_head, encode_entry, report_from_document, scan_tree
 from leakcheck.model import Fingerprint, Record
 from leakcheck.sources.folder import FolderListing, list_folder
-from tests.factory import DatasetFactory
+from tests.factory import DatasetFactory, flip_middle_byte
 
 
 @pytest.fixture
@@ -139,10 +139,7 @@ def test_new_times_and_other_bytes_of_the_same_size_scan_again(
 ) -> None:
     cache_dir = tmp_path / "cache"
     leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
-    edited = leaky / "train" / "dog" / "dog_001.jpg"
-    data = bytearray(edited.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    edited.write_bytes(bytes(data))
+    flip_middle_byte(leaky / "train" / "dog" / "dog_001.jpg")
     listings = ListingCounter(monkeypatch)
     rescanned = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
     assert listings.calls == 1
@@ -299,18 +296,13 @@ def test_a_damaged_stored_report_is_not_used(
 def test_a_file_list_that_does_not_validate_is_not_used(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache_dir = tmp_path / "cache"
-    expected = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json()
-    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
-        (payload,) = conn.execute("SELECT payload FROM report_files").fetchone()
+    def replace(payload: bytes) -> tuple[bytes, str]:
         damaged = json.dumps({**json.loads(payload), "files": [["train/cat/cat_000.jpg", 1]]}).encode()
-        conn.execute("UPDATE report_files SET payload = ?, checksum = ?", (damaged, _checksum(damaged)))
-    os.utime(leaky / "train" / "cat" / "cat_000.jpg", ns=(1_000_000_000, 1_000_000_000))
-    listings = ListingCounter(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="leakcheck"):
-        assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir).to_json() == expected
-    assert listings.calls == 1
-    assert "does not validate" in caplog.text
+        # (Read only when some time changed.)
+        os.utime(leaky / "train" / "cat" / "cat_000.jpg", ns=(1_000_000_000, 1_000_000_000))
+        return damaged, _checksum(damaged)
+
+    assert "does not validate" in _rescan_after(leaky, tmp_path, monkeypatch, caplog, replace, "report_files")
 
 
 def _rescan_after(
@@ -319,14 +311,15 @@ def _rescan_after(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     replace: Callable[[bytes], tuple[bytes, str]],
+    table: str = "reports",
 ) -> str:
-    """Scan, replace the stored entry's payload and checksum, scan again: the second scan must run in
+    """Scan, replace the payload and checksum stored in `table`, scan again: the second scan must run in
     full and report the same; returns what was logged."""
     cache_dir = tmp_path / "cache"
     expected = leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json()
     with sqlite3.connect(cache_file(root, cache_dir)) as conn:
-        (payload,) = conn.execute("SELECT payload FROM reports").fetchone()
-        conn.execute("UPDATE reports SET payload = ?, checksum = ?", replace(payload))
+        (payload,) = conn.execute(f"SELECT payload FROM {table}").fetchone()
+        conn.execute(f"UPDATE {table} SET payload = ?, checksum = ?", replace(payload))
     listings = ListingCounter(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="leakcheck"):
         assert leakcheck.scan(root, jobs=1, cache_dir=cache_dir).to_json() == expected
