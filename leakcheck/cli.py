@@ -342,6 +342,9 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = _settings(args)
     accepted = read_baseline(settings.baseline) if settings.baseline else None
     report = _scan(args, settings, err)
+    if report.reused and not args.quiet:
+        err.print(f"leakcheck: nothing in {args.path} changed since the last scan; showing its stored report "
+                  "(--no-cache scans again)", markup=False, highlight=False)  # fmt: skip
     comparison = None
     if accepted is not None:
         comparison = compare(entries_from(report, report_digests(report, args.path)), accepted)

@@ -82,6 +82,9 @@ class Report:
     # Where the scanned folder is, for image previews in notebooks; never serialized (outputs stay
     # independent of where the data lives) and not part of equality.
     root_path: Path | None = field(default=None, compare=False, repr=False)
+    # True when this is the report an earlier scan of the same, unchanged folder stored (leakcheck.memo);
+    # never serialized and not part of equality.
+    reused: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "findings", tuple(sorted(self.findings, key=Finding.sort_key)))

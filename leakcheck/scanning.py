@@ -9,6 +9,7 @@ Parquet manifest, `"tfds:NAME"`, a mapping of split -> arrays, or a mapping of s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -407,7 +408,7 @@ class _ReportMemo:
             # Stored again under the new times, so that the next scan reads no file.
             digests = {path: digest for path, (*_, digest) in files.items() if digest is not None}
             self.store.report_put(self.key, *encode_entry(self.tree, digests, report))
-        return report
+        return dataclasses.replace(report, reused=True)
 
     def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
         """Store `report` unless a file could not be read at all or the tree changed during the scan."""

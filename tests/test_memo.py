@@ -60,6 +60,8 @@ def test_an_unchanged_folder_gets_the_stored_report(
     warm = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
     assert listings.calls == 0
     assert warm == cold
+    assert warm.reused
+    assert not cold.reused
     assert warm.to_json() == cold.to_json()
     assert warm.root_path == leaky.resolve()
     # What the report says about the planted copies survives the round trip, explanations included.
@@ -337,3 +339,20 @@ def test_a_folder_that_is_not_a_dataset_is_refused_before_it_is_walked(
         leakcheck.scan(tmp_path / "photos", jobs=1, cache_dir=tmp_path / "cache")
     assert walked == []
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_cli_says_when_it_shows_a_stored_report(
+    leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leakcheck.cli import main
+
+    args = ["scan", str(leaky), "--cache-dir", str(tmp_path / "cache"), "--jobs", "1"]
+    assert main(args) == 1
+    first = capsys.readouterr()
+    assert "stored report" not in first.err
+    assert main(args) == 1
+    second = capsys.readouterr()
+    assert "changed since the last scan; showing its stored report" in second.err
+    assert second.out == first.out
+    assert main([*args, "--quiet"]) == 1
+    assert "stored report" not in capsys.readouterr().err
