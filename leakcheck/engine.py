@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
 
@@ -177,10 +177,13 @@ def fingerprint_arrays(
     return results
 
 
-def cache_key(record: Record) -> CacheKey | None:
-    """The file's identity for the cache, taken before it is read (a later change then misses)."""
+def cache_key(record: Record, stats: Mapping[str, tuple[int, int, int]] | None = None) -> CacheKey | None:
+    """The file's identity for the cache, taken before it is read (a later change then misses);
+    `stats`: (size, mtime_ns, ...) by sample key, already taken (a walk of the tree), else stat."""
     if record.path is None:
         return None
+    if stats is not None and (known := stats.get(record.key)) is not None:
+        return CacheKey(record.key, known[0], known[1])
     try:
         st = os.stat(record.path)
     except OSError:
@@ -195,13 +198,15 @@ def fingerprint_dataset(
     jobs: int | None = None,
     progress: ProgressStart | None = None,
     cache: FingerprintCache | None = None,
+    stats: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> list[Fingerprint]:
     """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded.
 
     `progress` is started with the number of records; files found in the cache count as done at once.
+    `stats`: each file's (size, mtime_ns, ...) by sample key where a walk of the tree took them already.
     """
     use_cache = cache is not None and cache.usable
-    keys = [cache_key(r) for r in records] if use_cache else [None] * len(records)
+    keys = [cache_key(r, stats) for r in records] if use_cache else [None] * len(records)
     known: list[Fingerprint | None] = [None] * len(records)
     same_bytes: set[int] = set()
     if cache is not None and use_cache:

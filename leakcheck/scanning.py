@@ -410,6 +410,12 @@ class _ReportMemo:
             self.store.report_put(self.key, *encode_entry(self.tree, digests, report))
         return dataclasses.replace(report, reused=True)
 
+    def stats(self) -> Mapping[str, tuple[int, int, int]] | None:
+        """The walk's file stats by sample key, for the fingerprint cache's keys; None where some name is
+        not text (its sample key spells the path with escapes, which could be another file's name)."""
+        files = self.tree.files
+        return files if all(path.isascii() or display_name(path) == path for path in files) else None
+
     def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
         """Store `report` unless a file could not be read at all or the tree changed during the scan."""
         if any(not fp.file_digest for fp in fingerprints):
@@ -459,8 +465,9 @@ def _scan_files(
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
     fingerprints = fingerprint_dataset(
-        records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store
-    )
+        records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store,
+        stats=None if memo is None else memo.stats(),
+    )  # fmt: skip
     # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
     workers = default_jobs() if settings.jobs is None else settings.jobs
     report = _report(root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers)

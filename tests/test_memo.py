@@ -356,3 +356,29 @@ def test_the_cli_says_when_it_shows_a_stored_report(
     assert second.out == first.out
     assert main([*args, "--quiet"]) == 1
     assert "stored report" not in capsys.readouterr().err
+
+
+def test_the_walk_s_stats_key_the_fingerprint_cache_only_where_names_are_text(tmp_path: Path) -> None:
+    from leakcheck.cache import CacheKey
+    from leakcheck.engine import cache_key
+
+    # A key from the walk's stats, without a stat of its own (the file need not even exist).
+    record = Record("train/cat/a.jpg", "train", "cat", tmp_path / "gone.jpg")
+    assert cache_key(record, {"train/cat/a.jpg": (10, 20, 30)}) == CacheKey("train/cat/a.jpg", 10, 20)
+    assert cache_key(record, {}) is None
+    factory = DatasetFactory(tmp_path / "data")
+    factory.add("train", "cat", "café.jpg", seed=1)
+    settings = scanning_module._settings(
+        True, 10, 14, 10**8, 1, scanning_module.DEFAULT_CHECKS, scanning_module.DEFAULT_ALIASES, None, None,
+        cache=True, cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    root = factory.root.resolve()
+    with scanning_module._open_store(root, settings) as store:  # type: ignore[union-attr]  # cache=True
+        memo = scanning_module._ReportMemo.start(store, root, settings)
+        assert memo is not None
+        assert memo.stats() == memo.tree.files
+        # A name that is not UTF-8: its sample key spells it with escapes, so the walk's stats stand down.
+        (factory.root / "train" / "cat" / os.fsdecode(b"\xff.jpg")).write_bytes(b"x")
+        memo = scanning_module._ReportMemo.start(store, root, settings)
+        assert memo is not None
+        assert memo.stats() is None
