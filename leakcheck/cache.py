@@ -4,11 +4,11 @@ One SQLite file per dataset (the resolved root path names it) in the user cache 
 never inside the data folder. A row is reused only when the file's relative key, size and mtime (and
 the content digest, for in-memory arrays) match, or its size matches and its bytes still have the row's
 digest (new times, same file), and the cache was written by the same fingerprint version, decoder and
-options. SQLite's transactions make concurrent scans and crashes safe; a file that
-is not a valid cache is removed and rebuilt with a log warning, and a row whose checksum or fields do
-not validate is decoded again. The cache never stores pickles: fingerprints are encoded field by field
-as JSON, with tagged bytes, numpy arrays and nested dataclasses rebuilt only from an allow-list.
-The same file keeps the near-duplicate detector's results and recent reports (`leakcheck.memo`).
+options. SQLite's transactions make concurrent scans and crashes safe; a file that is not a valid cache
+is removed and rebuilt with a log warning, and a row whose checksum or fields do not validate is decoded
+again. The cache never stores pickles: fingerprints are encoded field by field as JSON, with tagged
+bytes, numpy arrays and nested dataclasses rebuilt only from an allow-list. The same file keeps the
+near-duplicate detector's results and recent reports (`leakcheck.memo`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _APP = "leakcheck"
 # Seconds a scan waits for another scan's write transaction before giving up on storing its own rows.
 _BUSY_TIMEOUT = 30.0
 # Near-duplicate results and reports kept per dataset (one per recent combination of images and settings).
-_NEAR_KEPT = 4
+_BLOBS_KEPT = 4
 # Keys per SELECT ... IN (...) (SQLite allows 999 parameters in older builds).
 _IN_BATCH = 900
 
@@ -607,7 +607,7 @@ class FingerprintCache:
                     conn.execute(
                         f"DELETE FROM {table} WHERE rowid NOT IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid DESC LIMIT ?)",
-                        (_NEAR_KEPT,),
+                        (_BLOBS_KEPT,),
                     )
         except sqlite3.Error as exc:
             log.warning("leakcheck: could not store %s in %s (%s)", what, self.path, exc)
