@@ -155,7 +155,7 @@ def encode_entry(tree: Tree, digests: Mapping[str, str], report: Report) -> tupl
 
 
 def _ascii_json(value: Any) -> bytes:
-    # (ASCII: names that are not UTF-8 keep their lone surrogates as \\u escapes.)
+    # (ASCII: names that are not UTF-8 keep their lone surrogates as \u escapes.)
     return json.dumps(value, separators=(",", ":"), allow_nan=True).encode("ascii")
 
 
