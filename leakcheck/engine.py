@@ -20,9 +20,9 @@ from multiprocessing.context import BaseContext
 from leakcheck.cache import CacheKey, FingerprintCache
 from leakcheck.fingerprint import (
     FingerprintOptions,
-    bytes_digest,
     fingerprint_array,
     fingerprint_record,
+    has_digest,
     settle_pixel_digests,
 )
 from leakcheck.model import Fingerprint, Record
@@ -219,7 +219,8 @@ def fingerprint_dataset(
         # same bytes keep their fingerprint, so they are read and digested, not decoded.
         for j, fp in retimed.items():
             i = keyed[j][0]
-            if _has_digest(records[i], fp.file_digest):
+            path = records[i].path
+            if path is not None and has_digest(path, fp.file_digest):
                 known[i] = fp
                 same_bytes.add(i)
     todo = [i for i, fp in enumerate(known) if fp is None]
@@ -243,16 +244,6 @@ def fingerprint_dataset(
         retimed_keys = [k for i in sorted(same_bytes - changed) if (k := keys[i]) is not None]
         cache.store(entries, present=(k.key for k in keys if k is not None), retimed=retimed_keys)
     return settled
-
-
-def _has_digest(record: Record, digest: str) -> bool:
-    """Whether the file's bytes have `digest` (False if it cannot be read)."""
-    if record.path is None:
-        return False
-    try:
-        return bytes_digest(record.path.read_bytes()) == digest
-    except OSError:
-        return False
 
 
 def _ignore(_: int) -> None:

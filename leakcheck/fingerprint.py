@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import io
 import math
+import os
 import warnings
 import zlib
 from collections import defaultdict
@@ -70,6 +71,15 @@ class FingerprintOptions:
 def bytes_digest(data: bytes | memoryview) -> str:
     """A file's `file_digest`: BLAKE2b-128 of its bytes, in hex."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def has_digest(path: str | os.PathLike[str], digest: str) -> bool:
+    """Whether the file's bytes have `file_digest` `digest` (False if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return bytes_digest(f.read()) == digest
+    except OSError:
+        return False
 
 
 def fingerprint_record(record: Record, options: FingerprintOptions = FingerprintOptions()) -> Fingerprint:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from leakcheck._version import __version__
-from leakcheck.fingerprint import bytes_digest
+from leakcheck.fingerprint import has_digest
 from leakcheck.index import Relation, RelationKind
 from leakcheck.model import Finding, Severity, Skipped
 from leakcheck.report import Report, SplitStats
@@ -215,13 +215,7 @@ def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
             return False
         if old[1] == mtime_ns and old[2] == ctime_ns:
             continue
-        if old[3] is None:
-            return False
-        try:
-            with open(os.path.join(root, path), "rb") as f:
-                if bytes_digest(f.read()) != old[3]:
-                    return False
-        except OSError:
+        if old[3] is None or not has_digest(os.path.join(root, path), old[3]):
             return False
     return True
 
