@@ -9,12 +9,13 @@ Parquet manifest, `"tfds:NAME"`, a mapping of split -> arrays, or a mapping of s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,14 +215,10 @@ def scan(
         if suffix in MANIFEST_SUFFIXES:
             manifest = read_manifest(path, aliases=split_aliases)
             root_path = path.resolve().parent
-            store = _open_store(root_path, settings)
-            try:
+            with _store(root_path, settings) as store:
                 return _scan_files(
                     display_name(path.name), manifest.records, (), settings, "manifest", root_path, store=store
                 )
-            finally:
-                if store is not None:
-                    store.close()
         raise ManifestError(
             f"{text}: not a data set leakcheck reads",
             hint="pass a folder, a .csv or .parquet manifest, an .npz file or tfds:NAME",
@@ -231,8 +228,7 @@ def scan(
     # The top level first: a folder that is not a dataset is refused before anything below it is read.
     split_folders(path, aliases=split_aliases)
     root = path.resolve()
-    store = _open_store(root, settings)
-    try:
+    with _store(root, settings) as store:
         memo = _ReportMemo.start(store, root, settings)
         if memo is not None and (stored := memo.get()) is not None:
             return stored
@@ -241,9 +237,6 @@ def scan(
         return _scan_files(
             display_name(root.name), folder.records, skipped, settings, "folder", root, store=store, memo=memo
         )
-    finally:
-        if store is not None:
-            store.close()
 
 
 def scan_arrays(
@@ -355,11 +348,18 @@ def scan_fingerprints(
     return _report(root, list(fingerprints), tuple(skipped), settings, "fingerprints")
 
 
-def _open_store(root: Path, settings: _Settings) -> FingerprintCache | None:
-    """The fingerprint cache of the dataset at `root`, if the scan uses one (the caller closes it)."""
+@contextlib.contextmanager
+def _store(root: Path, settings: _Settings) -> Iterator[FingerprintCache | None]:
+    """The fingerprint cache of the dataset at `root` while the block runs, if the scan uses one."""
     if not settings.cache:
-        return None
-    return open_cache(root, settings.cache_dir, cache_config(FINGERPRINT_VERSION, settings.fingerprint))
+        yield None
+        return
+    store = open_cache(root, settings.cache_dir, cache_config(FINGERPRINT_VERSION, settings.fingerprint))
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 @dataclass(frozen=True, slots=True)

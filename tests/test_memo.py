@@ -127,12 +127,12 @@ def test_new_times_with_the_same_bytes_keep_the_stored_report(
     assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir) == cold
     assert listings.calls == 0
     # The entry was stored again under the new times: the next scan reads no file at all.
-    monkeypatch.setattr(memo_module, "bytes_digest", _never)
+    monkeypatch.setattr(memo_module, "has_digest", _never)
     assert leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir) == cold
     assert listings.calls == 0
 
 
-def _never(data: bytes) -> str:
+def _never(path: object, digest: str) -> bool:
     raise AssertionError("a file was read")
 
 
@@ -221,15 +221,19 @@ def test_a_check_of_ones_own_disables_the_memo(leaky: Path, tmp_path: Path, monk
     assert listings.calls == 2
 
 
+def _cached_settings(cache_dir: Path) -> scanning_module._Settings:
+    """The default scan settings with the cache in `cache_dir` (for driving `_ReportMemo` directly)."""
+    return scanning_module._settings(
+        True, 10, 14, 10**8, 1, scanning_module.DEFAULT_CHECKS, scanning_module.DEFAULT_ALIASES, None, None,
+        cache=True, cache_dir=cache_dir,
+    )  # fmt: skip
+
+
 def test_a_report_is_not_stored_when_a_file_could_not_be_read(leaky: Path, tmp_path: Path) -> None:
     report = leakcheck.scan(leaky, jobs=1, cache=False)
-    settings = scanning_module._settings(
-        True, 10, 14, 10**8, 1, scanning_module.DEFAULT_CHECKS, scanning_module.DEFAULT_ALIASES, None, None,
-        cache=True, cache_dir=tmp_path / "cache",
-    )  # fmt: skip
-    store = scanning_module._open_store(leaky.resolve(), settings)
-    assert store is not None
-    with store:
+    settings = _cached_settings(tmp_path / "cache")
+    with scanning_module._store(leaky.resolve(), settings) as store:
+        assert store is not None
         memo = scanning_module._ReportMemo.start(store, leaky.resolve(), settings)
         assert memo is not None
         # No digest: the file could not be read at all, and the cause (permissions, a busy disk) may pass.
@@ -368,12 +372,10 @@ def test_the_walk_s_stats_key_the_fingerprint_cache_only_where_names_are_text(tm
     assert cache_key(record, {}) is None
     factory = DatasetFactory(tmp_path / "data")
     factory.add("train", "cat", "café.jpg", seed=1)
-    settings = scanning_module._settings(
-        True, 10, 14, 10**8, 1, scanning_module.DEFAULT_CHECKS, scanning_module.DEFAULT_ALIASES, None, None,
-        cache=True, cache_dir=tmp_path / "cache",
-    )  # fmt: skip
+    settings = _cached_settings(tmp_path / "cache")
     root = factory.root.resolve()
-    with scanning_module._open_store(root, settings) as store:  # type: ignore[union-attr]  # cache=True
+    with scanning_module._store(root, settings) as store:
+        assert store is not None
         memo = scanning_module._ReportMemo.start(store, root, settings)
         assert memo is not None
         assert memo.stats() == memo.tree.files
