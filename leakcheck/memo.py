@@ -36,7 +36,7 @@ from leakcheck.model import Finding, Severity, Skipped
 from leakcheck.report import Report, SplitStats
 
 # Bump when the stored layout or what the key covers changes.
-MEMO_VERSION = 1
+MEMO_VERSION = 2
 _LIBRARIES = ("numpy", "pillow", "scipy")
 _KINDS = frozenset(get_args(RelationKind))
 
@@ -144,13 +144,21 @@ def _untag(value: Any) -> Any:
     raise ValueError("not a tagged value")
 
 
-def encode_entry(tree: Tree, digests: Mapping[str, str], report: Report) -> tuple[bytes, bytes]:
-    """A memo entry as tagged JSON in two parts: the head (the tree's digests and the report), read by
-    every scan, and the file list (each file's size, times and, for samples, the digest of its bytes by
-    relative path), read only when the tree's times changed. TypeError if the report holds a value the
-    encoding does not keep exactly."""
-    head = {"tree": tree.digest, "names": tree.names, "report": _report_document(report)}
-    files = {"tree": tree.digest, "files": [[path, *stat, digests.get(path)] for path, stat in tree.files.items()]}
+def encode_entry(tree: Tree, digests: Mapping[str, str], document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """A memo entry as JSON in two parts: the head (the tree's digests and the report's `document`, see
+    `report_document`), read by every scan, and the file list (each file's relative path, size, times
+    and, for samples, the digest of its bytes, in columns), read only when the tree's times changed."""
+    head = {"tree": tree.digest, "names": tree.names, "report": document}
+    paths = list(tree.files)
+    stats = list(tree.files.values())
+    files = {
+        "tree": tree.digest,
+        "paths": paths,
+        "sizes": [s[0] for s in stats],
+        "mtimes": [s[1] for s in stats],
+        "ctimes": [s[2] for s in stats],
+        "digests": [digests.get(path) for path in paths],
+    }
     return _ascii_json(head), _ascii_json(files)
 
 
@@ -168,7 +176,8 @@ class Head:
     report: dict[str, Any]
 
 
-StoredFiles = dict[str, tuple[int, int, int, str | None]]
+# relative path -> ((size, mtime_ns, ctime_ns), digest of the bytes or None)
+StoredFiles = dict[str, tuple[tuple[int, int, int], str | None]]
 
 
 def decode_head(payload: bytes) -> Head:
@@ -187,13 +196,26 @@ def decode_files(payload: bytes, tree: str) -> StoredFiles:
         stored = _object(payload)
         if stored["tree"] != tree:
             raise ValueError("the file list is not the report's")
-        files: StoredFiles = {}
-        for path, size, mtime_ns, ctime_ns, digest in _rows(stored["files"], 5):
-            stat = (_typed(size, int), _typed(mtime_ns, int), _typed(ctime_ns, int))
-            files[_typed(path, str)] = (*stat, _typed(digest, (str, type(None))))
-        return files
-    except (KeyError, TypeError) as exc:
+        columns = (
+            _column(stored["paths"], str),
+            _column(stored["sizes"], int),
+            _column(stored["mtimes"], int),
+            _column(stored["ctimes"], int),
+            _column(stored["digests"], str, type(None)),
+        )
+    except KeyError as exc:
         raise ValueError(f"not a stored file list: {exc}") from None
+    if len({len(c) for c in columns}) != 1:
+        raise ValueError("not a stored file list: its columns differ in length")
+    paths, sizes, mtimes, ctimes, digests = columns
+    return dict(zip(paths, zip(zip(sizes, mtimes, ctimes, strict=True), digests, strict=True), strict=True))
+
+
+def _column(value: Any, *kinds: type[Any]) -> list[Any]:
+    """A list whose every item is exactly of one of `kinds` (a bool is not an int)."""
+    if not isinstance(value, list) or not all(type(v) in kinds for v in value):
+        raise ValueError(f"expected a list of {' or '.join(k.__name__ for k in kinds)}")
+    return value
 
 
 def _object(payload: bytes) -> dict[str, Any]:
@@ -209,19 +231,18 @@ def _object(payload: bytes) -> dict[str, Any]:
 def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
     """Whether `tree` holds the stored files, those with other times read and found to have the stored
     digest of their bytes (the caller has checked that the entries' names are the same)."""
-    for path, (size, mtime_ns, ctime_ns) in tree.files.items():
+    retimed = [path for path, stat in tree.files.items() if (old := files.get(path)) is None or old[0] != stat]
+    for path in retimed:
         old = files.get(path)
-        if old is None or old[0] != size:
+        if old is None or old[0][0] != tree.files[path][0]:
             return False
-        if old[1] == mtime_ns and old[2] == ctime_ns:
-            continue
-        if old[3] is None or not has_digest(os.path.join(root, path), old[3]):
+        if old[1] is None or not has_digest(os.path.join(root, path), old[1]):
             return False
     return True
 
 
-def _report_document(report: Report) -> dict[str, Any]:
-    """The report as tagged JSON values."""
+def report_document(report: Report) -> dict[str, Any]:
+    """The report as tagged JSON values; TypeError if it holds a value the encoding does not keep exactly."""
     return {
         "root": report.root,
         "version": report.version,

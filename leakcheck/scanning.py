@@ -32,6 +32,7 @@ from leakcheck.memo import (
     decode_files,
     decode_head,
     encode_entry,
+    report_document,
     report_from_document,
     report_key,
     same_bytes,
@@ -406,8 +407,8 @@ class _ReportMemo:
             return None
         if retimed:
             # Stored again under the new times, so that the next scan reads no file.
-            digests = {path: digest for path, (*_, digest) in files.items() if digest is not None}
-            self.store.report_put(self.key, *encode_entry(self.tree, digests, report))
+            digests = {path: digest for path, (_, digest) in files.items() if digest is not None}
+            self.store.report_put(self.key, *encode_entry(self.tree, digests, head.report))
         return dataclasses.replace(report, reused=True)
 
     def stats(self) -> Mapping[str, tuple[int, int, int]] | None:
@@ -426,7 +427,7 @@ class _ReportMemo:
         # Digests by the path as the tree names it (a key that display_name changed names no tree path).
         digests = {fp.record.key: fp.file_digest for fp in fingerprints}
         try:
-            head, files = encode_entry(self.tree, digests, report)
+            head, files = encode_entry(self.tree, digests, report_document(report))
         except TypeError as exc:
             log.debug("leakcheck: not storing the report (%s)", exc)
             return

@@ -17,7 +17,16 @@ import leakcheck
 import leakcheck.memo as memo_module
 import leakcheck.scanning as scanning_module
 from leakcheck.cache import _checksum, cache_file
-from leakcheck.memo import _tag, _untag, decode_files, decode_head, encode_entry, report_from_document, scan_tree
+from leakcheck.memo import (
+    _tag,
+    _untag,
+    decode_files,
+    decode_head,
+    encode_entry,
+    report_document,
+    report_from_document,
+    scan_tree,
+)
 from leakcheck.model import Fingerprint, Record
 from leakcheck.sources.folder import FolderListing, list_folder
 from tests.factory import DatasetFactory, flip_middle_byte
@@ -74,14 +83,23 @@ def test_the_stored_report_round_trips_every_value_type(leaky: Path) -> None:
     report = leakcheck.scan(leaky, jobs=1, cache=False)
     tree = scan_tree(leaky)
     assert tree is not None
-    head, listed = encode_entry(tree, {"train/cat/cat_000.jpg": "ab"}, report)
+    head, listed = encode_entry(tree, {"train/cat/cat_000.jpg": "ab"}, report_document(report))
     # (Equality also tells tuples from lists: (1,) != [1].)
     assert report_from_document(decode_head(head).report, None) == report
     files = decode_files(listed, tree.digest)
-    assert files["train/cat/cat_000.jpg"] == (*tree.files["train/cat/cat_000.jpg"], "ab")
-    assert files["train/cat/cat_001.jpg"][3] is None
+    assert files["train/cat/cat_000.jpg"] == (tree.files["train/cat/cat_000.jpg"], "ab")
+    assert files["train/cat/cat_001.jpg"][1] is None
     with pytest.raises(ValueError, match="not the report's"):
         decode_files(listed, "another tree")
+    columns = json.loads(listed)
+    for damage, why in (
+        ({"sizes": columns["sizes"][1:]}, "differ in length"),
+        ({"mtimes": [True] * len(columns["mtimes"])}, "list of int"),
+        ({"digests": [1] * len(columns["digests"])}, "list of str or NoneType"),
+        ({"paths": None}, "list of str"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            decode_files(json.dumps({**columns, **damage}).encode(), tree.digest)
     value = {"a": [1, (2.5, None)], "b": {"c": (True, "x")}, 3: []}
     assert _untag(json.loads(json.dumps(_tag(value)))) == value
 
@@ -303,7 +321,7 @@ def test_a_file_list_that_does_not_validate_is_not_used(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def replace(payload: bytes) -> tuple[bytes, str]:
-        damaged = json.dumps({**json.loads(payload), "files": [["train/cat/cat_000.jpg", 1]]}).encode()
+        damaged = json.dumps({**json.loads(payload), "sizes": [1]}).encode()
         # (Read only when some time changed.)
         os.utime(leaky / "train" / "cat" / "cat_000.jpg", ns=(1_000_000_000, 1_000_000_000))
         return damaged, _checksum(damaged)
