@@ -1,10 +1,12 @@
 """One decode per sample: file digest, pixel digest, perceptual hashes, size, mode and pixel statistics.
 
 Large JPEGs are decoded at reduced size (libjpeg's DCT scaling, `Image.draft`) to at least
-`DRAFT_SIZE` pixels a side: the 32x32 and 9x8 hash thumbnails then come from a 64-128 px image instead
-of the full one. On the 275 Food-101 photos (512 px) the hashes match a full decode's (imagehash's) in
-99.6% of bits: pHash identical for 89% of the images and at most 2 bits apart, dHash identical for 76%
-and at most 4 bits apart (with `DRAFT_SIZE = 128`: 95% and 88%, at most 2 bits, but a third slower).
+`DRAFT_SIZE` pixels a side: the 32x32 pHash thumbnail then comes from a 64-128 px image instead of the
+full one, and the 9x8 dHash thumbnail from the pHash thumbnail (a resize of 32x32 pixels instead of the
+whole image's: about 45 us less per photo). On the 275 Food-101 photos (512 px) the hashes match a full
+decode's (imagehash's) in 99.5% of bits: pHash identical for 89% of the images and at most 2 bits
+apart, dHash identical for 70% and at most 3 bits apart (`benchmarks/draft_agreement.py`; with
+`DRAFT_SIZE = 128`, pHash 95% identical, but the decode is a third slower).
 Smaller images, and every other format, are decoded in full and hash exactly like imagehash; channel
 statistics of a reduced decode keep the mean (to within about one grey level) but lose some spread
 (std, min, max). Exact pixel identity cannot come from a reduced decode, so such a fingerprint's
@@ -30,14 +32,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from leakcheck.hashing import dhash, pack_bits, phash_bits, phash_thumbnail
+from leakcheck.hashing import dhash, dhash_of_thumbnail, pack_bits, phash_bits, phash_thumbnail
 from leakcheck.model import ChannelStats, Fingerprint, Record
 from leakcheck.near.descriptor import describe
 from leakcheck.pixels import finite_range, infer_scale, jpeg_quality, measure, to_uint8
 from leakcheck.search import hamming_pairs
 
 # Bump whenever a fingerprint of the same file could change: it invalidates every cached fingerprint.
-FINGERPRINT_VERSION = 3  # 3: the near-duplicate descriptor
+FINGERPRINT_VERSION = 4  # 3: the near-duplicate descriptor; 4: a reduced decode's dHash from its thumbnail
 
 # Pillow's own decompression-bomb limit; above it we refuse to decode unless told otherwise.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -48,8 +50,9 @@ FLAT_STD = 4.0
 DRAFT_SIZE = 64
 # A provisional digest marks a reduced decode; see settle_pixel_digests.
 PROVISIONAL = "draft:"
-# Reduced and full decodes of the same JPEG differ by at most 4 bits (dHash; pHash 2) on the real photos;
-# candidates for a full-size pixel comparison are searched with twice that margin.
+# Reduced and full decodes of the same JPEG differ by at most 3 bits (dHash; pHash 2) on the real photos
+# (4 before dHash came from the thumbnail); candidates for a full-size pixel comparison are searched
+# within 8.
 _SETTLE_DISTANCE = 8
 # ... and their channel means by at most about one grey level; flat images are paired by mean instead.
 _SETTLE_MEAN = 3.0
@@ -122,8 +125,9 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
                 # exif_transpose copies the image even when there is nothing to turn.
                 oriented = (ImageOps.exif_transpose(im) or im) if orientation > 1 else im
                 fp = _fingerprint_image(
-                    record, size, file_digest, fmt, oriented, jpeg_quality=quality, descriptor=options.descriptor
-                )
+                    record, size, file_digest, fmt, oriented,
+                    jpeg_quality=quality, descriptor=options.descriptor, reduced=reduced,
+                )  # fmt: skip
                 if not reduced:
                     return fp
                 if orientation in (5, 6, 7, 8):
@@ -314,7 +318,10 @@ def _fingerprint_image(
     jpeg_quality: int | None = None,
     native: _Native | None = None,
     descriptor: bool = True,
+    reduced: bool = False,
 ) -> Fingerprint:
+    """The fingerprint of a decoded image; `reduced`: it is a reduced JPEG decode, whose dHash is then
+    taken from the pHash thumbnail (it estimates the full image's either way, at a tenth of the cost)."""
     mode = im.mode
     canon_mode, arr = canonical_pixels(im)
     if native is None and arr.dtype == np.uint8:
@@ -337,7 +344,7 @@ def _fingerprint_image(
         file_digest=file_digest,
         pixel_digest=_pixel_digest(canon_mode, arr),
         phash=pack_bits(phash_bits(thumb)),
-        dhash=dhash(gray),
+        dhash=dhash_of_thumbnail(thumb) if reduced else dhash(gray),
         width=im.width,
         height=im.height,
         mode=mode,

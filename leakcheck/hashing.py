@@ -85,5 +85,13 @@ def dhash(gray: Image.Image) -> int:
     return pack_bits(dhash_bits(np.asarray(thumb, dtype=np.int16)))
 
 
+def dhash_of_thumbnail(thumb: NDArray[np.floating]) -> int:
+    """dHash of the image whose `phash_thumbnail` is `thumb`, taken from the thumbnail (one more resize of
+    32x32 pixels instead of the whole image's): what a reduced decode uses, whose dHash is an estimate of
+    the full image's anyway."""
+    small = Image.fromarray(thumb.astype(np.uint8), "L").resize((9, 8), Image.Resampling.LANCZOS)
+    return pack_bits(dhash_bits(np.asarray(small, dtype=np.int16)))
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
