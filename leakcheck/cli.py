@@ -24,12 +24,12 @@ from leakcheck.config import (
     parse_severity_flag,
     scan_with_settings,
 )
-from leakcheck.engine import ProgressStart
 from leakcheck.errors import LeakcheckError, RefusedError, UsageError
 from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
 from leakcheck.model import Severity
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.near.sensitivity import SENSITIVITIES
+from leakcheck.progress import ProgressStart
 from leakcheck.render.baseline import render_comparison, render_json_with_baseline
 from leakcheck.render.findings import render_findings
 from leakcheck.render.html_report import render_html

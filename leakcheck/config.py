@@ -23,13 +23,13 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import ProgressStart
 from leakcheck.errors import ConfigError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
 from leakcheck.index import NearMethod
 from leakcheck.model import Severity
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.near.sensitivity import SENSITIVITIES
+from leakcheck.progress import ProgressStart
 from leakcheck.report import FailOn, Report
 from leakcheck.scanning import scan
 from leakcheck.sources.ignores import check_pattern

@@ -26,9 +26,9 @@ from leakcheck.fingerprint import (
     settle_pixel_digests,
 )
 from leakcheck.model import Fingerprint, Record
+from leakcheck.progress import ProgressStart
 from leakcheck.sources.arrays import Sample
 
-ProgressStart = Callable[[int], Callable[[int], None]]
 # Below this many files the pool's start-up and hand-over costs more than a second core saves.
 _MIN_PARALLEL = 64
 # Chunks amortise the per-task cost of inter-process calls; about 8 chunks per worker keep the load

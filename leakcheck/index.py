@@ -17,7 +17,8 @@ from typing import Literal
 import numpy as np
 
 from leakcheck.model import Fingerprint, Skipped
-from leakcheck.near import NearItem, NearMemo, NearSettings, Progress, find_near_pairs, settings_for
+from leakcheck.near import NearItem, NearMemo, NearSettings, find_near_pairs, settings_for
+from leakcheck.progress import ProgressStart
 from leakcheck.search import hamming_pairs
 from leakcheck.splits import split_order
 
@@ -114,7 +115,7 @@ class Index:
         skipped: Iterable[Skipped] = (),
         memo: NearMemo | None = None,
         jobs: int = 1,
-        progress: Progress | None = None,
+        progress: ProgressStart | None = None,
     ) -> None:
         all_fps = list(fingerprints)
         self._memo = memo

@@ -23,7 +23,7 @@ from typing import Any
 from leakcheck._version import __version__
 from leakcheck.cache import FingerprintCache, cache_config, open_cache
 from leakcheck.checks import DEFAULT_CHECKS, Check
-from leakcheck.engine import ProgressStart, default_jobs, fingerprint_arrays, fingerprint_dataset
+from leakcheck.engine import default_jobs, fingerprint_arrays, fingerprint_dataset
 from leakcheck.errors import DataNotFoundError, ManifestError, UsageError
 from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, FINGERPRINT_VERSION, FingerprintOptions
 from leakcheck.index import Index, MatchOptions, NearMethod, Relation
@@ -41,6 +41,7 @@ from leakcheck.memo import (
 from leakcheck.model import Finding, Fingerprint, Record, Skipped
 from leakcheck.near import NearMemo
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
+from leakcheck.progress import ProgressStart
 from leakcheck.report import Report, split_stats
 from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mapping_splits, read_npz
 from leakcheck.sources.cifar import is_cifar_dir, read_cifar

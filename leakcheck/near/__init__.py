@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +24,7 @@ from leakcheck.near.explanation import explain
 from leakcheck.near.pool import map_slices
 from leakcheck.near.sensitivity import SENSITIVITIES, NearSettings, Sensitivity, settings_for
 from leakcheck.near.verify import CALIBRATION, Hypothesis, Prepared, Verdict, prepare, verify_batch
+from leakcheck.progress import ProgressStart
 
 __all__ = [
     "SENSITIVITIES",
@@ -32,7 +33,6 @@ __all__ = [
     "NearMatch",
     "NearMemo",
     "NearSettings",
-    "Progress",
     "Sensitivity",
     "candidates",
     "describe",
@@ -214,10 +214,6 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
 DETECTOR_VERSION = 5
 
 
-# Called with the number of pairs to verify; returns a callback told how many more are done.
-Progress = Callable[[int], Callable[[int], None]]
-
-
 class NearMemo(Protocol):
     """Somewhere to keep the detector's results (the fingerprint cache): its whole result for a set of
     images, and the outcome of each candidate pair it verified, so that a re-scan after a few files
@@ -325,7 +321,7 @@ def find_near_pairs(
     *,
     memo: NearMemo | None = None,
     workers: int = 1,
-    progress: Progress | None = None,
+    progress: ProgressStart | None = None,
 ) -> list[NearMatch]:
     """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part.
 
@@ -352,7 +348,7 @@ def _find_near_pairs(
     settings: NearSettings,
     workers: int,
     memo: NearMemo | None = None,
-    progress: Progress | None = None,
+    progress: ProgressStart | None = None,
 ) -> list[NearMatch]:
     found = _candidate_pairs(items, settings)
     if found is None:
