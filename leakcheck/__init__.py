@@ -24,7 +24,7 @@ from leakcheck.fingerprint import fingerprint_array
 from leakcheck.index import Relation
 from leakcheck.model import Finding, Fingerprint, Record, Severity
 from leakcheck.report import Report, exit_code
-from leakcheck.scanning import scan, scan_arrays, scan_dataset, scan_fingerprints, scan_tfds
+from leakcheck.scanning import ScanOptions, scan, scan_arrays, scan_dataset, scan_fingerprints, scan_tfds
 
 __all__ = [
     "BaselineError",
@@ -39,6 +39,7 @@ __all__ = [
     "Record",
     "Relation",
     "Report",
+    "ScanOptions",
     "Settings",
     "Severity",
     "UsageError",

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from leakcheck._version import __version__
 from leakcheck.cache import FingerprintCache, cache_config, open_cache
@@ -74,21 +74,38 @@ class _Settings:
     semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY
 
 
+class ScanOptions(TypedDict, total=False):
+    """The scan options that every source takes (see `scan` for each one's meaning); `scan_arrays`,
+    `scan_tfds` and `scan_dataset` accept them as keywords."""
+
+    near: bool
+    sensitivity: str
+    min_score: float | None
+    near_method: NearMethod
+    phash_distance: int
+    dhash_distance: int
+    jobs: int | None
+    checks: Sequence[Check]
+    split_aliases: Mapping[str, tuple[str, ...]]
+    progress: ProgressStart | None
+    group_pattern: str | None
+
+
 def _settings(
-    near: bool,
-    phash_distance: int,
-    dhash_distance: int,
-    max_pixels: int,
-    jobs: int | None,
-    checks: Sequence[Check],
-    split_aliases: Mapping[str, tuple[str, ...]],
-    progress: ProgressStart | None,
-    group_pattern: str | None,
-    ignore: Sequence[str] = (),
     *,
+    near: bool = True,
     sensitivity: str = "default",
     min_score: float | None = None,
     near_method: NearMethod = "verified",
+    phash_distance: int = 10,
+    dhash_distance: int = 14,
+    jobs: int | None = None,
+    checks: Sequence[Check] = DEFAULT_CHECKS,
+    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    progress: ProgressStart | None = None,
+    group_pattern: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    ignore: Sequence[str] = (),
     cache: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     semantic: str | os.PathLike[str] | None = None,
@@ -184,9 +201,11 @@ def scan(
             needed but not installed.
     """
     settings = _settings(
-        near, phash_distance, dhash_distance, max_pixels, jobs, checks, split_aliases, progress, group_pattern, ignore,
-        sensitivity=sensitivity, min_score=min_score, near_method=near_method, cache=cache, cache_dir=cache_dir,
-        semantic=semantic, semantic_min_similarity=semantic_min_similarity,
+        near=near, sensitivity=sensitivity, min_score=min_score, near_method=near_method,
+        phash_distance=phash_distance, dhash_distance=dhash_distance, jobs=jobs, checks=checks,
+        split_aliases=split_aliases, progress=progress, group_pattern=group_pattern, max_pixels=max_pixels,
+        ignore=ignore, cache=cache, cache_dir=cache_dir, semantic=semantic,
+        semantic_min_similarity=semantic_min_similarity,
     )  # fmt: skip
     if isinstance(data, Mapping):
         if data and all(is_tf_dataset(v) for v in data.values()):
@@ -242,29 +261,16 @@ def scan(
 
 
 def scan_arrays(
-    splits: Mapping[str, Any],
-    *,
-    label_names: Sequence[str] | None = None,
-    near: bool = True,
-    sensitivity: str = "default",
-    phash_distance: int = 10,
-    dhash_distance: int = 14,
-    jobs: int | None = None,
-    checks: Sequence[Check] = DEFAULT_CHECKS,
-    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
-    progress: ProgressStart | None = None,
-    group_pattern: str | None = None,
+    splits: Mapping[str, Any], *, label_names: Sequence[str] | None = None, **options: Unpack[ScanOptions]
 ) -> Report:
     """Audit numpy arrays: `{"train": (x, y), "test": (x, y)}`, or `(x, y, groups)`, or `x` alone.
 
     `x` is N x H x W, N x H x W x C or N x C x H x W (C = 1, 3 or 4) of any dtype; `y` integers, strings
-    or one-hot rows. Samples are keyed `train[412]`. Other arguments as for `scan`.
+    or one-hot rows. Samples are keyed `train[412]`. `options`: the scan options (`ScanOptions`), as for
+    `scan`.
     """
-    settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
-        sensitivity=sensitivity,
-    )  # fmt: skip
-    listing = array_listing("arrays", mapping_splits(splits), label_names=label_names, aliases=split_aliases)
+    settings = _settings(**options)
+    listing = array_listing("arrays", mapping_splits(splits), label_names=label_names, aliases=settings.aliases)
     return _scan_listing(listing, settings, "arrays")
 
 
@@ -273,26 +279,15 @@ def scan_tfds(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     splits: Sequence[str] | None = None,
-    near: bool = True,
-    sensitivity: str = "default",
-    phash_distance: int = 10,
-    dhash_distance: int = 14,
-    jobs: int | None = None,
-    checks: Sequence[Check] = DEFAULT_CHECKS,
-    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
-    progress: ProgressStart | None = None,
-    group_pattern: str | None = None,
+    **options: Unpack[ScanOptions],
 ) -> Report:
     """Audit a TFDS dataset (`"mnist"`, `"NAME/CONFIG"`; a `tfds:` prefix is accepted) already prepared in
     `data_dir`; every split unless `splits` names some. Nothing is downloaded: an unprepared dataset
-    raises DataNotFoundError naming the command that prepares it. Other arguments as for `scan`.
+    raises DataNotFoundError naming the command that prepares it. `options` as for `scan`.
     """
-    settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
-        sensitivity=sensitivity,
-    )  # fmt: skip
+    settings = _settings(**options)
     name = name.removeprefix(TFDS_PREFIX)
-    listing = read_tfds(name, data_dir=data_dir, splits=splits, aliases=split_aliases)
+    listing = read_tfds(name, data_dir=data_dir, splits=splits, aliases=settings.aliases)
     return _scan_listing(listing, settings, "tfds")
 
 
@@ -303,32 +298,21 @@ def scan_dataset(
     label_key: str | None = None,
     batched: bool | None = None,
     label_names: Sequence[str] | None = None,
-    near: bool = True,
-    sensitivity: str = "default",
-    phash_distance: int = 10,
-    dhash_distance: int = 14,
-    jobs: int | None = None,
-    checks: Sequence[Check] = DEFAULT_CHECKS,
-    split_aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
-    progress: ProgressStart | None = None,
-    group_pattern: str | None = None,
+    **options: Unpack[ScanOptions],
 ) -> Report:
     """Audit tf.data pipelines: `{"train": train_ds, "test": test_ds}`, each iterated once.
 
     Elements are `(image, label)` tuples, dicts (`image_key`/`label_key`, default `image`/`label`) or bare
-    images; batched or not (`batched=None` decides from the element shape). Other arguments as for `scan`.
+    images; batched or not (`batched=None` decides from the element shape). `options` as for `scan`.
     """
-    settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, jobs, checks, split_aliases, progress, group_pattern,
-        sensitivity=sensitivity,
-    )  # fmt: skip
+    settings = _settings(**options)
     listing = read_datasets(
         datasets,
         image_key=image_key,
         label_key=label_key,
         batched=batched,
         label_names=label_names,
-        aliases=split_aliases,
+        aliases=settings.aliases,
     )
     return _scan_listing(listing, settings, "tf.data")
 
@@ -344,9 +328,7 @@ def scan_fingerprints(
     checks: Sequence[Check] = DEFAULT_CHECKS,
 ) -> Report:
     """Index fingerprints made elsewhere (`fingerprint_array`, a custom source), run the checks, report."""
-    settings = _settings(
-        near, phash_distance, dhash_distance, DEFAULT_MAX_PIXELS, None, checks, DEFAULT_ALIASES, None, None
-    )
+    settings = _settings(near=near, phash_distance=phash_distance, dhash_distance=dhash_distance, checks=checks)
     return _report(root, list(fingerprints), tuple(skipped), settings, "fingerprints")
 
 

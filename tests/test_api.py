@@ -15,6 +15,7 @@ EXPECTED = [
     "Record",
     "Relation",
     "Report",
+    "ScanOptions",
     "Settings",
     "Severity",
     "UsageError",

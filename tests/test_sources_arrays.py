@@ -53,6 +53,16 @@ def test_arrays_reach_the_same_findings_as_the_folder(tmp_path: Path) -> None:
     assert sorted(r.kind for r in arrays.relations) == sorted(r.kind for r in folder.relations)
 
 
+def test_scan_arrays_takes_every_scan_option_scan_takes() -> None:
+    data = {s: (x, np.array(y)) for s, (x, y) in _dataset().items()}
+    for options in ({"near_method": "hash"}, {"min_score": 0.99, "sensitivity": "strict"}):
+        spelled_out = leakcheck.scan_arrays(data, **options)
+        assert spelled_out == leakcheck.scan(data, **options)
+        assert spelled_out.parameters["near_method"] == options.get("near_method", "verified")
+    with pytest.raises(leakcheck.UsageError, match="min_score"):
+        leakcheck.scan_arrays(data, min_score=2.0)
+
+
 def test_npz_on_the_command_line_matches_python_arrays(tmp_path: Path) -> None:
     data = _dataset()
     names = np.array(["cat", "dog"])
