@@ -241,10 +241,7 @@ def test_a_check_of_ones_own_disables_the_memo(leaky: Path, tmp_path: Path, monk
 
 def _cached_settings(cache_dir: Path) -> scanning_module._Settings:
     """The default scan settings with the cache in `cache_dir` (for driving `_ReportMemo` directly)."""
-    return scanning_module._settings(
-        True, 10, 14, 10**8, 1, scanning_module.DEFAULT_CHECKS, scanning_module.DEFAULT_ALIASES, None, None,
-        cache=True, cache_dir=cache_dir,
-    )  # fmt: skip
+    return scanning_module._settings(jobs=1, cache=True, cache_dir=cache_dir)
 
 
 def test_a_report_is_not_stored_when_a_file_could_not_be_read(leaky: Path, tmp_path: Path) -> None:
