@@ -91,13 +91,11 @@ class Scored:
 
 def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[int, int]]:
     """The candidate pairs (i < j) among `items` (stage 1 only); plain images take no part."""
-    usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
-    if len(usable) < 2:
+    found = _candidate_pairs(items, settings)
+    if found is None:
         return set()
-    sub = [items[k] for k in usable]
-    pairs = candidate_pairs(views([it.descriptor for it in sub]), settings.neighbours, settings.candidate_floor)
-    pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
-    return {(usable[i], usable[j]) for i, j in pairs}
+    usable, _, _, order = found
+    return {(usable[i], usable[j]) for i, j in order}
 
 
 def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, workers: int = 1) -> list[Scored]:
