@@ -215,6 +215,19 @@ def test_top_k_matches_brute_force() -> None:
         assert (idx == bidx).mean() > 0.99
 
 
+def test_top_k_breaks_ties_toward_the_smaller_index_exactly() -> None:
+    # Small integers: every similarity is exact in float32, and many are equal.
+    rng = np.random.default_rng(11)
+    q = rng.integers(-2, 3, size=(700, 2, 6)).astype(np.float32)
+    d = rng.integers(-2, 3, size=(700, 3, 6)).astype(np.float32)
+    d[40:60] = d[39]  # a run of equal rows: ties across the top k of many queries
+    for k in (1, 5, 12):
+        idx, sim = top_k(q, d, k, block=128)
+        bidx, bsim = top_k_brute_force(q, d, k)
+        assert np.array_equal(sim, bsim)
+        assert np.array_equal(idx, bidx)
+
+
 def _leaky_dataset(root: Path) -> None:
     for s in range(3):
         original = scene(20 + s)

@@ -305,28 +305,41 @@ def top_k(queries: F32, database: F32, k: int, *, block: int = _BLOCK) -> tuple[
     best_sim = np.full((n, k), -np.inf, dtype=np.float32)
     vq, vd, dim = queries.shape[1], database.shape[1], queries.shape[2]
     for qs in range(0, n, block):
-        q = queries[qs : qs + block].reshape(-1, dim)
         nq = min(block, n - qs)
-        cand_idx: list[NDArray[np.intp]] = []
-        cand_sim: list[F32] = []
+        # View-major blocks, so that the maxima over views are elementwise maxima of whole slabs.
+        q = np.ascontiguousarray(queries[qs : qs + block].transpose(1, 0, 2)).reshape(-1, dim)
+        rows = np.arange(qs, qs + nq)
         for ds in range(0, n, block):
             nd = min(block, n - ds)
-            d = database[ds : ds + block].reshape(-1, dim)
-            sims = (q @ d.T).reshape(nq, vq, nd, vd).max(axis=(1, 3))
-            rows = np.arange(qs, qs + nq)
+            d = np.ascontiguousarray(database[ds : ds + block].transpose(1, 0, 2)).reshape(-1, dim)
+            sims = (q @ d.T).reshape(vq, nq, vd, nd).max(axis=0).max(axis=1)
             inside = (rows >= ds) & (rows < ds + nd)
             sims[inside, rows[inside] - ds] = -np.inf
-            cand_idx.append(np.broadcast_to(np.arange(ds, ds + nd), (nq, nd)))
-            cand_sim.append(sims)
-            if sum(c.shape[1] for c in cand_idx) >= 4 * block or ds + block >= n:
-                idx = np.concatenate([best_idx[qs : qs + nq], *cand_idx], axis=1)
-                sim = np.concatenate([best_sim[qs : qs + nq], *cand_sim], axis=1)
-                # Highest similarity first, smaller index first among equals.
-                order = np.lexsort((idx, -sim), axis=1)[:, :k]
-                best_idx[qs : qs + nq] = np.take_along_axis(idx, order, axis=1)
-                best_sim[qs : qs + nq] = np.take_along_axis(sim, order, axis=1)
-                cand_idx, cand_sim = [], []
+            idx = np.concatenate([best_idx[qs : qs + nq], np.broadcast_to(np.arange(ds, ds + nd), (nq, nd))], axis=1)
+            sim = np.concatenate([best_sim[qs : qs + nq], sims], axis=1)
+            best_idx[qs : qs + nq], best_sim[qs : qs + nq] = _best(idx, sim, k)
     return best_idx, best_sim
+
+
+def _best(idx: NDArray[np.intp], sim: F32, k: int) -> tuple[NDArray[np.intp], F32]:
+    """Each row's k entries of highest `sim`, the smaller `idx` first among equals, in that order.
+
+    A partial partition finds each row's k-th highest value; the entries at or above it are the answer
+    unless some tie with it, in which case that row is sorted in full (rare: equal views)."""
+    if sim.shape[1] <= k:
+        order = np.lexsort((idx, -sim), axis=1)
+        return np.take_along_axis(idx, order, axis=1), np.take_along_axis(sim, order, axis=1)
+    part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(sim, part, axis=1).min(axis=1)
+    tied = (sim >= kth[:, None]).sum(axis=1) > k
+    top_idx = np.take_along_axis(idx, part, axis=1)
+    top_sim = np.take_along_axis(sim, part, axis=1)
+    if tied.any():
+        whole = np.lexsort((idx[tied], -sim[tied]), axis=1)[:, :k]
+        top_idx[tied] = np.take_along_axis(idx[tied], whole, axis=1)
+        top_sim[tied] = np.take_along_axis(sim[tied], whole, axis=1)
+    order = np.lexsort((top_idx, -top_sim), axis=1)
+    return np.take_along_axis(top_idx, order, axis=1), np.take_along_axis(top_sim, order, axis=1)
 
 
 def top_k_brute_force(queries: F32, database: F32, k: int) -> tuple[NDArray[np.intp], F32]:
