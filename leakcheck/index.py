@@ -116,11 +116,13 @@ class Index:
         memo: NearMemo | None = None,
         jobs: int = 1,
         progress: ProgressStart | None = None,
+        searching: ProgressStart | None = None,
     ) -> None:
         all_fps = list(fingerprints)
         self._memo = memo
         self._jobs = jobs
         self._progress = progress
+        self._searching = searching
         # Report order (split, then key), with split_order computed once per split rather than per sample.
         rank = {split: split_order(split) for split in {fp.record.split for fp in all_fps}}
         all_fps.sort(key=lambda fp: (rank[fp.record.split], fp.record.key))
@@ -190,7 +192,12 @@ class Index:
         return [
             (reps[m.i], reps[m.j], m.phash_distance, m.score, m.explanation)
             for m in find_near_pairs(
-                items, self.options.settings(), memo=self._memo, workers=self._jobs, progress=self._progress
+                items,
+                self.options.settings(),
+                memo=self._memo,
+                workers=self._jobs,
+                progress=self._progress,
+                searching=self._searching,
             )
         ]
 

@@ -181,8 +181,9 @@ def scan(
         ignore: globs of relative paths to leave out of a folder or manifest (see `leakcheck.sources.ignores`).
         progress: called with the number of samples once fingerprinting starts; returns a callback that is
             given the number of samples done as they complete. If it also takes a phase name (`what`),
-            it is called again as `progress(pairs, what="verifying")` when the near-duplicate detector
-            starts verifying candidate pairs.
+            it is called again as `progress(4 * images, what="searching")` when the near-duplicate
+            detector starts its candidate search (four searches, told as each block of queries is
+            done) and as `progress(pairs, what="verifying")` when it starts verifying candidate pairs.
         group_pattern: a regular expression that finds a group id (patient, subject, ...) in each file
             name: its group named `group`, else its first capture group, else the whole match.
         data_dir: where TFDS datasets are prepared (TFDS's default when None).
@@ -488,8 +489,10 @@ def _report(
     near-duplicate detector (default: `settings.jobs`, else this process only, as for in-memory data,
     whose callers may hold threads, TensorFlow's among them, that forking does not mix well with)."""
     jobs = workers if workers is not None else (settings.jobs or 1)
-    progress = _verifying(settings.progress)
-    index = Index(fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs, progress=progress)
+    index = Index(
+        fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs,
+        progress=_phase(settings.progress, "verifying"), searching=_phase(settings.progress, "searching"),
+    )  # fmt: skip
     relations = index.relations()
     if settings.semantic is not None:
         relations = sorted(
@@ -527,17 +530,18 @@ def _report(
     )
 
 
-def _verifying(progress: ProgressStart | None) -> ProgressStart | None:
-    """The scan's progress callback for the detector's verification phase: `progress(pairs, what="verifying")`
-    where the callback takes a phase name (the CLI's bar does); none otherwise, so that a callback
-    written for decoding alone never counts pairs as files."""
+def _phase(progress: ProgressStart | None, what: str) -> ProgressStart | None:
+    """The scan's progress callback for one of the detector's phases ("searching" its candidates,
+    "verifying" them): `progress(total, what=what)` where the callback takes a phase name (the CLI's bar
+    does); none otherwise, so that a callback written for decoding alone never counts anything else as
+    files."""
     if progress is None:
         return None
     try:
-        inspect.signature(progress).bind(0, what="verifying")
+        inspect.signature(progress).bind(0, what=what)
     except (TypeError, ValueError):
         return None
-    return functools.partial(progress, what="verifying")  # type: ignore[call-arg]  # bound just above
+    return functools.partial(progress, what=what)  # type: ignore[call-arg]  # bound just above
 
 
 def _semantic_relations(

@@ -18,7 +18,7 @@ from leakcheck.fingerprint import fingerprint_record
 from leakcheck.index import Index, MatchOptions
 from leakcheck.model import Record
 from leakcheck.near import NearItem, describe, find_near_pairs, settings_for
-from leakcheck.near.candidates import hypotheses, top_k, top_k_brute_force, views
+from leakcheck.near.candidates import candidate_pairs, hypotheses, top_k, top_k_brute_force, views
 from leakcheck.near.verify import prepare, verify
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.scanning import scan
@@ -228,6 +228,24 @@ def test_top_k_breaks_ties_toward_the_smaller_index_exactly() -> None:
         assert np.array_equal(idx, bidx)
 
 
+def test_the_candidate_search_reports_every_query_once() -> None:
+    descriptors = [describe(scene(s)) for s in range(6)]
+    # Two copies: each joins its source's cluster, which the three later searches query once.
+    v = views([*descriptors, descriptors[0], descriptors[1]])
+    told: list[int] = []
+
+    def progress(total: int) -> Callable[[int], None]:
+        told.append(total)
+        return told.append
+
+    pairs = candidate_pairs(v, 3, 0.35, progress)
+    assert told[0] == 4 * 8
+    assert sum(told[1:]) == told[0]
+    assert (0, 6) in pairs
+    assert (1, 7) in pairs
+    assert pairs == candidate_pairs(v, 3, 0.35)
+
+
 def _leaky_dataset(root: Path) -> None:
     for s in range(3):
         original = scene(20 + s)
@@ -255,7 +273,7 @@ def test_pairs_csv_and_json_carry_score_and_explanation(tmp_path: Path) -> None:
     assert report.parameters["sensitivity"] == "default"
 
 
-def test_progress_follows_decoding_then_verification(tmp_path: Path) -> None:
+def test_progress_follows_decoding_then_search_then_verification(tmp_path: Path) -> None:
     _leaky_dataset(tmp_path / "data")
     phases: dict[str, list[int]] = {}
 
@@ -264,8 +282,13 @@ def test_progress_follows_decoding_then_verification(tmp_path: Path) -> None:
         return lambda n: phases[what].__setitem__(1, phases[what][1] + n)
 
     scan(tmp_path / "data", jobs=1, cache=False, progress=phased)
-    assert list(phases) == ["decoding", "verifying"]
+    assert list(phases) == ["decoding", "searching", "verifying"]
     assert phases["decoding"] == [7, 7]
+    # Four searches over the images the detector compares, every query accounted for.
+    searched, done = phases["searching"]
+    assert searched % 4 == 0
+    assert 0 < searched <= 4 * 7
+    assert done == searched
     pairs, done = phases["verifying"]
     assert pairs > 0
     assert done == pairs

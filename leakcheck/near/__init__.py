@@ -114,16 +114,17 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
 
 
 def _candidate_pairs(
-    items: Sequence[NearItem], settings: NearSettings
+    items: Sequence[NearItem], settings: NearSettings, progress: ProgressStart | None = None
 ) -> tuple[list[int], list[NearItem], Views, list[tuple[int, int]]] | None:
     """(positions of the usable items, those items, their views, their candidate pairs (i < j) sorted),
-    positions and pairs counted among the usable items; None when fewer than two are usable."""
+    positions and pairs counted among the usable items; None when fewer than two are usable.
+    `progress`: see `candidate_pairs`."""
     usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
     if len(usable) < 2:
         return None
     sub = [items[k] for k in usable]
     v = views([it.descriptor for it in sub])
-    pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor)
+    pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor, progress)
     pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
     return usable, sub, v, sorted(pairs)
 
@@ -320,6 +321,7 @@ def find_near_pairs(
     memo: NearMemo | None = None,
     workers: int = 1,
     progress: ProgressStart | None = None,
+    searching: ProgressStart | None = None,
 ) -> list[NearMatch]:
     """Verified near-duplicate pairs (i < j) among `items`, sorted; plain images take no part.
 
@@ -327,7 +329,8 @@ def find_near_pairs(
     unchanged data verifies nothing), and a new one is stored. `workers`: processes that verify
     candidate pairs (the result is the same for any number). `progress(pairs)`, if given, is called
     when verification starts (not when every pair is known) and returns a callback told how many more
-    pairs are done.
+    pairs are done; `searching`, the same for the candidate search before it (in queries: four per
+    image, see `candidate_pairs`).
     """
     key = memo_key(items, settings) if memo is not None else ""
     if memo is not None:
@@ -335,7 +338,7 @@ def find_near_pairs(
         found = _decode_matches(payload, len(items)) if payload is not None else None
         if found is not None:
             return found
-    out = _find_near_pairs(items, settings, workers, memo, progress)
+    out = _find_near_pairs(items, settings, workers, memo, progress, searching)
     if memo is not None:
         memo.near_put(key, _encode_matches(out))
     return out
@@ -347,8 +350,9 @@ def _find_near_pairs(
     workers: int,
     memo: NearMemo | None = None,
     progress: ProgressStart | None = None,
+    searching: ProgressStart | None = None,
 ) -> list[NearMatch]:
-    found = _candidate_pairs(items, settings)
+    found = _candidate_pairs(items, settings, searching)
     if found is None:
         return []
     usable, sub, v, order = found

@@ -11,7 +11,7 @@ dihedral transform, goes to verification, which is where precision comes from.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,6 +21,7 @@ from PIL import Image
 
 from leakcheck.near.descriptor import DIHEDRAL, NearDescriptor
 from leakcheck.near.verify import Hypothesis
+from leakcheck.progress import ProgressStart
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -291,15 +292,20 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
     return Views(grid, window, disk, pol, rings)
 
 
-def top_k(queries: F32, database: F32, k: int, *, block: int = _BLOCK) -> tuple[NDArray[np.intp], F32]:
+def top_k(
+    queries: F32, database: F32, k: int, *, block: int = _BLOCK, advance: Callable[[int], None] | None = None
+) -> tuple[NDArray[np.intp], F32]:
     """For each i, the k indices j != i of highest similarity max over views (queries[i] . database[j]).
 
     queries: (n, Vq, d), database: (n, Vd, d). Ties break toward the smaller j. Exact; blocked so that
-    memory stays bounded by block x block x Vq x Vd floats.
+    memory stays bounded by block x block x Vq x Vd floats. `advance(m)` is told as each block of m
+    queries is done.
     """
     n = queries.shape[0]
     k = min(k, n - 1)
     if k <= 0:
+        if advance is not None:
+            advance(n)
         return np.zeros((n, 0), dtype=np.intp), np.zeros((n, 0), dtype=np.float32)
     best_idx = np.zeros((n, k), dtype=np.intp)
     best_sim = np.full((n, k), -np.inf, dtype=np.float32)
@@ -318,6 +324,8 @@ def top_k(queries: F32, database: F32, k: int, *, block: int = _BLOCK) -> tuple[
             idx = np.concatenate([best_idx[qs : qs + nq], np.broadcast_to(np.arange(ds, ds + nd), (nq, nd))], axis=1)
             sim = np.concatenate([best_sim[qs : qs + nq], sims], axis=1)
             best_idx[qs : qs + nq], best_sim[qs : qs + nq] = _best(idx, sim, k)
+        if advance is not None:
+            advance(nq)
     return best_idx, best_sim
 
 
@@ -378,10 +386,19 @@ def _clusters(n: int, idx: NDArray[np.intp], sim: F32) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
+# The searches `candidate_pairs` runs: whole images, then crops, turned disks and polar profiles.
+_SEARCHES = 4
+
+
+def candidate_pairs(v: Views, k: int, floor: float, progress: ProgressStart | None = None) -> set[tuple[int, int]]:
     """Pairs (i < j) that some view puts among either image's k nearest, with similarity >= floor
-    (the polar view, whose spectra are alike for most photos, must clear the midpoint to 1 as well)."""
+    (the polar view, whose spectra are alike for most photos, must clear the midpoint to 1 as well).
+
+    `progress(4 * n)`, if given, is called as the search starts and returns a callback told how many
+    more of the four searches' queries are done (images that a cluster's first image stands for count
+    as done once the clusters are known)."""
     n = v.grid.shape[0]
+    advance = progress(_SEARCHES * n) if progress is not None else None
     pairs: set[tuple[int, int]] = set()
 
     def add(idx: NDArray[np.intp], sim: F32, bar: float, ids: list[int]) -> list[tuple[int, int]]:
@@ -393,7 +410,7 @@ def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
         return found
 
     # Whole image, one orientation of the query against all eight of the others.
-    idx, sim = top_k(v.grid[:, :1], v.grid, k)
+    idx, sim = top_k(v.grid[:, :1], v.grid, k, advance=advance)
     everyone = list(range(n))
     pairs.update((min(i, j), max(i, j)) for i, j in add(idx, sim, floor, everyone))
     root = _clusters(n, idx, sim)
@@ -403,13 +420,15 @@ def candidate_pairs(v: Views, k: int, floor: float) -> set[tuple[int, int]]:
     for r, group in members.items():
         pairs.update((r, m) for m in group if m != r)
     reps = sorted(members)
+    if advance is not None:
+        advance((_SEARCHES - 1) * (n - len(reps)))
     searches = (
         (v.grid[reps, :1], v.window[reps], floor),  # a crop against windows of its source
         (v.disk[reps], v.disk[reps, :1], floor),  # turned central disks against upright ones
         (v.polar[reps], v.polar[reps], (1.0 + floor) / 2.0),
     )
     for queries, database, bar in searches:
-        idx, sim = top_k(queries, database, k)
+        idx, sim = top_k(queries, database, k, advance=advance)
         for a, b in add(idx, sim, bar, reps):
             pairs.add((min(a, b), max(a, b)))
             # Two heavy edits of one photo often cluster together, away from their source: let the
