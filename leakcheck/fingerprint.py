@@ -321,7 +321,7 @@ def _fingerprint_image(
     reduced: bool = False,
 ) -> Fingerprint:
     """The fingerprint of a decoded image; `reduced`: it is a reduced JPEG decode, whose dHash is then
-    taken from the pHash thumbnail (it estimates the full image's either way, at a tenth of the cost)."""
+    taken from the pHash thumbnail (it estimates the full image's either way, at a third of the cost)."""
     mode = im.mode
     canon_mode, arr = canonical_pixels(im)
     if native is None and arr.dtype == np.uint8:
