@@ -214,7 +214,7 @@ def decode_files(payload: bytes, tree: str) -> StoredFiles:
 def _column(value: Any, *kinds: type[Any]) -> list[Any]:
     """A list whose every item is exactly of one of `kinds` (a bool is not an int)."""
     if not isinstance(value, list) or not all(type(v) in kinds for v in value):
-        raise ValueError(f"expected a list of {' or '.join(k.__name__ for k in kinds)}")
+        raise ValueError(f"expected a list of {' or '.join('null' if k is type(None) else k.__name__ for k in kinds)}")
     return value
 
 

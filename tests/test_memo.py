@@ -95,7 +95,7 @@ def test_the_stored_report_round_trips_every_value_type(leaky: Path) -> None:
     for damage, why in (
         ({"sizes": columns["sizes"][1:]}, "differ in length"),
         ({"mtimes": [True] * len(columns["mtimes"])}, "list of int"),
-        ({"digests": [1] * len(columns["digests"])}, "list of str or NoneType"),
+        ({"digests": [1] * len(columns["digests"])}, "list of str or null"),
         ({"paths": None}, "list of str"),
     ):
         with pytest.raises(ValueError, match=why):
