@@ -231,12 +231,11 @@ def _object(payload: bytes) -> dict[str, Any]:
 def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
     """Whether `tree` holds the stored files, those with other times read and found to have the stored
     digest of their bytes (the caller has checked that the entries' names are the same)."""
-    retimed = [path for path, stat in tree.files.items() if (old := files.get(path)) is None or old[0] != stat]
-    for path in retimed:
+    for path, stat in tree.files.items():
         old = files.get(path)
-        if old is None or old[0][0] != tree.files[path][0]:
-            return False
-        if old[1] is None or not has_digest(os.path.join(root, path), old[1]):
+        if old is not None and old[0] == stat:
+            continue
+        if old is None or old[0][0] != stat[0] or old[1] is None or not has_digest(os.path.join(root, path), old[1]):
             return False
     return True
 
