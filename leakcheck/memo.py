@@ -12,9 +12,10 @@ again with the new times.
 What the tree cannot vouch for turns the memo off for that scan: a symbolic link anywhere in the tree (its
 target can change unseen), a folder that cannot be listed, checks that are not leakcheck's own, the
 semantic tier (its model file), and files that could not be read at all (the cause may pass). A report
-is stored only if the tree is the same after the scan as before it. Entries are stored as tagged JSON in
-the fingerprint cache's file (never pickles) and validated field by field when read back; one that does
-not validate is ignored with a warning and the scan runs in full.
+is stored only if the tree is the same after the scan as before it. Entries are stored as JSON in the
+fingerprint cache's file (never pickles: the report tagged so that tuples stay tuples, the file list one
+column per field) and validated field by field when read back; one that does not validate is ignored
+with a warning and the scan runs in full.
 """
 
 from __future__ import annotations
