@@ -20,29 +20,20 @@ import argparse
 import math
 import multiprocessing
 import random
-import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
-from scan_speed import find_photos  # (this folder: run as a script)
+from scan_speed import _SOURCES, _load_sources, find_photos, timed  # (this folder: run as a script)
 
 from leakcheck.near import NearDescriptor, describe
 from leakcheck.near.candidates import candidate_pairs, top_k, top_k_brute_force, views
 
-_PHOTOS: list[Image.Image] = []
-
-
-def _load(photos: Path) -> None:
-    for path in sorted(photos.rglob("*.jpg")):
-        with Image.open(path) as im:
-            _PHOTOS.append(im.convert("RGB"))
-
 
 def _describe(index: int) -> NearDescriptor:
+    # (The photos are loaded into each worker by scan_speed's generator's initializer.)
     rng = random.Random(index)
-    photo = _PHOTOS[index % len(_PHOTOS)]
+    _, photo = _SOURCES[index % len(_SOURCES)]
     w, h = photo.size
     side = int(min(w, h) * rng.uniform(0.3, 0.9))
     x, y = rng.randint(0, w - side), rng.randint(0, h - side)
@@ -62,11 +53,11 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     count = max(sizes[-1], args.check)
-    start = time.perf_counter()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(2, mp_context=context, initializer=_load, initargs=(find_photos(),)) as pool:
+    pool = ProcessPoolExecutor(2, mp_context=context, initializer=_load_sources, initargs=(find_photos(),))
+    with timed() as made, pool:
         descriptors = list(pool.map(_describe, range(count), chunksize=500))
-    print(f"described {count:,} images in {time.perf_counter() - start:.0f} s")
+    print(f"described {count:,} images in {made.wall:.0f} s")
     if args.check:
         v = views(descriptors[: args.check])
         for name, q, d in (
@@ -84,11 +75,10 @@ def main() -> None:
     points = []
     for n in sizes:
         v = views(descriptors[:n])
-        wall, cpu = time.perf_counter(), time.process_time()
-        pairs = candidate_pairs(v, args.neighbours, args.floor)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        points.append((n, wall))
-        print(f"{n:>8,} images: {wall:7.1f} s wall, {cpu:7.1f} s CPU, {len(pairs) / n:5.1f} pairs per image")
+        with timed() as t:
+            pairs = candidate_pairs(v, args.neighbours, args.floor)
+        points.append((n, t.wall))
+        print(f"{n:>8,} images: {t.wall:7.1f} s wall, {t.cpu:7.1f} s CPU, {len(pairs) / n:5.1f} pairs per image")
     if len(points) > 1:
         slope = np.polyfit([math.log(n) for n, _ in points], [math.log(t) for _, t in points], 1)[0]
         print(f"time ~ n^{slope:.2f}")
