@@ -231,14 +231,19 @@ def _object(payload: bytes) -> dict[str, Any]:
 
 def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
     """Whether `tree` holds the stored files, those with other times read and found to have the stored
-    digest of their bytes (the caller has checked that the entries' names are the same)."""
+    digest of their bytes (the caller has checked that the entries' names are the same).
+
+    Sizes are compared before any file is read: an edit that changes a file's size (most do) then costs
+    no reads here, and the scan that follows does not read the same files a second time."""
+    retimed: list[tuple[str, str]] = []
     for path, stat in tree.files.items():
         old = files.get(path)
         if old is not None and old[0] == stat:
             continue
-        if old is None or old[0][0] != stat[0] or old[1] is None or not has_digest(os.path.join(root, path), old[1]):
+        if old is None or old[0][0] != stat[0] or old[1] is None:
             return False
-    return True
+        retimed.append((path, old[1]))
+    return all(has_digest(os.path.join(root, path), digest) for path, digest in retimed)
 
 
 def report_document(report: Report) -> dict[str, Any]:

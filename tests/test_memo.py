@@ -166,6 +166,22 @@ def test_new_times_and_other_bytes_of_the_same_size_scan_again(
     assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
 
 
+def test_new_times_and_one_file_of_another_size_read_nothing_for_the_memo(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh checkout with one edit: the sizes settle the miss before any file is read for the memo
+    (the scan then reads the retimed files once, for the fingerprint cache)."""
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    for path in leaky.rglob("*.jpg"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    edited = sorted(leaky.rglob("*.jpg"))[-1]
+    edited.write_bytes(edited.read_bytes() + b"\0")
+    monkeypatch.setattr(memo_module, "has_digest", _never)
+    rescanned = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
+
+
 def _digest(root: Path) -> str | None:
     tree = scan_tree(root)
     return None if tree is None else tree.digest
