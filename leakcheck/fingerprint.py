@@ -401,10 +401,11 @@ def settle_pixel_digests(
 ) -> list[Fingerprint]:
     """Replace provisional pixel digests by full-size ones wherever two samples could be pixel-identical.
 
-    A reduced-decode JPEG is decoded again at full size when another JPEG has the same reduced pixels
-    but other bytes, or when a fully decoded sample (a PNG re-save, say) has its size and perceptual
-    hashes within a wide margin (channel means instead of hashes if either image is flat, where hashes
-    are noise). Every other provisional digest is unique to its file's bytes, so exact groups stay exact.
+    A reduced-decode JPEG is decoded again at full size when another JPEG has the same provisional digest
+    (which the same reduced pixels give) but other bytes, or when a fully decoded sample (a PNG re-save,
+    say) has its size and perceptual hashes within a wide margin (channel means instead of hashes if
+    either image is flat, where hashes are noise). No file with other bytes shares any other provisional
+    digest, so exact groups stay exact.
     """
     out = list(fingerprints)
     provisional = [i for i, fp in enumerate(out) if fp.ok and fp.pixel_digest.startswith(PROVISIONAL)]
