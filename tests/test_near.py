@@ -201,6 +201,38 @@ def test_sensitivities_are_nested(tmp_path: Path) -> None:
     assert len(found["default"]) > 40
 
 
+def test_pairs_that_cannot_reach_the_threshold_skip_the_decision_and_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`decision.ceiling` bounds `decide` for every verdict, and skipping the decision below it leaves the
+    reported pairs, scores and explanations exactly as they were."""
+    import leakcheck.near as near_module
+    from leakcheck.near import score_candidates
+    from leakcheck.near.decision import ceiling, decide
+
+    items = []
+    for s in range(6):
+        original = scene(30 + s)
+        items.append(NearItem(describe(original), original.size))
+        for name in ("crop", "mirror", "rotate-20", "noise"):
+            copy = EDITS[name][0](original).convert("RGB")
+            items.append(NearItem(describe(copy), copy.size))
+    for sensitivity in ("strict", "default", "thorough"):
+        settings = settings_for(sensitivity)
+        scored = [
+            (decide(c.verdict, items[c.i].descriptor, items[c.j].descriptor), ceiling(c.verdict))
+            for c in score_candidates(items, settings)
+            if c.verdict is not None
+        ]
+        assert all(decided <= highest for decided, highest in scored)
+        assert any(round(highest, 6) < settings.min_score for _, highest in scored)  # the shortcut is taken
+        with monkeypatch.context() as m:
+            m.setattr(near_module, "ceiling", lambda verdict: 1.0)
+            every_pair_decided = find_near_pairs(items, settings)
+        assert find_near_pairs(items, settings) == every_pair_decided
+        assert every_pair_decided
+
+
 def test_top_k_matches_brute_force() -> None:
     rng = np.random.default_rng(7)
     q = rng.normal(size=(300, 2, 16)).astype(np.float32)

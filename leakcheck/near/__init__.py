@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from leakcheck.near.candidates import Views, candidate_pairs, hypotheses, views
-from leakcheck.near.decision import DECISION, decide, memoised
+from leakcheck.near.decision import DECISION, ceiling, decide, memoised
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
 from leakcheck.near.pool import map_slices
@@ -164,12 +164,18 @@ def _verify_pairs(
 def _outcomes(
     sub: Sequence[NearItem], v: Views, order: Sequence[tuple[int, int]], settings: NearSettings
 ) -> list[Outcome]:
-    """Each pair's outcome: verified, then decided and (at or above the threshold) explained."""
+    """Each pair's outcome: verified, then decided and (at or above the threshold) explained; a pair that
+    no decision could lift to the threshold keeps the highest score it could have had (see `Outcome`)."""
     out: list[Outcome] = []
     tensor_of = memoised()
     for (i, j), verdict in zip(order, _verify_pairs(sub, v, order, settings), strict=True):
         if verdict is None:
             out.append(_NOTHING)
+            continue
+        # (Rounded as the decided score is: the decided score is at most this, so it rounds below it too.)
+        highest = round(ceiling(verdict), 6)
+        if highest < settings.min_score:
+            out.append((highest, ""))
             continue
         a, b = sub[i], sub[j]
         score = round(decide(verdict, a.descriptor, b.descriptor, tensor_of), 6)
@@ -262,6 +268,8 @@ def _pair_keys(items: Sequence[NearItem], pairs: Sequence[tuple[int, int]], sett
 
 
 # A pair's outcome: (decided score, explanation; "" below the threshold), or (-1.0, "") when nothing aligned.
+# Below the threshold the score may be an upper bound on the decided one (`decision.ceiling`): only
+# whether it reaches the threshold matters, and the pair's key holds the threshold.
 Outcome = tuple[float, str]
 _NOTHING: Outcome = (-1.0, "")
 

@@ -125,19 +125,34 @@ def moved(al: Alignment) -> bool:
     )
 
 
+def _logit(score: float) -> float:
+    p = min(max(score, 1e-6), 1.0 - 1e-6)
+    return math.log(p / (1.0 - p))
+
+
+def _probability(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
 def features(
     verdict: Verdict, a: NearDescriptor, b: NearDescriptor, tensor_of: TensorOf = _tensor
 ) -> tuple[float, float, float]:
     """(logit of the verifier's score, moved 0/1, moved x log10 structure of the plainer image)."""
-    p = min(max(verdict.score, 1e-6), 1.0 - 1e-6)
     m = moved(verdict.alignment)
     s = math.log10(max(overlap_structure(a, b, verdict.alignment, tensor_of), STRUCTURE_FLOOR)) if m else 0.0
-    return math.log(p / (1.0 - p)), float(m), s
+    return _logit(verdict.score), float(m), s
 
 
 def decide(verdict: Verdict, a: NearDescriptor, b: NearDescriptor, tensor_of: TensorOf = _tensor) -> float:
     """The reported score (0-1) of a verified pair of images with these descriptors (`tensor_of`: where
     their structure tensors come from, e.g. `memoised()` across many pairs)."""
     logit, m, ms = features(verdict, a, b, tensor_of)
-    z = logit + DECISION[0] * m + DECISION[1] * ms
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    return _probability(logit + DECISION[0] * m + DECISION[1] * ms)
+
+
+def ceiling(verdict: Verdict) -> float:
+    """The highest score `decide` can give this verdict, whatever the two images: structure is at most 1,
+    so its term is at most 0 and the decision adds at most DECISION[0] to the logit. (About half of the
+    pairs of different pictures cannot reach the default threshold even so, and skip the structure
+    tensors.)"""
+    return _probability(_logit(verdict.score) + max(DECISION[0], 0.0))
