@@ -199,11 +199,14 @@ def fingerprint_dataset(
     progress: ProgressStart | None = None,
     cache: FingerprintCache | None = None,
     stats: Mapping[str, tuple[int, int, int]] | None = None,
+    unchanged: Mapping[str, str] | None = None,
 ) -> list[Fingerprint]:
     """Fingerprint every record, reusing and refreshing `cache`; only new or changed files are decoded.
 
     `progress` is started with the number of records; files found in the cache count as done at once.
     `stats`: each file's (size, mtime_ns, ...) by sample key where a walk of the tree took them already.
+    `unchanged`: the digest of each file's bytes by sample key where this scan has read them already
+    (the report memo); such a file with new times and its cached digest is not read again.
     """
     use_cache = cache is not None and cache.usable
     keys = [cache_key(r, stats) for r in records] if use_cache else [None] * len(records)
@@ -217,10 +220,11 @@ def fingerprint_dataset(
             known[i] = fp
         # Files with new times but the size of their cached row (a fresh checkout, a copy, `touch`): the
         # same bytes keep their fingerprint, so they are read and digested, not decoded.
+        read = unchanged or {}
         for j, fp in retimed.items():
             i = keyed[j][0]
             path = records[i].path
-            if path is not None and has_digest(path, fp.file_digest):
+            if path is not None and (read.get(records[i].key) == fp.file_digest or has_digest(path, fp.file_digest)):
                 known[i] = fp
                 same_bytes.add(i)
     todo = [i for i, fp in enumerate(known) if fp is None]

@@ -229,12 +229,13 @@ def _object(payload: bytes) -> dict[str, Any]:
     return value
 
 
-def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
+def same_bytes(files: StoredFiles, tree: Tree, root: Path, verified: dict[str, str] | None = None) -> bool:
     """Whether `tree` holds the stored files, those with other times read and found to have the stored
-    digest of their bytes (the caller has checked that the entries' names are the same).
+    digest of their bytes (the caller has checked that the entries' names are the same). `verified`, if
+    given, receives each file read and found unchanged (path -> digest), for a scan that follows a miss.
 
     Sizes are compared before any file is read: an edit that changes a file's size (most do) then costs
-    no reads here, and the scan that follows does not read the same files a second time."""
+    no reads here."""
     retimed: list[tuple[str, str]] = []
     for path, stat in tree.files.items():
         old = files.get(path)
@@ -243,7 +244,12 @@ def same_bytes(files: StoredFiles, tree: Tree, root: Path) -> bool:
         if old is None or old[0][0] != stat[0] or old[1] is None:
             return False
         retimed.append((path, old[1]))
-    return all(has_digest(os.path.join(root, path), digest) for path, digest in retimed)
+    for path, digest in retimed:
+        if not has_digest(os.path.join(root, path), digest):
+            return False
+        if verified is not None:
+            verified[path] = digest
+    return True
 
 
 def report_document(report: Report) -> dict[str, Any]:

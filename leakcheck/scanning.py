@@ -356,6 +356,9 @@ class _ReportMemo:
     root: Path
     tree: Tree
     key: str
+    # Files that `get` read and found unchanged under new times (path -> digest of their bytes): a scan
+    # after a miss need not read them again.
+    verified: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @staticmethod
     def start(store: FingerprintCache | None, root: Path, settings: _Settings) -> _ReportMemo | None:
@@ -382,7 +385,7 @@ class _ReportMemo:
                 if head.names != self.tree.names or (listed := self.store.report_files_get(self.key)) is None:
                     return None
                 files = decode_files(listed, head.tree)
-                if not same_bytes(files, self.tree, self.root):
+                if not same_bytes(files, self.tree, self.root, self.verified):
                     return None
             report = report_from_document(head.report, self.root)
         except ValueError as exc:
@@ -398,8 +401,14 @@ class _ReportMemo:
     def stats(self) -> Mapping[str, tuple[int, int, int]] | None:
         """The walk's file stats by sample key, for the fingerprint cache's keys; None where some name is
         not text (its sample key spells the path with escapes, which could be another file's name)."""
-        files = self.tree.files
-        return files if all(path.isascii() or display_name(path) == path for path in files) else None
+        return self.tree.files if self._keys_are_paths() else None
+
+    def unchanged(self) -> Mapping[str, str] | None:
+        """`verified` by sample key, under the same condition as `stats`."""
+        return self.verified if self._keys_are_paths() else None
+
+    def _keys_are_paths(self) -> bool:
+        return all(path.isascii() or display_name(path) == path for path in self.tree.files)
 
     def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
         """Store `report` unless a file could not be read at all or the tree changed during the scan."""
@@ -451,7 +460,7 @@ def _scan_files(
         records = assign_groups(records, settings.group_pattern)
     fingerprints = fingerprint_dataset(
         records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store,
-        stats=None if memo is None else memo.stats(),
+        stats=None if memo is None else memo.stats(), unchanged=None if memo is None else memo.unchanged(),
     )  # fmt: skip
     # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
     workers = default_jobs() if settings.jobs is None else settings.jobs

@@ -182,6 +182,35 @@ def test_new_times_and_one_file_of_another_size_read_nothing_for_the_memo(
     assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
 
 
+def test_a_fresh_checkout_with_a_same_size_edit_reads_each_file_once(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo reads the retimed files until it meets the edited one; the scan that follows then reads
+    only the files the memo did not vouch for (each file once in all, the edited one twice)."""
+    import leakcheck.engine as engine_module
+
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    for path in leaky.rglob("*.jpg"):
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    tree = scan_tree(leaky)
+    assert tree is not None
+    edited = list(tree.files)[-1]  # the last file the memo reads: it vouches for every other one first
+    flip_middle_byte(leaky / edited)
+    reads: list[str] = []
+    real = memo_module.has_digest
+
+    def counted(path: str | os.PathLike[str], digest: str) -> bool:
+        reads.append(Path(path).relative_to(leaky).as_posix())
+        return real(path, digest)
+
+    monkeypatch.setattr(memo_module, "has_digest", counted)
+    monkeypatch.setattr(engine_module, "has_digest", counted)
+    rescanned = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    assert sorted(reads) == sorted([*tree.files, edited])
+    assert rescanned.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
+
+
 def _digest(root: Path) -> str | None:
     tree = scan_tree(root)
     return None if tree is None else tree.digest
