@@ -398,17 +398,13 @@ class _ReportMemo:
             self.store.report_put(self.key, *encode_entry(self.tree, digests, head.report))
         return dataclasses.replace(report, reused=True)
 
-    def stats(self) -> Mapping[str, tuple[int, int, int]] | None:
-        """The walk's file stats by sample key, for the fingerprint cache's keys; None where some name is
-        not text (its sample key spells the path with escapes, which could be another file's name)."""
-        return self.tree.files if self._keys_are_paths() else None
-
-    def unchanged(self) -> Mapping[str, str] | None:
-        """`verified` by sample key, under the same condition as `stats`."""
-        return self.verified if self._keys_are_paths() else None
-
-    def _keys_are_paths(self) -> bool:
-        return all(path.isascii() or display_name(path) == path for path in self.tree.files)
+    def known(self) -> tuple[Mapping[str, tuple[int, int, int]] | None, Mapping[str, str] | None]:
+        """What this scan already knows of each file, by sample key: the walk's stats (for the fingerprint
+        cache's keys) and `verified`. (None, None) where some name is not text: its sample key spells the
+        path with escapes, which could be another file's name."""
+        if all(path.isascii() or display_name(path) == path for path in self.tree.files):
+            return self.tree.files, self.verified
+        return None, None
 
     def put(self, report: Report, fingerprints: Sequence[Fingerprint]) -> None:
         """Store `report` unless a file could not be read at all or the tree changed during the scan."""
@@ -458,9 +454,10 @@ def _scan_files(
         records = [r for r in records if not settings.ignore.matches(r.key)]
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
+    stats, unchanged = memo.known() if memo is not None else (None, None)
     fingerprints = fingerprint_dataset(
         records, settings.fingerprint, jobs=settings.jobs, progress=settings.progress, cache=store,
-        stats=None if memo is None else memo.stats(), unchanged=None if memo is None else memo.unchanged(),
+        stats=stats, unchanged=unchanged,
     )  # fmt: skip
     # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
     workers = default_jobs() if settings.jobs is None else settings.jobs

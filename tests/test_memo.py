@@ -438,9 +438,9 @@ def test_the_walk_s_stats_key_the_fingerprint_cache_only_where_names_are_text(tm
         assert store is not None
         memo = scanning_module._ReportMemo.start(store, root, settings)
         assert memo is not None
-        assert memo.stats() == memo.tree.files
+        assert memo.known() == (memo.tree.files, memo.verified)
         # A name that is not UTF-8: its sample key spells it with escapes, so the walk's stats stand down.
         (factory.root / "train" / "cat" / os.fsdecode(b"\xff.jpg")).write_bytes(b"x")
         memo = scanning_module._ReportMemo.start(store, root, settings)
         assert memo is not None
-        assert memo.stats() is None
+        assert memo.known() == (None, None)
