@@ -17,6 +17,7 @@ from leakcheck.near.candidates import (
     _WINDOWS,
     ANGLES,
     DISK,
+    GRAIN,
     GRID,
     HARMONICS,
     RINGS,
@@ -141,6 +142,8 @@ def _descriptors() -> list[NearDescriptor]:
 def test_batched_views_match_the_per_image_pil_views(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     # A chunk of 2 splits every shape's group into several chunks.
     monkeypatch.setattr(_MODULE, "_CHUNK", chunk)
+    # The views before their rounding to the search's grain (`test_views_lie_on_the_grain` below).
+    monkeypatch.setattr(_MODULE, "on_grid", lambda x: x)
     ds = _descriptors()
     assert len({(d.height, d.width) for d in ds}) >= 8
     got, want = views(ds), _oracle_views(ds)
@@ -155,6 +158,19 @@ def test_batched_views_match_the_per_image_pil_views(monkeypatch: pytest.MonkeyP
     assert got.rings.dtype == np.complex64
     scale = np.abs(want.rings).max(axis=(1, 2, 3), keepdims=True) + 1e-3
     assert (np.abs(got.rings - want.rings) / scale).max() <= 1e-6
+
+
+def test_views_lie_on_the_grain_so_that_any_block_of_a_search_gives_the_same_similarities() -> None:
+    v = views(_descriptors())
+    for field in ("grid", "window", "disk", "polar"):
+        x = getattr(v, field)
+        assert np.array_equal(x / GRAIN, np.round(x / GRAIN)), field
+        assert (np.linalg.norm(x, axis=-1) <= 1.0 + 0.5 * GRAIN * np.sqrt(x.shape[-1])).all(), field
+        # Whatever rows and columns are multiplied together, each similarity is the whole product's.
+        flat = x[:, 0]
+        whole = flat @ flat.T
+        for rows, cols in ((slice(0, 7), slice(3, None)), (slice(5, 6), slice(None)), ([1, 4, 9], [0, 2, 30])):
+            assert np.array_equal(flat[rows] @ flat[cols].T, whole[rows][:, cols]), field
 
 
 def test_polar_of_one_picture_matches_the_oracle() -> None:

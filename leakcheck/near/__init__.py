@@ -216,7 +216,7 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
 
 
 # Bumped whenever candidates, verification or the decision change what the detector reports.
-DETECTOR_VERSION = 5
+DETECTOR_VERSION = 6
 
 
 class NearMemo(Protocol):
