@@ -10,13 +10,20 @@ brightness), described in memory as a scan would (`near.describe`); nothing is w
 size it times `candidate_pairs` (the four view searches, the clustering and the pair lists, not the
 pHash pairs or verification) and prints wall and CPU seconds (numpy's BLAS may use every core), the
 pairs per image and the fitted exponent of time against n. `--check N` first compares `top_k` with the
-brute-force oracle (the full similarity matrix) on N images for every view: the same neighbours, but
-for near-equal similarities that the two sum in different orders.
+brute-force oracle (the full similarity matrix) on N images for every view: the same neighbours and
+similarities (the views lie on a grain on which every similarity is exact, whatever the order of the
+sums).
+
+Then, at the largest size, a re-scan after a change: `--changed` of the images (default 1%) are
+replaced by new ones, scattered through the set, and the search that reuses the earlier one's
+neighbour lists (`search(..., earlier=)`, what a scan with the cache does) is timed against a fresh
+search of the same images in the same process; the two must be equal, bit for bit.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import multiprocessing
 import random
@@ -27,7 +34,7 @@ from PIL import Image, ImageEnhance
 from scan_speed import _SOURCES, _load_sources, find_photos, timed  # (this folder: run as a script)
 
 from leakcheck.near import NearDescriptor, describe
-from leakcheck.near.candidates import candidate_pairs, top_k, top_k_brute_force, views
+from leakcheck.near.candidates import candidate_pairs, search, top_k, top_k_brute_force, views
 
 
 def _describe(index: int) -> NearDescriptor:
@@ -50,9 +57,11 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=0, help="compare top_k with brute force on this many")
     parser.add_argument("--neighbours", type=int, default=5)
     parser.add_argument("--floor", type=float, default=0.35)
+    parser.add_argument("--changed", type=float, default=0.01, help="fraction of images changed before a re-scan")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    count = max(sizes[-1], args.check)
+    extra = round(sizes[-1] * args.changed)
+    count = max(sizes[-1] + extra, args.check)
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(2, mp_context=context, initializer=_load_sources, initargs=(find_photos(),))
     with timed() as made, pool:
@@ -72,6 +81,7 @@ def main() -> None:
             print(f"  top_k against brute force, {name} view, {args.check} images: "
                   f"{np.mean(idx == oracle):.4%} of indices equal, similarities within "
                   f"{np.abs(sim - oracle_sim).max():.1e}")  # fmt: skip
+            # (The oracle sums in another order: exact all the same, on the views' grain.)
     points = []
     for n in sizes:
         v = views(descriptors[:n])
@@ -82,6 +92,34 @@ def main() -> None:
     if len(points) > 1:
         slope = np.polyfit([math.log(n) for n, _ in points], [math.log(t) for _, t in points], 1)[0]
         print(f"time ~ n^{slope:.2f}")
+    if extra:
+        rescan(descriptors[: sizes[-1]], descriptors[sizes[-1] : sizes[-1] + extra], args.neighbours)
+
+
+def rescan(before: list[NearDescriptor], new: list[NearDescriptor], k: int) -> None:
+    """The search after replacing len(new) images of `before` with `new` (scattered through the set),
+    reusing the search of `before` and afresh."""
+    rng = random.Random(0)
+    n = len(before)
+    gone = set(rng.sample(range(n), len(new)))
+    # Each new image takes the place of a random one of the others (its position in the set).
+    placed = sorted([(float(i), d) for i, d in enumerate(before) if i not in gone]
+                    + [(rng.uniform(0, n), d) for d in new], key=lambda x: x[0])  # fmt: skip
+    after = [d for _, d in placed]
+
+    def keyed(ds: list[NearDescriptor]) -> list[bytes]:
+        return [hashlib.blake2b(d.thumb, digest_size=20).digest() for d in ds]
+
+    earlier = search(views(before), k, keys=keyed(before))
+    with timed() as fresh_time:
+        fresh = search(views(after), k, keys=keyed(after))
+    with timed() as reused_time:
+        reused = search(views(after), k, keys=keyed(after), earlier=earlier)
+    same = all(np.array_equal(a, b) for a, b in zip(fresh.idx + fresh.sim, reused.idx + reused.sim, strict=True))
+    print(f"re-scan of {n:,} images after {len(new):,} changed ({len(new) / n:.1%}): search reusing the earlier one "
+          f"{reused_time.wall:.2f} s wall ({reused_time.cpu:.2f} s CPU), afresh {fresh_time.wall:.1f} s "
+          f"({fresh_time.cpu:.1f} s CPU): x{fresh_time.wall / reused_time.wall:.1f}; "
+          f"{'the same neighbours' if same else 'DIFFERENT neighbours'}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ options. SQLite's transactions make concurrent scans and crashes safe; a file th
 is removed and rebuilt with a log warning, and a row whose checksum or fields do not validate is decoded
 again. The cache never stores pickles: fingerprints are encoded field by field as JSON, with tagged
 bytes, numpy arrays and nested dataclasses rebuilt only from an allow-list. The same file keeps the
-near-duplicate detector's results and recent reports (`leakcheck.memo`).
+near-duplicate detector's results, per-pair outcomes and last candidate search, and recent reports
+(`leakcheck.memo`).
 """
 
 from __future__ import annotations
@@ -412,6 +413,10 @@ class FingerprintCache:
                 "payload BLOB NOT NULL)"
             )
             conn.execute(
+                "CREATE TABLE IF NOT EXISTS near_search (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
+                "payload BLOB NOT NULL)"
+            )
+            conn.execute(
                 "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
                 "payload BLOB NOT NULL)"
             )
@@ -424,6 +429,7 @@ class FingerprintCache:
                 conn.execute("DELETE FROM fingerprints")
                 conn.execute("DELETE FROM near")
                 conn.execute("DELETE FROM near_pairs")
+                conn.execute("DELETE FROM near_search")
                 conn.execute("DELETE FROM reports")
                 conn.execute("DELETE FROM report_files")
                 conn.executemany(
@@ -566,6 +572,14 @@ class FingerprintCache:
     def near_put(self, key: str, payload: bytes) -> None:
         """Store the detector's result under `key`, keeping only the most recent few."""
         self._blobs_put(key, [("near", payload)], "near-duplicate results")
+
+    def search_get(self, key: str) -> bytes | None:
+        """The detector's last candidate search stored under `key` (a digest of its settings), if intact."""
+        return self._blob_get("near_search", key, "the near-duplicate candidate search")
+
+    def search_put(self, key: str, payload: bytes) -> None:
+        """Store the detector's candidate search under `key`, keeping only the most recent few."""
+        self._blobs_put(key, [("near_search", payload)], "the near-duplicate candidate search")
 
     def report_get(self, key: str) -> bytes | None:
         """The stored report of an earlier scan with the same settings (and its tree's digest), if intact."""

@@ -578,6 +578,24 @@ def test_after_a_change_only_the_pairs_of_changed_images_are_verified(
         assert conn.execute("SELECT count(*) FROM near_pairs").fetchone()[0] == cold
 
 
+def test_after_a_change_the_candidate_search_reuses_the_stored_one(
+    leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_near_search import Work
+
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    with sqlite3.connect(cache_file(leaky, cache_dir)) as conn:
+        assert conn.execute("SELECT count(*) FROM near_search").fetchone()[0] == 1
+    _save(leaky / "test" / "b" / "new.jpg", _image(501))
+    work = Work(monkeypatch)
+    warm = leakcheck.scan(leaky, jobs=1, cache_dir=cache_dir)
+    reusing = work.pairs
+    work.calls.clear()
+    assert warm.to_json() == leakcheck.scan(leaky, jobs=1, cache=False).to_json()
+    assert 0 < reusing < work.pairs / 2, (reusing, work.pairs)
+
+
 def test_a_damaged_pair_row_is_verified_again_with_a_warning(
     leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

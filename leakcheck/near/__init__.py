@@ -17,7 +17,15 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from leakcheck.near.candidates import Views, candidate_pairs, hypotheses, views
+from leakcheck.near.candidates import (
+    Views,
+    decode_neighbours,
+    encode_neighbours,
+    hypotheses,
+    pairs_of,
+    search,
+    views,
+)
 from leakcheck.near.decision import DECISION, ceiling, decide, memoised
 from leakcheck.near.descriptor import THUMB_SIDE, NearDescriptor, describe
 from leakcheck.near.explanation import explain
@@ -94,8 +102,7 @@ def candidates(items: Sequence[NearItem], settings: NearSettings) -> set[tuple[i
     found = _candidate_pairs(items, settings)
     if found is None:
         return set()
-    usable, _, _, order = found
-    return {(usable[i], usable[j]) for i, j in order}
+    return {(found.usable[i], found.usable[j]) for i, j in found.order}
 
 
 def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, workers: int = 1) -> list[Scored]:
@@ -104,7 +111,7 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
     found = _candidate_pairs(items, settings)
     if found is None:
         return []
-    usable, sub, v, order = found
+    usable, sub, v, order = found.usable, found.sub, found.views, found.order
 
     def task(start: int, stop: int) -> list[Verdict | None]:
         return _verify_pairs(sub, v, order[start:stop], settings)
@@ -113,20 +120,46 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
     return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """The usable items (`usable`: their positions in the input; `sub`: the items), their views and
+    candidate pairs (i < j, counted among the usable items, sorted), and each one's digest (`digests`:
+    only with a memo)."""
+
+    usable: list[int]
+    sub: list[NearItem]
+    views: Views
+    order: list[tuple[int, int]]
+    digests: list[bytes]
+
+
 def _candidate_pairs(
-    items: Sequence[NearItem], settings: NearSettings, progress: ProgressStart | None = None
-) -> tuple[list[int], list[NearItem], Views, list[tuple[int, int]]] | None:
-    """(positions of the usable items, those items, their views, their candidate pairs (i < j) sorted),
-    positions and pairs counted among the usable items; None when fewer than two are usable.
-    `progress`: see `candidate_pairs`."""
+    items: Sequence[NearItem],
+    settings: NearSettings,
+    progress: ProgressStart | None = None,
+    memo: NearMemo | None = None,
+) -> _Candidates | None:
+    """The candidate pairs among the usable items; None when fewer than two are usable. `progress`: see
+    `candidates.search`. With a `memo`, the last search stored there is reused where it still holds (the
+    same pairs as searching afresh), and this one is stored."""
     usable = [k for k, it in enumerate(items) if it.descriptor.detail >= settings.min_detail]
     if len(usable) < 2:
         return None
     sub = [items[k] for k in usable]
     v = views([it.descriptor for it in sub])
-    pairs = candidate_pairs(v, settings.neighbours, settings.candidate_floor, progress)
+    digests: list[bytes] = []
+    if memo is None:
+        found = search(v, settings.neighbours, progress=progress)
+    else:
+        key = _search_key(settings)
+        stored = memo.search_get(key)
+        earlier = decode_neighbours(stored) if stored is not None else None
+        digests = [_item_digest(it) for it in sub]
+        found = search(v, settings.neighbours, keys=digests, earlier=earlier, progress=progress)
+        memo.search_put(key, encode_neighbours(found))
+    pairs = pairs_of(found, settings.candidate_floor)
     pairs |= _dihedral_phash_pairs(sub, settings.phash_distance)
-    return usable, sub, v, sorted(pairs)
+    return _Candidates(usable, sub, v, sorted(pairs), digests)
 
 
 def _verify_pairs(
@@ -232,6 +265,10 @@ class NearMemo(Protocol):
 
     def pairs_put(self, rows: Sequence[tuple[str, bytes]], *, keep: Sequence[str]) -> None: ...
 
+    def search_get(self, key: str) -> bytes | None: ...
+
+    def search_put(self, key: str, payload: bytes) -> None: ...
+
 
 def _item_digest(it: NearItem) -> bytes:
     """A digest of everything about one image that the detector looks at."""
@@ -253,18 +290,17 @@ def memo_key(items: Sequence[NearItem], settings: NearSettings) -> str:
     return h.hexdigest()
 
 
-def _pair_keys(items: Sequence[NearItem], pairs: Sequence[tuple[int, int]], settings: NearSettings) -> list[str]:
-    """One key per pair (A, B in that order): what its outcome depends on (the two images, the
-    detector's version and weights, and the score threshold, below which a squashed B is tried)."""
-    digests: dict[int, bytes] = {}
+def _search_key(settings: NearSettings) -> str:
+    """The key of the stored candidate search: what its neighbour lists depend on besides the images."""
+    return hashlib.blake2b(repr((DETECTOR_VERSION, settings.neighbours)).encode(), digest_size=20).hexdigest()
+
+
+def _pair_keys(digests: Sequence[bytes], pairs: Sequence[tuple[int, int]], settings: NearSettings) -> list[str]:
+    """One key per pair (A, B in that order): what its outcome depends on (the two images, by their
+    `_item_digest`, the detector's version and weights, and the score threshold, below which a squashed
+    B is tried)."""
     prefix = repr((DETECTOR_VERSION, CALIBRATION, DECISION, settings.min_score)).encode()
-    keys = []
-    for i, j in pairs:
-        for k in (i, j):
-            if k not in digests:
-                digests[k] = _item_digest(items[k])
-        keys.append(hashlib.blake2b(prefix + digests[i] + digests[j], digest_size=20).hexdigest())
-    return keys
+    return [hashlib.blake2b(prefix + digests[i] + digests[j], digest_size=20).hexdigest() for i, j in pairs]
 
 
 # A pair's outcome: (decided score, explanation; "" below the threshold), or (-1.0, "") when nothing aligned.
@@ -360,14 +396,14 @@ def _find_near_pairs(
     progress: ProgressStart | None = None,
     searching: ProgressStart | None = None,
 ) -> list[NearMatch]:
-    found = _candidate_pairs(items, settings, searching)
+    found = _candidate_pairs(items, settings, searching, memo)
     if found is None:
         return []
-    usable, sub, v, order = found
+    usable, sub, v, order = found.usable, found.sub, found.views, found.order
     outcomes: dict[int, Outcome] = {}
     keys: list[str] = []
     if memo is not None:
-        keys = _pair_keys(sub, order, settings)
+        keys = _pair_keys(found.digests, order, settings)
         stored = memo.pairs_get(keys)
         for n, key in enumerate(keys):
             outcome = _decode_outcome(stored[key]) if key in stored else None

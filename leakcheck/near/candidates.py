@@ -11,6 +11,7 @@ dihedral transform, goes to verification, which is where precision comes from.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -308,35 +309,57 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
 
 
 def top_k(
-    queries: F32, database: F32, k: int, *, block: int = _BLOCK, advance: Callable[[int], None] | None = None
+    queries: F32,
+    database: F32,
+    k: int,
+    *,
+    block: int = _BLOCK,
+    advance: Callable[[int], None] | None = None,
+    query_ids: NDArray[np.intp] | None = None,
+    database_ids: NDArray[np.intp] | None = None,
 ) -> tuple[NDArray[np.intp], F32]:
-    """For each i, the k indices j != i of highest similarity max over views (queries[i] . database[j]).
+    """For each query image i, the k database images j != i of highest similarity max over views
+    (queries[i] . database[j]).
 
-    queries: (n, Vq, d), database: (n, Vd, d). Ties break toward the smaller j. Exact; blocked so that
-    memory stays bounded by block x block x Vq x Vd floats. `advance(m)` is told as each block of m
-    queries is done.
+    queries: (n, Vq, d) and database: (n, Vd, d), one row per image. `query_ids` and `database_ids`
+    (ascending) pick the images searched and searched among (default: all); every query is among the
+    database's images, or none is. Returns image ids, best first, ties broken toward the smaller id.
+    Exact; blocked so that memory stays bounded by block x block x Vq x Vd floats (the queries are
+    gathered a block at a time, the database once). `advance(m)` is told as each block of m queries
+    is done.
     """
-    n = queries.shape[0]
-    k = min(k, n - 1)
+    qids = np.arange(queries.shape[0], dtype=np.intp) if query_ids is None else query_ids
+    if database_ids is None:
+        dids = np.arange(database.shape[0], dtype=np.intp)
+    else:
+        dids, database = database_ids, database[database_ids]
+    nq_all, nd_all = len(qids), len(dids)
+    among = nq_all > 0 and nd_all > 0 and bool(np.isin(qids[:1], dids)[0])
+    k = min(k, nd_all - int(among))
     if k <= 0:
         if advance is not None:
-            advance(n)
-        return np.zeros((n, 0), dtype=np.intp), np.zeros((n, 0), dtype=np.float32)
-    best_idx = np.zeros((n, k), dtype=np.intp)
-    best_sim = np.full((n, k), -np.inf, dtype=np.float32)
+            advance(nq_all)
+        return np.zeros((nq_all, 0), dtype=np.intp), np.zeros((nq_all, 0), dtype=np.float32)
+    best_idx = np.zeros((nq_all, k), dtype=np.intp)
+    best_sim = np.full((nq_all, k), -np.inf, dtype=np.float32)
     vq, vd, dim = queries.shape[1], database.shape[1], queries.shape[2]
-    for qs in range(0, n, block):
-        nq = min(block, n - qs)
+    for qs in range(0, nq_all, block):
+        nq = min(block, nq_all - qs)
+        rows = qids[qs : qs + nq]
+        mine = queries[qs : qs + nq] if query_ids is None else queries[rows]
         # View-major blocks, so that the maxima over views are elementwise maxima of whole slabs.
-        q = np.ascontiguousarray(queries[qs : qs + block].transpose(1, 0, 2)).reshape(-1, dim)
-        rows = np.arange(qs, qs + nq)
-        for ds in range(0, n, block):
-            nd = min(block, n - ds)
+        q = np.ascontiguousarray(mine.transpose(1, 0, 2)).reshape(-1, dim)
+        for ds in range(0, nd_all, block):
+            nd = min(block, nd_all - ds)
             d = np.ascontiguousarray(database[ds : ds + block].transpose(1, 0, 2)).reshape(-1, dim)
             sims = (q @ d.T).reshape(vq, nq, vd, nd).max(axis=0).max(axis=1)
-            inside = (rows >= ds) & (rows < ds + nd)
-            sims[inside, rows[inside] - ds] = -np.inf
-            idx = np.concatenate([best_idx[qs : qs + nq], np.broadcast_to(np.arange(ds, ds + nd), (nq, nd))], axis=1)
+            ids = dids[ds : ds + nd]
+            if among:
+                # An image is not its own neighbour.
+                at = np.minimum(np.searchsorted(ids, rows), nd - 1)
+                own = ids[at] == rows
+                sims[own.nonzero()[0], at[own]] = -np.inf
+            idx = np.concatenate([best_idx[qs : qs + nq], np.broadcast_to(ids, (nq, nd))], axis=1)
             sim = np.concatenate([best_sim[qs : qs + nq], sims], axis=1)
             best_idx[qs : qs + nq], best_sim[qs : qs + nq] = _best(idx, sim, k)
         if advance is not None:
@@ -408,43 +431,85 @@ _SEARCHES = 4
 def candidate_pairs(v: Views, k: int, floor: float, progress: ProgressStart | None = None) -> set[tuple[int, int]]:
     """Pairs (i < j) that some view puts among either image's k nearest, with similarity >= floor
     (the polar view, whose spectra are alike for most photos, must clear the midpoint to 1 as well).
+    `progress`: see `search`."""
+    return pairs_of(search(v, k, progress=progress), floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """What the four searches found: for every image of each search (all images for the whole-image
+    search; the clusters' representatives `reps` for crops, turned disks and polar profiles), its k
+    nearest (image positions, best first) and their similarities. `keys` name the images across scans
+    (empty: not kept), so that a later search can reuse what still holds."""
+
+    k: int
+    keys: tuple[bytes, ...]
+    idx: tuple[NDArray[np.intp], ...]
+    sim: tuple[F32, ...]
+    root: NDArray[np.intp]
+    reps: NDArray[np.intp]
+
+
+def search(
+    v: Views,
+    k: int,
+    *,
+    keys: Sequence[bytes] = (),
+    earlier: Neighbours | None = None,
+    progress: ProgressStart | None = None,
+) -> Neighbours:
+    """The four searches over the images of `v`, each image's k nearest by each view.
+
+    With `keys` (one per image, distinct) and the `earlier` search of a set of images that shares some
+    of them, in the same relative order, an image whose earlier neighbours are all still searched keeps
+    them, merged with its nearest among the images new to that search; only the others are searched in
+    full. The result is the same as without `earlier`, bit for bit: similarities are exact (`GRAIN`)
+    and ties break by position, which the shared images keep relative to each other.
 
     `progress(4 * n)`, if given, is called as the search starts and returns a callback told how many
     more of the four searches' queries are done (images that a cluster's first image stands for count
     as done once the clusters are known)."""
     n = v.grid.shape[0]
     advance = progress(_SEARCHES * n) if progress is not None else None
-    pairs: set[tuple[int, int]] = set()
-
-    def add(idx: NDArray[np.intp], sim: F32, bar: float, ids: list[int]) -> list[tuple[int, int]]:
-        found = []
-        for i, (row, sims) in enumerate(zip(idx.tolist(), sim.tolist(), strict=True)):
-            for j, s in zip(row, sims, strict=True):
-                if s >= bar:
-                    found.append((ids[i], ids[j]))
-        return found
-
+    moved = _moved(earlier, keys, k, n)
+    everyone = np.arange(n, dtype=np.intp)
     # Whole image, one orientation of the query against all eight of the others.
-    idx, sim = top_k(v.grid[:, :1], v.grid, k, advance=advance)
-    everyone = list(range(n))
-    pairs.update((min(i, j), max(i, j)) for i, j in add(idx, sim, floor, everyone))
-    root = _clusters(n, idx, sim)
-    members: dict[int, list[int]] = {}
-    for i, r in enumerate(root):
-        members.setdefault(r, []).append(i)
-    for r, group in members.items():
-        pairs.update((r, m) for m in group if m != r)
-    reps = sorted(members)
+    found = [_search_among(v.grid[:, :1], v.grid, k, everyone, _reusable(earlier, moved, 0), advance)]
+    root = np.asarray(_clusters(n, *found[0]), dtype=np.intp)
+    reps = np.unique(root)
     if advance is not None:
         advance((_SEARCHES - 1) * (n - len(reps)))
     searches = (
-        (v.grid[reps, :1], v.window[reps], floor),  # a crop against windows of its source
-        (v.disk[reps], v.disk[reps, :1], floor),  # turned central disks against upright ones
-        (v.polar[reps], v.polar[reps], (1.0 + floor) / 2.0),
+        (v.grid[:, :1], v.window),  # a crop against windows of its source
+        (v.disk, v.disk[:, :1]),  # turned central disks against upright ones
+        (v.polar, v.polar),
     )
-    for queries, database, bar in searches:
-        idx, sim = top_k(queries, database, k, advance=advance)
-        for a, b in add(idx, sim, bar, reps):
+    for s, (queries, database) in enumerate(searches, start=1):
+        found.append(_search_among(queries, database, k, reps, _reusable(earlier, moved, s), advance))
+    return Neighbours(k, tuple(keys), tuple(i for i, _ in found), tuple(x for _, x in found), root, reps)
+
+
+def pairs_of(found: Neighbours, floor: float) -> set[tuple[int, int]]:
+    """The candidate pairs (i < j) of a search: neighbours at `floor` or more (the polar view: at the
+    midpoint between `floor` and 1), each cluster's members with its first image, and the members of a
+    small cluster with whatever the crop, disk or polar search puts beside one of them."""
+    pairs: set[tuple[int, int]] = set()
+
+    def above(s: int, bar: float, ids: NDArray[np.intp]) -> list[tuple[int, int]]:
+        out = []
+        for i, row, sims in zip(ids.tolist(), found.idx[s].tolist(), found.sim[s].tolist(), strict=True):
+            out += [(i, j) for j, x in zip(row, sims, strict=True) if x >= bar]
+        return out
+
+    n = len(found.root)
+    pairs.update((min(i, j), max(i, j)) for i, j in above(0, floor, np.arange(n, dtype=np.intp)))
+    members: dict[int, list[int]] = {}
+    for i, r in enumerate(found.root.tolist()):
+        members.setdefault(r, []).append(i)
+    for r, group in members.items():
+        pairs.update((r, m) for m in group if m != r)
+    for s, bar in ((1, floor), (2, floor), (3, (1.0 + floor) / 2.0)):
+        for a, b in above(s, bar, found.reps):
             pairs.add((min(a, b), max(a, b)))
             # Two heavy edits of one photo often cluster together, away from their source: let the
             # members of a small cluster meet the other side too (a large one is the source's own).
@@ -452,6 +517,133 @@ def candidate_pairs(v: Views, k: int, floor: float, progress: ProgressStart | No
                 if len(members[y]) <= _SMALL_CLUSTER:
                     pairs.update((min(x, m), max(x, m)) for m in members[y] if m != x)
     return pairs
+
+
+# Stored searches: a header line of JSON, then the keys and each search's neighbour positions (int32)
+# and similarities (float32), little-endian.
+_KEY_BYTES = 20
+
+
+def encode_neighbours(found: Neighbours) -> bytes:
+    """`found` as bytes for `decode_neighbours` (its keys must be set, each `_KEY_BYTES` long)."""
+    widths = [int(i.shape[1]) for i in found.idx]
+    head = json.dumps({"n": len(found.root), "k": found.k, "widths": widths, "reps": len(found.reps)})
+    parts = [head.encode(), b"\n", b"".join(found.keys)]
+    for idx, sim in zip(found.idx, found.sim, strict=True):
+        parts += [idx.astype("<i4").tobytes(), sim.astype("<f4").tobytes()]
+    return b"".join(parts)
+
+
+def decode_neighbours(payload: bytes) -> Neighbours | None:
+    """A stored search, or None unless it is whole and consistent (sizes, positions in range, finite
+    similarities, and representatives that its own whole-image search gives)."""
+    head_bytes, _, body = payload.partition(b"\n")
+    try:
+        head = json.loads(head_bytes)
+        n, k, widths, n_reps = int(head["n"]), int(head["k"]), [int(w) for w in head["widths"]], int(head["reps"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if n < 0 or k < 0 or len(widths) != _SEARCHES or not all(0 <= w <= k for w in widths) or not 0 <= n_reps <= n:
+        return None
+    rows = [n, n_reps, n_reps, n_reps]
+    if len(body) != n * _KEY_BYTES + sum(8 * r * w for r, w in zip(rows, widths, strict=True)):
+        return None
+    keys = tuple(body[i * _KEY_BYTES : (i + 1) * _KEY_BYTES] for i in range(n))
+    at = n * _KEY_BYTES
+    idx, sim = [], []
+    for r, w in zip(rows, widths, strict=True):
+        idx.append(np.frombuffer(body, "<i4", r * w, at).reshape(r, w).astype(np.intp))
+        at += 4 * r * w
+        sim.append(np.frombuffer(body, "<f4", r * w, at).reshape(r, w).astype(np.float32))
+        at += 4 * r * w
+    if any(((i < 0) | (i >= n)).any() for i in idx) or not all(np.isfinite(x).all() for x in sim):
+        return None
+    root = np.asarray(_clusters(n, idx[0], sim[0]), dtype=np.intp)
+    reps = np.unique(root)
+    if len(reps) != n_reps:
+        return None
+    return Neighbours(k, keys, tuple(idx), tuple(sim), root, reps)
+
+
+def _moved(earlier: Neighbours | None, keys: Sequence[bytes], k: int, n: int) -> NDArray[np.intp] | None:
+    """Where each image of `earlier` is now (-1: gone), or None when nothing of it can be reused (no
+    keys, another k, repeated keys, or shared images in another relative order)."""
+    if earlier is None or len(keys) != n or earlier.k != k or not earlier.keys:
+        return None
+    now = {key: p for p, key in enumerate(keys)}
+    if len(now) != n:
+        return None
+    moved = np.array([now.get(key, -1) for key in earlier.keys], dtype=np.intp)
+    kept = moved[moved >= 0]
+    if (np.diff(kept) <= 0).any():
+        return None
+    return moved
+
+
+@dataclass(frozen=True, slots=True)
+class _Reusable:
+    """An earlier search's lists of the images still here: `rows` (their positions now, ascending) and
+    their neighbours' positions now (-1: gone) and similarities."""
+
+    rows: NDArray[np.intp]
+    idx: NDArray[np.intp]
+    sim: F32
+
+
+def _reusable(earlier: Neighbours | None, moved: NDArray[np.intp] | None, s: int) -> _Reusable | None:
+    if earlier is None or moved is None:
+        return None
+    rows = moved if s == 0 else moved[earlier.reps]
+    here = rows >= 0
+    return _Reusable(rows[here], moved[earlier.idx[s][here]], earlier.sim[s][here])
+
+
+def _search_among(
+    queries: F32,
+    database: F32,
+    k: int,
+    rows: NDArray[np.intp],
+    reusable: _Reusable | None,
+    advance: Callable[[int], None] | None,
+) -> tuple[NDArray[np.intp], F32]:
+    """`top_k` among the images `rows` (ascending positions; `queries` and `database` hold every image's
+    views), with the neighbour lists of `reusable` that still hold merged with the images new to this
+    search instead of searched again."""
+    n = len(rows)
+    if reusable is None or n == 0:
+        return top_k(queries, database, k, advance=advance, query_ids=rows, database_ids=rows)
+    width = min(k, n - 1)
+    end = int(rows[-1]) + 1
+    here = np.zeros(end + 1, dtype=bool)  # (index -1, a neighbour gone, lands on the False at the end)
+    here[rows] = True
+    was = np.zeros(end, dtype=bool)
+    was[reusable.rows[reusable.rows < end]] = True
+    added = rows[~was[rows]]
+    # A list still holds if the image is still in this search and every neighbour in it still is.
+    holds = (
+        here[np.minimum(reusable.rows, end)]
+        & here[np.minimum(reusable.idx, end)].all(axis=1)
+        & (min(k, reusable.idx.shape[1] + len(added)) == width)
+    )
+    kept, kept_idx, kept_sim = reusable.rows[holds], reusable.idx[holds], reusable.sim[holds]
+    fresh = np.setdiff1d(rows, kept, assume_unique=True)
+    if len(fresh) == n:
+        return top_k(queries, database, k, advance=advance, query_ids=rows, database_ids=rows)
+    at = np.zeros(end, dtype=np.intp)
+    at[rows] = np.arange(n)
+    idx = np.zeros((n, width), dtype=np.intp)
+    sim = np.zeros((n, width), dtype=np.float32)
+    if len(fresh):
+        f = at[fresh]
+        idx[f], sim[f] = top_k(queries, database, k, advance=advance, query_ids=fresh, database_ids=rows)
+    if len(added):
+        new_idx, new_sim = top_k(queries, database, k, advance=advance, query_ids=kept, database_ids=added)
+        joined = np.concatenate([kept_idx, new_idx], axis=1), np.concatenate([kept_sim, new_sim], axis=1)
+        kept_idx, kept_sim = _best(*joined, k)
+    elif advance is not None:
+        advance(len(kept))
+    idx[at[kept]], sim[at[kept]] = kept_idx, kept_sim
+    return idx, sim
 
 
 def hypotheses(a: NearDescriptor, b: NearDescriptor, va: Views, ia: int, vb: Views, ib: int) -> list[Hypothesis]:
