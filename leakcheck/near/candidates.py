@@ -328,11 +328,12 @@ def top_k(
     gathered a block at a time, the database once). `advance(m)` is told as each block of m queries
     is done.
     """
+    # (Ascending distinct ids as many as the rows are every row: nothing to gather.)
+    every_query = query_ids is None or len(query_ids) == queries.shape[0]
     qids = np.arange(queries.shape[0], dtype=np.intp) if query_ids is None else query_ids
-    if database_ids is None:
-        dids = np.arange(database.shape[0], dtype=np.intp)
-    else:
-        dids, database = database_ids, database[database_ids]
+    dids = np.arange(database.shape[0], dtype=np.intp) if database_ids is None else database_ids
+    if len(dids) < database.shape[0]:
+        database = database[dids]
     nq_all, nd_all = len(qids), len(dids)
     among = nq_all > 0 and nd_all > 0 and bool(np.isin(qids[:1], dids)[0])
     k = min(k, nd_all - int(among))
@@ -346,7 +347,7 @@ def top_k(
     for qs in range(0, nq_all, block):
         nq = min(block, nq_all - qs)
         rows = qids[qs : qs + nq]
-        mine = queries[qs : qs + nq] if query_ids is None else queries[rows]
+        mine = queries[qs : qs + nq] if every_query else queries[rows]
         # View-major blocks, so that the maxima over views are elementwise maxima of whole slabs.
         q = np.ascontiguousarray(mine.transpose(1, 0, 2)).reshape(-1, dim)
         for ds in range(0, nd_all, block):
