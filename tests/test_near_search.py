@@ -146,6 +146,8 @@ def test_a_stored_search_reads_back_the_same_and_damage_is_refused(pool: list[Ne
     damaged.append(bytes(bad))
     for p in damaged:
         assert decode_neighbours(p) is None
+    with pytest.raises(ValueError, match="key of 20 bytes"):
+        encode_neighbours(search(views(pool[:4]), K))  # no keys: nothing to name the images by
 
 
 class DictMemo:

@@ -527,6 +527,8 @@ _KEY_BYTES = 20
 
 def encode_neighbours(found: Neighbours) -> bytes:
     """`found` as bytes for `decode_neighbours` (its keys must be set, each `_KEY_BYTES` long)."""
+    if any(len(key) != _KEY_BYTES for key in found.keys) or len(found.keys) != len(found.root):
+        raise ValueError(f"a stored search names every image by a key of {_KEY_BYTES} bytes")
     widths = [int(i.shape[1]) for i in found.idx]
     head = json.dumps({"n": len(found.root), "k": found.k, "widths": widths, "reps": len(found.reps)})
     parts = [head.encode(), b"\n", b"".join(found.keys)]
