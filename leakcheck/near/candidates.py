@@ -294,18 +294,18 @@ def views(descriptors: Sequence[NearDescriptor]) -> Views:
             across = cols.apply(px, axis=2).astype(np.float64)
             squashed = rows.apply(across, axis=1).reshape(m, t * t)
             picked = squashed[:, squares]  # (m, views, GRID * GRID)
-            grid[ids] = _unit(picked[:, :n_grid])
-            window[ids] = _unit(picked[:, n_grid:])
+            grid[ids] = on_grid(_unit(picked[:, :n_grid]))
+            window[ids] = on_grid(_unit(picked[:, n_grid:]))
             samples = np.ascontiguousarray(taps.sample(np.ascontiguousarray(px.reshape(m, h * w).T)).T)
             turned = samples[:, : n_disks * DISK * DISK].reshape(m, n_disks, DISK * DISK)
             # The mean over the disk of each turned view fills its corners (summed as one contiguous row).
             inner = np.ascontiguousarray(turned[:, :, mask])
-            disk[ids] = _unit(np.where(mask, turned, inner.mean(axis=2, keepdims=True)))
+            disk[ids] = on_grid(_unit(np.where(mask, turned, inner.mean(axis=2, keepdims=True))))
             circles = samples[:, n_disks * DISK * DISK :].reshape(m, len(_RING_SCALES), RINGS, ANGLES)
             spectra = np.fft.rfft(circles - circles.mean(axis=3, keepdims=True), axis=3).astype(np.complex64)
             rings[ids] = spectra
-            pol[ids, 0] = _unit(np.abs(spectra[:, 0, :, 1 : HARMONICS + 1]).reshape(m, -1))
-    return Views(on_grid(grid), on_grid(window), on_grid(disk), on_grid(pol), rings)
+            pol[ids, 0] = on_grid(_unit(np.abs(spectra[:, 0, :, 1 : HARMONICS + 1]).reshape(m, -1)))
+    return Views(grid, window, disk, pol, rings)
 
 
 def top_k(
