@@ -254,8 +254,9 @@ DETECTOR_VERSION = 6
 
 class NearMemo(Protocol):
     """Somewhere to keep the detector's results (the fingerprint cache): its whole result for a set of
-    images, and the outcome of each candidate pair it verified, so that a re-scan after a few files
-    changed verifies only the pairs that involve them."""
+    images, the outcome of each candidate pair it verified and its last candidate search, so that a
+    re-scan after a few files changed searches around them and verifies only the pairs that involve
+    them."""
 
     def near_get(self, key: str) -> bytes | None: ...
 
