@@ -77,11 +77,10 @@ def main() -> None:
         ):
             idx, sim = top_k(q, d, args.neighbours)
             oracle, oracle_sim = top_k_brute_force(q, d, args.neighbours)
-            # (The oracle sums in another order: near-equal similarities may swap places.)
+            # (The oracle sums in another order: exact all the same, on the views' grain.)
             print(f"  top_k against brute force, {name} view, {args.check} images: "
                   f"{np.mean(idx == oracle):.4%} of indices equal, similarities within "
                   f"{np.abs(sim - oracle_sim).max():.1e}")  # fmt: skip
-            # (The oracle sums in another order: exact all the same, on the views' grain.)
     points = []
     for n in sizes:
         v = views(descriptors[:n])
