@@ -425,6 +425,13 @@ def _clusters(n: int, idx: NDArray[np.intp], sim: F32) -> list[int]:
     return [find(i) for i in range(n)]
 
 
+def _roots(n: int, idx: NDArray[np.intp], sim: F32) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Each image's cluster root (`_clusters` of the whole-image search) and the roots, ascending: the
+    images the crop, disk and polar searches run on."""
+    root = np.asarray(_clusters(n, idx, sim), dtype=np.intp)
+    return root, np.unique(root)
+
+
 # The searches `candidate_pairs` runs: whole images, then crops, turned disks and polar profiles.
 _SEARCHES = 4
 
@@ -476,8 +483,7 @@ def search(
     everyone = np.arange(n, dtype=np.intp)
     # Whole image, one orientation of the query against all eight of the others.
     found = [_search_among(v.grid[:, :1], v.grid, k, everyone, _reusable(earlier, moved, 0), advance)]
-    root = np.asarray(_clusters(n, *found[0]), dtype=np.intp)
-    reps = np.unique(root)
+    root, reps = _roots(n, *found[0])
     if advance is not None:
         advance((_SEARCHES - 1) * (n - len(reps)))
     searches = (
@@ -561,8 +567,7 @@ def decode_neighbours(payload: bytes) -> Neighbours | None:
         at += 4 * r * w
     if any(((i < 0) | (i >= n)).any() for i in idx) or not all(np.isfinite(x).all() for x in sim):
         return None
-    root = np.asarray(_clusters(n, idx[0], sim[0]), dtype=np.intp)
-    reps = np.unique(root)
+    root, reps = _roots(n, idx[0], sim[0])
     if len(reps) != n_reps:
         return None
     return Neighbours(k, keys, tuple(idx), tuple(sim), root, reps)
