@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -49,10 +50,16 @@ def _jobs() -> list[tuple[int, int, list[Hypothesis]]]:
 def test_batch_gives_the_verdicts_of_one_pair_at_a_time() -> None:
     ds = [describe(im) for im in _images()]
     prepared = [prepare(d) for d in ds]
-    jobs = [(prepared[i], prepared[j], h) for i, j, h in _jobs()]
+    indexed = _jobs()
+    jobs = [(prepared[i], prepared[j], h) for i, j, h in indexed]
     batched = verify_batch(jobs)
     single = [verify(a, b, h) for a, b, h in jobs]
     assert batched == single
+    # Pairs that share B, verified side by side (B warped once for all of them), give the same verdicts.
+    by_b = sorted(range(len(jobs)), key=lambda n: (indexed[n][1], indexed[n][0]))
+    assert sum(indexed[n][1] == indexed[m][1] for n, m in itertools.pairwise(by_b)) >= 10
+    again = dict(zip(by_b, verify_batch([jobs[n] for n in by_b]), strict=True))
+    assert [again[n] for n in range(len(jobs))] == single
     # Shapes differ, so the batch spans several groups; most pairs get a verdict, some do not.
     assert len({a.pixels.shape for a, _, _ in jobs}) >= 3
     assert sum(v is not None for v in batched) >= len(jobs) // 2

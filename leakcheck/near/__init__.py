@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,12 +112,20 @@ def score_candidates(items: Sequence[NearItem], settings: NearSettings, *, worke
     if found is None:
         return []
     usable, sub, v, order = found.usable, found.sub, found.views, found.order
+    at = _b_major(order, range(len(order)))
 
     def task(start: int, stop: int) -> list[Verdict | None]:
-        return _verify_pairs(sub, v, order[start:stop], settings)
+        return _verify_pairs(sub, v, [order[n] for n in at[start:stop]], settings)
 
-    verdicts = map_slices(task, len(order), workers)
-    return [Scored(usable[i], usable[j], verdict) for (i, j), verdict in zip(order, verdicts, strict=True)]
+    verdicts = dict(zip(at, map_slices(task, len(at), workers), strict=True))
+    return [Scored(usable[i], usable[j], verdicts[n]) for n, (i, j) in enumerate(order)]
+
+
+def _b_major(pairs: Sequence[tuple[int, int]], among: Iterable[int]) -> list[int]:
+    """The positions `among` of `pairs`, ordered by B, then A: the order to verify them in, so that the
+    pairs that share B are verified together and warp it once (`verify._verify_chunk`). Results do not
+    depend on the order."""
+    return sorted(among, key=lambda n: (pairs[n][1], pairs[n][0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +418,7 @@ def _find_near_pairs(
             outcome = _decode_outcome(stored[key]) if key in stored else None
             if outcome is not None:
                 outcomes[n] = outcome
-    todo = [n for n in range(len(order)) if n not in outcomes]
+    todo = _b_major(order, (n for n in range(len(order)) if n not in outcomes))
     pending = [order[n] for n in todo]
 
     def task(start: int, stop: int) -> list[Outcome]:

@@ -137,19 +137,21 @@ def _values(img: _Planes, owner: NDArray[np.intp], ys: F32, xs: F32) -> list[F32
     fx = x - x0.astype(np.float32)
     per_image = img.flat.shape[1]
     i00 = (owner.reshape(shape_k) * per_image + y0 * img.side) + x0
-    step_x = (w > 1).astype(np.intp)
-    i01 = i00 + step_x
-    i10 = i00 + np.where(h > 1, img.side, 0)
-    i11 = i10 + step_x
-    w00 = ((1 - fy) * (1 - fx))[..., None]
-    w01 = ((1 - fy) * fx)[..., None]
-    w10 = (fy * (1 - fx))[..., None]
-    w11 = (fy * fx)[..., None]
     # Every plane's value of each corner in one gather (planes are interleaved).
     src = img.flat.reshape(-1, img.flat.shape[2])
-    vals = src.take(i00, axis=0) * w00 + src.take(i01, axis=0) * w01
-    vals += src.take(i10, axis=0) * w10
-    vals += src.take(i11, axis=0) * w11
+    if (hw > 1).all():
+        # (The other corners of an image at least 2 x 2: the next sample along and the next row's two.)
+        corners = [src[at:].take(i00, axis=0) for at in (0, 1, img.side, img.side + 1)]
+    else:
+        step_x = (w > 1).astype(np.intp)
+        i10 = i00 + np.where(h > 1, img.side, 0)
+        corners = [src.take(i, axis=0) for i in (i00, i00 + step_x, i10, i10 + step_x)]
+    gy, gx = 1 - fy, 1 - fx
+    vals = corners[0]
+    vals *= (gy * gx)[..., None]
+    for corner, weight in zip(corners[1:], (gy * fx, fy * gx, fy * fx), strict=True):
+        corner *= weight[..., None]
+        vals += corner
     return [vals[..., c] for c in range(vals.shape[-1])]
 
 
@@ -192,9 +194,13 @@ def _map_points(
 _PEAKS = 5
 
 
-def _coarse_peaks(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: float) -> tuple[F32, NDArray[np.intp]]:
-    """For each warped image W_k (zero off its mask M_k) and A = a[owner[k]], the best shift d and its
-    NCC of A(p) with W_k(p - d) over their overlap (-1 if it overlaps too little or is flat).
+def _coarse_peaks(
+    a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: float, warp_of: NDArray[np.intp] | None = None
+) -> tuple[F32, NDArray[np.intp]]:
+    """For each alignment k, of a warped image W = w[warp_of[k]] (zero off its mask M = m[warp_of[k]];
+    `warp_of` defaults to k, one warp per alignment) and A = a[owner[k]], the best shift d and its NCC of
+    A(p) with W(p - d) over their overlap (-1 if it overlaps too little or is flat). Alignments that share
+    a warp (pairs with the same B under the same hypothesis) share its transform.
 
     Every shift's cross-correlation of the two centred images costs one transform each way; the NCC,
     which a partial overlap needs, is then measured directly at the `_PEAKS` highest of them only.
@@ -203,6 +209,8 @@ def _coarse_peaks(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: 
     # Imported here: a scan that verifies nothing (the hash method) need not pay for scipy.
     import scipy.fft
 
+    if warp_of is None:
+        warp_of = np.arange(len(owner), dtype=np.intp)
     ha, wa = a.shape[1:]
     side = w.shape[1]
     size = (ha + side, wa + side)
@@ -212,22 +220,22 @@ def _coarse_peaks(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: 
     fa = scipy.fft.rfft2(ac, s=size)
     fw = scipy.fft.rfft2(wc, s=size)
     np.conj(fw, out=fw)
-    fw *= fa[owner]
-    corr = scipy.fft.irfft2(fw, s=size, overwrite_x=True).reshape(len(owner), -1)
+    product = fw[warp_of]
+    product *= fa[owner]
+    corr = scipy.fft.irfft2(product, s=size, overwrite_x=True).reshape(len(owner), -1)
     top = np.argpartition(-corr, _PEAKS - 1, axis=1)[:, :_PEAKS]
     iy, ix = np.divmod(top, size[1])
     dy = np.where(iy >= ha, iy - size[0], iy)
     dx = np.where(ix >= wa, ix - size[1], ix)
-    # A(p) against W(p - d) at every p of A's grid, for each (alignment, peak).
+    # A(p) against W(p - d) at every p of A's grid, for each (alignment, peak): W's flat positions.
     qy = np.arange(ha)[None, None, :, None] - dy[:, :, None, None]
     qx = np.arange(wa)[None, None, None, :] - dx[:, :, None, None]
     inside = (qy >= 0) & (qy < side) & (qx >= 0) & (qx < side)
-    flat_q = np.clip(qy, 0, side - 1) * side + np.clip(qx, 0, side - 1)
+    flat_q = np.clip(qy, 0, side - 1) * side + np.clip(qx, 0, side - 1) + (warp_of * side * side)[:, None, None, None]
     k = len(owner)
-    rows = np.arange(k)[:, None, None, None]
     # (W is already zero off its mask.)
-    mv = (m.reshape(k, -1)[rows, flat_q] * inside).reshape(k, _PEAKS, -1)
-    wv = w.reshape(k, -1)[rows, flat_q].reshape(k, _PEAKS, -1) * mv
+    mv = (m.reshape(-1).take(flat_q) * inside).reshape(k, _PEAKS, -1)
+    wv = w.reshape(-1).take(flat_q).reshape(k, _PEAKS, -1) * mv
     av = a.reshape(a.shape[0], 1, -1)[owner] * mv
     n = mv.sum(axis=2)
     nn = np.maximum(n, 1.0)
@@ -236,7 +244,7 @@ def _coarse_peaks(a: F32, owner: NDArray[np.intp], w: F32, m: F32, min_overlap: 
     va = (av * av).sum(axis=2) - sa * sa / nn
     vb = (wv * wv).sum(axis=2) - sb * sb / nn
     ncc = cov / np.sqrt(np.maximum(va * vb, 1e-6))
-    enough = (n >= min_overlap * np.minimum(ha * wa, area_w)[:, None]) & (va > 1e-3 * nn) & (vb > 1e-3 * nn)
+    enough = (n >= min_overlap * np.minimum(ha * wa, area_w[warp_of])[:, None]) & (va > 1e-3 * nn) & (vb > 1e-3 * nn)
     ncc = np.where(enough, ncc, -1.0)
     pick = ncc.argmax(axis=1)
     sel = np.arange(k)
@@ -477,8 +485,16 @@ def _verify_chunk(jobs: Sequence[tuple[Prepared, Prepared, Sequence[Hypothesis]]
     counts = [len(h) for h in hyps]
     owner = np.repeat(np.arange(len(jobs), dtype=np.intp), counts)
     params = np.array([(math.radians(a), 1.0 if m else 0.0, s) for hs in hyps for a, m, s in hs], dtype=np.float32)
-    warped, mask = _warp_stack(batch.b_coarse, owner, params.reshape(-1, 3), _COARSE_CANVAS)
-    best_all, arg_all = _coarse_peaks(batch.a_coarse, owner, warped, mask, MIN_OVERLAP)
+    # One warp (and transform) per B image and hypothesis, however many of the chunk's pairs share it:
+    # warping depends on nothing else (the same B is the same `Prepared`), so the results are unchanged.
+    warps: dict[tuple[int, float, bool, float], int] = {}
+    warp_of = np.array(
+        [warps.setdefault((id(b), *h), len(warps)) for (_, b, _), hs in zip(jobs, hyps, strict=True) for h in hs],
+        dtype=np.intp,
+    )
+    warp_rows = np.unique(warp_of, return_index=True)[1]
+    warped, mask = _warp_stack(batch.b_coarse, owner[warp_rows], params[warp_rows], _COARSE_CANVAS)
+    best_all, arg_all = _coarse_peaks(batch.a_coarse, owner, warped, mask, MIN_OVERLAP, warp_of)
     ch, cw = batch.a_coarse.shape[1:]
     size = (ch + _COARSE_CANVAS, cw + _COARSE_CANVAS)
     half_a = _centre(ch, cw)
