@@ -21,6 +21,8 @@ from leakcheck.near.verify import (
     _measure,
     _measure_shifts,
     _moves,
+    _Planes,
+    _values,
     prepare,
     verify,
     verify_batch,
@@ -94,6 +96,23 @@ def test_shift_stages_measure_what_the_general_measure_does() -> None:
         for x, y in zip(fast, slow, strict=True):
             # The same sample points up to float32 rounding of the coordinates.
             np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+def test_sampling_a_single_row_or_column_interpolates_along_it_alone() -> None:
+    # An image one pixel high or wide has no next row or column: its samples interpolate along the
+    # other axis (clamped a thousandth short of the last pixel, as every image is), and the images
+    # batched with it are sampled as they are without it.
+    row = np.array([[0.0, 10.0, 20.0, 30.0, 40.0]], dtype=np.float32)
+    square = np.arange(9, dtype=np.float32).reshape(3, 3) * 7.0
+    ys = np.array([[0.0, 0.0, 0.3], [0.5, 1.25, 2.0]], dtype=np.float32)
+    xs = np.array([[1.25, 4.0, 2.5], [0.5, 1.75, 0.0]], dtype=np.float32)
+    mixed = _Planes.of([row, square, row.T])
+    (both,) = _values(mixed, np.array([0, 1], dtype=np.intp), ys, xs)
+    assert both[0].tolist() == pytest.approx([12.5, 39.99, 25.0])
+    (alone,) = _values(_Planes.of([square]), np.array([0], dtype=np.intp), ys[1:], xs[1:])
+    np.testing.assert_array_equal(both[1], alone[0])
+    (column,) = _values(mixed, np.array([2], dtype=np.intp), xs[:1], ys[:1])
+    assert column[0].tolist() == pytest.approx([12.5, 39.99, 25.0])
 
 
 def test_scored_pairs_are_deterministic_and_include_squashed_copies() -> None:
