@@ -117,8 +117,11 @@ class Index:
         jobs: int = 1,
         progress: ProgressStart | None = None,
         searching: ProgressStart | None = None,
+        splits: Iterable[str] = (),
     ) -> None:
+        """`splits`: splits the source found besides those of the samples (an empty split folder)."""
         all_fps = list(fingerprints)
+        self._declared_splits = frozenset(splits)
         self._memo = memo
         self._jobs = jobs
         self._progress = progress
@@ -215,7 +218,9 @@ class Index:
 
     @property
     def splits(self) -> list[str]:
-        return sorted({fp.record.split for fp in (*self.samples, *self.failed)}, key=split_order)
+        """Every split: those of the samples, and those the source found empty."""
+        found = {fp.record.split for fp in (*self.samples, *self.failed)}
+        return sorted(found | self._declared_splits, key=split_order)
 
     def members_by_split(self, group: int) -> Mapping[str, Sequence[int]]:
         out: dict[str, list[int]] = defaultdict(list)

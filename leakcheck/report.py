@@ -105,7 +105,8 @@ class Report:
     def headline(self) -> list[LeakLine]:
         """One line per evaluation split: its leaks into earlier splits, or that it has none."""
         lines: list[LeakLine] = []
-        names = [s.split for s in self.splits]
+        # (An empty split has nothing to leak, nor anything to leak into: the properties check warns of it.)
+        names = [s.split for s in self.splits if s.images or s.unreadable]
         for split in names:
             leaks = [f for f in self.findings if f.check == LEAK_CHECK and f.metrics.get("split") == split]
             for f in sorted(leaks, key=lambda f: split_order(str(f.metrics["other"]))):

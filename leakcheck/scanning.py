@@ -257,8 +257,9 @@ def scan(
         folder = list_folder(path, aliases=split_aliases)
         skipped = tuple(s for s in folder.skipped if not settings.ignore.matches(s.path))
         return _scan_files(
-            display_name(root.name), folder.records, skipped, settings, "folder", root, store=store, memo=memo
-        )
+            display_name(root.name), folder.records, skipped, settings, "folder", root, store=store, memo=memo,
+            splits=tuple(folder.split_dirs),
+        )  # fmt: skip
 
 
 def scan_arrays(
@@ -449,6 +450,7 @@ def _scan_files(
     *,
     store: FingerprintCache | None,
     memo: _ReportMemo | None = None,
+    splits: Sequence[str] = (),
 ) -> Report:
     if settings.ignore:
         records = [r for r in records if not settings.ignore.matches(r.key)]
@@ -461,7 +463,9 @@ def _scan_files(
     )  # fmt: skip
     # The same cache keeps the near-duplicate detector's result: an unchanged data set verifies nothing.
     workers = default_jobs() if settings.jobs is None else settings.jobs
-    report = _report(root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers)
+    report = _report(
+        root, fingerprints, skipped, settings, source, root_path, memo=store, workers=workers, splits=splits
+    )
     if memo is not None:
         memo.put(report, fingerprints)
     return report
@@ -490,14 +494,17 @@ def _report(
     *,
     memo: NearMemo | None = None,
     workers: int | None = None,
+    splits: Sequence[str] = (),
 ) -> Report:
-    """The one path from fingerprints to a Report, whatever the source. `workers`: processes for the
+    """The one path from fingerprints to a Report, whatever the source (`splits`: any the source found
+    besides the samples', such as an empty split folder). `workers`: processes for the
     near-duplicate detector (default: `settings.jobs`, else this process only, as for in-memory data,
     whose callers may hold threads, TensorFlow's among them, that forking does not mix well with)."""
     jobs = workers if workers is not None else (settings.jobs or 1)
     index = Index(
         fingerprints, settings.match, skipped=skipped, memo=memo, jobs=jobs,
         progress=_phase(settings.progress, "verifying"), searching=_phase(settings.progress, "searching"),
+        splits=splits,
     )  # fmt: skip
     relations = index.relations()
     if settings.semantic is not None:

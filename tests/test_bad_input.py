@@ -123,7 +123,7 @@ def test_permission_denied_file_is_a_finding(factory: DatasetFactory, monkeypatc
     assert _errors(report)[key] == f"{key}: permission denied; make the file readable or exclude it"
 
 
-def test_unreadable_folder_is_a_warning(factory: DatasetFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_folder_is_an_error(factory: DatasetFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     real_scandir = os.scandir
 
@@ -136,6 +136,25 @@ def test_unreadable_folder_is_a_warning(factory: DatasetFactory, monkeypatch: py
     report = leakcheck.scan(factory.root, jobs=1)
     skipped = [f for f in report.findings if f.metrics.get("problem") == "skipped" and f.samples]
     assert [f.message for f in skipped] == ["train/dog: skipped, folder unreadable: Permission denied"]
+    # Its images are missing from the leak checks: not a clean pass.
+    assert [str(f.severity) for f in skipped] == ["error"]
+    assert report.exit_code() == 1
+
+
+def test_an_empty_split_folder_is_a_warning_not_a_missing_split(
+    factory: DatasetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add_many("test", LABELS, 1, seed0=10)
+    (factory.root / "val").mkdir()
+    report = leakcheck.scan(factory.root, jobs=1)
+    assert [(s.split, s.images) for s in report.splits] == [("train", 4), ("val", 0), ("test", 2)]
+    empty = [f for f in report.findings if f.metrics.get("problem") == "empty"]
+    assert [(f.message, str(f.severity)) for f in empty] == [("val: no images", "warning")]
+    # Nothing leaks into or out of it, and the headline does not pretend it was checked.
+    assert [line.split for line in report.headline()] == ["test"]
+    assert main(["scan", str(factory.root), "-j", "1", "--no-cache"]) == 0
+    assert "val: no images" in capsys.readouterr().out
 
 
 def test_symlink_loops_are_skipped_with_a_warning(factory: DatasetFactory) -> None:

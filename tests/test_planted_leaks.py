@@ -136,7 +136,7 @@ def test_mixed_modes_and_sizes(factory: DatasetFactory) -> None:
     sizes = {f.metrics["split"]: f.message for f in props if f.metrics.get("problem") == "sizes"}
     assert sizes == {
         "train": "train: 10 images, 96x80 to 96x80 (median 96x80)",
-        "test": "test: 1 images, 200x150 to 200x150 (median 200x150)",
+        "test": "test: 1 image, 200x150 to 200x150 (median 200x150)",
     }
 
 

@@ -165,7 +165,7 @@ def test_groups_as_a_third_array() -> None:
     )
     leak = next(f for f in report.findings if f.check == "group-leakage")
     assert leak.severity == leakcheck.Severity.ERROR
-    assert leak.message == "test: 1 of 2 groups (50.0%, 1 images) also appear in train: p3 (2 in train, 1 in test)"
+    assert leak.message == "test: 1 of 2 groups (50.0%, 1 image) also appear in train: p3 (2 in train, 1 in test)"
 
 
 def test_worker_processes_give_the_same_report() -> None:

@@ -140,8 +140,14 @@ def test_group_pattern_on_folder_file_names(tmp_path: Path, capsys: pytest.Captu
     assert main(["scan", str(tmp_path), "-q", "--group-pattern", r"^(?P<group>P\d+)_"]) == 1
     report = leakcheck.scan(tmp_path, group_pattern=r"^(P\d+)_", jobs=1)
     leak = next(f for f in report.findings if f.check == "group-leakage")
-    assert leak.message == ("test: 1 of 4 groups (25.0%, 1 images) also appear in train: P003 (2 in train, 1 in test)")
+    assert leak.message == ("test: 1 of 4 groups (25.0%, 1 image) also appear in train: P003 (2 in train, 1 in test)")
     assert set(leak.samples) == {"test/x/P003_c.png", "train/x/P003_a.png", "train/x/P003_b.png"}
+    capsys.readouterr()
+    # The terminal report lists the images of the shared groups under the finding.
+    assert main(["scan", str(tmp_path), "-j", "1", "--group-pattern", r"^(?P<group>P\d+)_"]) == 1
+    out = capsys.readouterr().out
+    assert "also appear in train: P003" in out
+    assert all(f"       {key}" in out for key in leak.samples)
     assert main(["scan", str(tmp_path), "-q", "--group-pattern", r"^patient(\d+)"]) == 2
     assert "matches none of the 12 file names" in capsys.readouterr().err
     assert main(["scan", str(tmp_path), "-q", "--group-pattern", "(unclosed"]) == 2

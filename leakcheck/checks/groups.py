@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leakcheck.checks.base import fmt_count, fmt_percent
+from leakcheck.checks.base import fmt_count, fmt_percent, plural
 from leakcheck.index import Index
 from leakcheck.model import Finding, Severity
 
@@ -61,7 +61,7 @@ class GroupLeakage:
                     severity=self.severity,
                     message=(
                         f"{evaluated}: {fmt_count(len(shared))} of {fmt_count(per_split[evaluated])} groups "
-                        f"({fmt_percent(len(shared), per_split[evaluated])}, {fmt_count(images)} images) also "
+                        f"({fmt_percent(len(shared), per_split[evaluated])}, {plural(images, 'image')}) also "
                         f"appear in {reference}: {', '.join(examples)}{more}"
                     ),
                     samples=tuple(sorted(k for g in shared for k in (*members[g][evaluated], *members[g][reference]))),

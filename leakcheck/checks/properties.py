@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from leakcheck.checks.base import fmt_count
+from leakcheck.checks.base import fmt_count, plural
 from leakcheck.index import Index
 from leakcheck.model import Finding, Severity
+from leakcheck.sources.folder import UNREADABLE_FOLDER
 
 # Channel layout families: mixing them within or across splits means the model sees different inputs.
 _FAMILY = {"1": "grayscale", "L": "grayscale", "LA": "grayscale+alpha", "I": "grayscale 32-bit",
@@ -46,6 +47,16 @@ class ImageProperties:
         for skip in index.skipped:
             if skip.reason in _QUIET_SKIPS:
                 quiet[skip.reason] += 1
+            elif skip.reason.startswith(UNREADABLE_FOLDER):
+                # Like an unreadable file, and worse: none of the folder's images were checked for leaks.
+                yield Finding(
+                    check=self.id,
+                    severity=Severity.ERROR,
+                    message=f"{skip.path}: skipped, {skip.reason}",
+                    samples=(skip.path,),
+                    metrics={"problem": "skipped", "reason": skip.reason},
+                    hint="make the folder readable (or --ignore it): none of its images were scanned",
+                )
             else:
                 yield Finding(
                     check=self.id,
@@ -107,7 +118,7 @@ class ImageProperties:
                 check=self.id,
                 severity=Severity.INFO,
                 message=(
-                    f"{split}: {fmt_count(len(members))} images, {min(widths)}x{min(heights)} to "
+                    f"{split}: {plural(len(members), 'image')}, {min(widths)}x{min(heights)} to "
                     f"{max(widths)}x{max(heights)} (median {med_w}x{med_h})"
                 ),
                 metrics={

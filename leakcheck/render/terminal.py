@@ -76,7 +76,8 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
 
 def _sample_lines(f: Finding, max_items: int) -> list[Text]:
     """The samples behind a finding, capped; a leak lists each copy beside its original."""
-    examples = f.metrics.get("examples")
+    # (Only a cross-split leak's examples are (copy, original, kind) rows; group leakage keeps counts per group.)
+    examples = f.metrics.get("examples") if f.check == "cross-split-duplicates" else None
     if examples:
         lines = [
             Text.assemble("       ", _safe(str(copy)), ("  =  ", "dim"), _safe(str(original)), (f"  {kind}", "dim"))

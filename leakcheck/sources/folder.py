@@ -12,6 +12,8 @@ from leakcheck.errors import DataNotFoundError, LayoutError
 from leakcheck.model import Record, Skipped
 from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
 
+# The reason a folder that could not be listed was skipped (its images are missing from the scan).
+UNREADABLE_FOLDER = "folder unreadable"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 
@@ -136,7 +138,7 @@ def _walk_split(
         try:
             st = directory.stat()
         except OSError as exc:
-            skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
+            skipped.append(Skipped(_key(parts), f"{UNREADABLE_FOLDER}: {exc.strerror or exc}"))
             continue
         ident = (st.st_dev, st.st_ino)
         if ident in visited:
@@ -146,7 +148,7 @@ def _walk_split(
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            skipped.append(Skipped(_key(parts), f"folder unreadable: {exc.strerror or exc}"))
+            skipped.append(Skipped(_key(parts), f"{UNREADABLE_FOLDER}: {exc.strerror or exc}"))
             continue
         # Per folder, not per file: the key prefix and the label's display name.
         prefix = _key(parts) + "/"
