@@ -130,8 +130,9 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help=f"with --semantic: the lowest embedding cosine listed (default {DEFAULT_MIN_SIMILARITY})",
                    )  # fmt: skip
     p.add_argument("--phash-distance", type=int, default=None, metavar="BITS",
-                   help="expert: pHash distance always sent to verification (with --near-method hash: the "
-                        "largest pHash distance for a near-duplicate) (default 10)")  # fmt: skip
+                   help="expert: pHash distance always sent to verification (default: the sensitivity's: "
+                        "6, 10 or 14); with --near-method hash, the largest pHash distance for a "
+                        "near-duplicate (default 10)")  # fmt: skip
     p.add_argument("--dhash-distance", type=int, default=None, metavar="BITS",
                    help="expert: with --near-method hash, the largest dHash distance (default 14)")  # fmt: skip
     p.add_argument("--max-pixels", type=_positive_int, default=None,

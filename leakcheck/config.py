@@ -48,7 +48,7 @@ class Settings:
 
     sensitivity: str = "default"
     near: bool = True
-    phash_distance: int = 10
+    phash_distance: int | None = None
     dhash_distance: int = 14
     max_pixels: int = DEFAULT_MAX_PIXELS
     jobs: int | None = None

@@ -27,6 +27,8 @@ RelationKind = Literal["exact-bytes", "exact-pixels", "near", "similar"]
 KIND_ORDER: tuple[RelationKind, ...] = ("exact-bytes", "exact-pixels", "near", "similar")
 NearMethod = Literal["verified", "hash"]
 _EXPLAIN_EXACT: dict[str, str] = {"exact-bytes": "identical file", "exact-pixels": "identical pixels"}
+# The hash rule's pHash threshold unless one is given (the detector's comes from its sensitivity).
+HASH_PHASH_DISTANCE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +37,12 @@ class MatchOptions:
 
     method "verified" (the default) runs the detector at a named `sensitivity`; `min_score` (0-1)
     overrides the sensitivity's score threshold and `phash_distance` its hash-candidate distance.
-    method "hash" is the plain rule: pHash and dHash distances both within their thresholds.
+    method "hash" is the plain rule: pHash and dHash distances both within their thresholds. None for
+    `phash_distance`: the sensitivity's candidate distance, and HASH_PHASH_DISTANCE for the rule.
     """
 
     near: bool = True
-    phash_distance: int = 10
+    phash_distance: int | None = None
     dhash_distance: int = 14
     method: NearMethod = "verified"
     sensitivity: str = "default"
@@ -48,7 +51,7 @@ class MatchOptions:
     def __post_init__(self) -> None:
         for name in ("phash_distance", "dhash_distance"):
             value = getattr(self, name)
-            if not 0 <= value <= 64:
+            if value is not None and not 0 <= value <= 64:
                 raise ValueError(f"{name} must be between 0 and 64, got {value}")
         if self.method not in ("verified", "hash"):
             raise ValueError(f"method must be 'verified' or 'hash', got {self.method!r}")
@@ -61,9 +64,13 @@ class MatchOptions:
             min_score=base.min_score if self.min_score is None else self.min_score,
             neighbours=base.neighbours,
             candidate_floor=base.candidate_floor,
-            phash_distance=self.phash_distance,
+            phash_distance=base.phash_distance if self.phash_distance is None else self.phash_distance,
             min_detail=base.min_detail,
         )
+
+    def hash_rule_phash_distance(self) -> int:
+        """The hash rule's pHash threshold (the rule alone, or the detector's never-less-than-the-rule links)."""
+        return HASH_PHASH_DISTANCE if self.phash_distance is None else self.phash_distance
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +184,7 @@ class Index:
         rep_samples = [self.samples[self.groups[g][0]] for g in reps]
         phashes = np.array([fp.phash for fp in rep_samples], dtype=np.uint64)
         dhashes = np.array([fp.dhash for fp in rep_samples], dtype=np.uint64)
-        ii, jj, dd = hamming_pairs(phashes, self.options.phash_distance)
+        ii, jj, dd = hamming_pairs(phashes, self.options.hash_rule_phash_distance())
         keep = np.bitwise_count(dhashes[ii] ^ dhashes[jj]) <= self.options.dhash_distance
         return [
             (reps[i], reps[j], int(d), 1.0 - int(d) / 64.0, "hash distances within thresholds")

@@ -82,7 +82,7 @@ class ScanOptions(TypedDict, total=False):
     sensitivity: str
     min_score: float | None
     near_method: NearMethod
-    phash_distance: int
+    phash_distance: int | None
     dhash_distance: int
     jobs: int | None
     checks: Sequence[Check]
@@ -97,7 +97,7 @@ def _settings(
     sensitivity: str = "default",
     min_score: float | None = None,
     near_method: NearMethod = "verified",
-    phash_distance: int = 10,
+    phash_distance: int | None = None,
     dhash_distance: int = 14,
     jobs: int | None = None,
     checks: Sequence[Check] = DEFAULT_CHECKS,
@@ -142,7 +142,7 @@ def scan(
     sensitivity: str = "default",
     min_score: float | None = None,
     near_method: NearMethod = "verified",
-    phash_distance: int = 10,
+    phash_distance: int | None = None,
     dhash_distance: int = 14,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     jobs: int | None = None,
@@ -173,7 +173,8 @@ def scan(
         near_method: expert: "hash" replaces the detector with the plain rule that both hash distances
             are within `phash_distance` and `dhash_distance`.
         phash_distance, dhash_distance: expert: with the detector, pairs within `phash_distance` under
-            some quarter turn or mirror are always verified; with near_method="hash", the thresholds.
+            some quarter turn or mirror are always verified (default: the sensitivity's, 6, 10 or 14);
+            with near_method="hash", the thresholds (default 10 and 14).
         max_pixels: images larger than this are reported, not decoded (decompression-bomb guard).
         jobs: worker processes for decoding files (default: all cores) or hashing in-memory images
             (default: this process only, which is safe in scripts without a `__main__` guard), and for
@@ -325,7 +326,7 @@ def scan_fingerprints(
     root: str = "",
     skipped: Iterable[Skipped] = (),
     near: bool = True,
-    phash_distance: int = 10,
+    phash_distance: int | None = None,
     dhash_distance: int = 14,
     checks: Sequence[Check] = DEFAULT_CHECKS,
 ) -> Report:
@@ -522,7 +523,8 @@ def _report(
         "near_method": match.method,
         "sensitivity": match.sensitivity,
         "min_score": match.settings().min_score,
-        "phash_distance": match.phash_distance,
+        "phash_distance": match.hash_rule_phash_distance(),
+        "phash_candidates": match.settings().phash_distance,
         "dhash_distance": match.dhash_distance,
         "max_pixels": settings.fingerprint.max_pixels,
         "group_pattern": settings.group_pattern,

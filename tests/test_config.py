@@ -67,7 +67,8 @@ def test_leakcheck_toml_beats_pyproject_in_the_same_folder(tmp_path: Path) -> No
 
 def test_no_config_anywhere_gives_defaults(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, discover=False)
-    assert (settings.phash_distance, settings.fail_on, settings.config_file) == (10, "error", None)
+    # (No pHash distance: the sensitivity's candidate distance, and the hash rule's 10.)
+    assert (settings.phash_distance, settings.fail_on, settings.config_file) == (None, "error", None)
     assert set(settings.origins.values()) <= {"default"}
 
 
@@ -99,9 +100,9 @@ calibration = ["calib"]
     )
     values = read_config(tmp_path / "pyproject.toml")
     settings = resolve_settings(values, {})
-    # The sensitivity names the detector's setting; the hash thresholds are separate expert knobs.
+    # The sensitivity names the detector's setting (its pHash candidates too, unless a distance is given).
     assert settings.sensitivity == "strict"
-    assert (settings.phash_distance, settings.dhash_distance) == (10, 12)
+    assert (settings.phash_distance, settings.dhash_distance) == (None, 12)
     assert settings.skip == ("class-balance",)
     assert settings.severity == {"within-split-duplicates": Severity.ERROR, "label-conflicts": Severity.WARNING}
     assert settings.split_aliases()["val"][-1] == "holdout"

@@ -342,6 +342,18 @@ def test_hash_method_keeps_the_plain_rule(tmp_path: Path) -> None:
     assert [r for r in report.relations if r.kind == "near"] == []
 
 
+def test_each_sensitivity_verifies_its_own_phash_candidates_unless_a_distance_is_given(tmp_path: Path) -> None:
+    for sensitivity, candidates in (("strict", 6), ("default", 10), ("thorough", 14)):
+        assert settings_for(sensitivity).phash_distance == candidates
+        options = MatchOptions(sensitivity=sensitivity)
+        assert (options.settings().phash_distance, options.hash_rule_phash_distance()) == (candidates, 10)
+        given = MatchOptions(sensitivity=sensitivity, phash_distance=8)
+        assert (given.settings().phash_distance, given.hash_rule_phash_distance()) == (8, 8)
+    _leaky_dataset(tmp_path / "data")
+    parameters = scan(tmp_path / "data", jobs=1, sensitivity="thorough").parameters
+    assert (parameters["phash_candidates"], parameters["phash_distance"]) == (14, 10)
+
+
 def test_unknown_sensitivity_is_a_usage_error(tmp_path: Path) -> None:
     from leakcheck.errors import UsageError
 
