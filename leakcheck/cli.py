@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_check_options(b)
 
     f = sub.add_parser("fix", help="write a leak-free copy of DATA beside it (the original is never touched)")
-    _add_data_options(f)
+    _add_data_options(f, data_help="the data set's folder, holding train/, val/, test/ (fix writes folders of files)")
     f.add_argument("--out", metavar="CLEAN", required=True, help="the new folder to write (not inside DATA)")
     f.add_argument("--strategy", choices=STRATEGIES, default="drop-eval-copies",
                    help="drop-eval-copies: leave out evaluation images that copy earlier splits (default); "
@@ -91,14 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
+_DATA_HELP = (
+    "a folder holding train/, val/, test/; a CIFAR python folder; a .csv or .parquet manifest "
+    "(path,label,split[,group]); an .npz file (x_train, y_train, x_test, ...); or tfds:NAME[/CONFIG]"
+)
+
+
+def _add_data_options(p: argparse.ArgumentParser, data_help: str = _DATA_HELP) -> None:
     """What to read and how to match: shared by scan, baseline and fix; None means 'not given'."""
-    p.add_argument(
-        "path",
-        metavar="DATA",
-        help="a folder holding train/, val/, test/; a CIFAR python folder; a .csv or .parquet manifest "
-        "(path,label,split[,group]); an .npz file (x_train, y_train, x_test, ...); or tfds:NAME[/CONFIG]",
-    )
+    p.add_argument("path", metavar="DATA", help=data_help)
     p.add_argument("--config", metavar="FILE",
                    help="settings file to use instead of the nearest leakcheck.toml / pyproject.toml")  # fmt: skip
     p.add_argument("--no-config", action="store_true", help="use no configuration file")

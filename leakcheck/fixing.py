@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from leakcheck.errors import UsageError
+from leakcheck.errors import InputError, UsageError
 from leakcheck.index import Relation
 from leakcheck.model import Record
 from leakcheck.splits import split_order
@@ -332,11 +332,19 @@ def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) 
 
 
 def _files_under(folder: Path) -> list[str]:
+    """The files under `folder` (relative POSIX paths), links to folders listed as entries of their own
+    (never followed: `fix` must not write through one into a folder elsewhere, the data's among them)."""
     found: list[str] = []
-    for dirpath, _, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in os.walk(folder):
         rel = Path(dirpath).relative_to(folder)
         found.extend((rel / name).as_posix() for name in filenames)
+        found.extend((rel / name).as_posix() for name in dirnames if (Path(dirpath) / name).is_symlink())
     return sorted(found)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, links resolved, lies inside `folder` (resolved)."""
+    return folder in path.resolve().parents
 
 
 def _previous_outputs(out: Path) -> set[str] | None:
@@ -382,7 +390,7 @@ def write_fix(
         present = _files_under(out_path)
         if present:
             previous = _previous_outputs(out_path)
-            foreign = [f for f in present if previous is None or f not in previous]
+            foreign = [f for f in present if previous is None or f not in previous or (out_path / f).is_symlink()]
             if foreign:
                 raise UsageError(
                     f"{out}: not empty and not the output of 'leakcheck fix' (it holds {foreign[0]})",
@@ -400,6 +408,7 @@ def write_fix(
     # as its own output and replaces it.
     (out_path / ACTIONS_FILE).write_text(actions_text, encoding="utf-8", newline="")
     linked = copied = 0
+    base = out_path.resolve()
     if manifest_only:
         (out_path / MANIFEST_FILE).write_text(render_manifest_csv(plan, out_path), encoding="utf-8", newline="")
     else:
@@ -408,6 +417,9 @@ def write_fix(
                 continue
             target = out_path.joinpath(*action.target_parts)
             target.parent.mkdir(parents=True, exist_ok=True)
+            if not _inside(target, base):
+                # (Only a link made inside --out while this ran can lead elsewhere; the check above saw none.)
+                raise UsageError(f"{out}: {target} leads outside the output folder", hint="choose a new folder")
             if not copy:
                 try:
                     os.link(action.path, target)
@@ -415,7 +427,13 @@ def write_fix(
                     continue
                 except OSError:
                     pass  # another filesystem, or links not allowed: copy instead
-            shutil.copy2(action.path, target)
+            try:
+                shutil.copy2(action.path, target)
+            except OSError as exc:
+                raise InputError(
+                    f"{action.path}: cannot copy ({exc.strerror or exc})",
+                    hint="make the file readable, or --ignore it and run fix again",
+                ) from None
             copied += 1
     return WriteResult(linked=linked, copied=copied, removed=removed)
 

@@ -189,6 +189,24 @@ def test_ignored_files_stay_out_of_the_output(data: Path, tmp_path: Path) -> Non
     assert (out / "test/dog/leak-near.jpg").is_file()
 
 
+def test_a_link_inside_out_is_never_written_through(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(data)
+    out = tmp_path / "clean"
+    out.mkdir()
+    # A link where fix would make its test/ folder, leading into the data's train/.
+    (out / "test").symlink_to(data / "train", target_is_directory=True)
+    assert fix(data, out) == 2
+    assert "not the output of 'leakcheck fix' (it holds test)" in capsys.readouterr().err
+    # The same after a real fix: a link planted in its output is foreign too.
+    other = tmp_path / "clean2"
+    assert fix(data, other) == 0
+    (other / "val").symlink_to(data / "train", target_is_directory=True)
+    assert fix(data, other, "--strategy", "resplit") == 2
+    assert snapshot(data) == before
+
+
 def test_out_that_is_a_file_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "file.txt"
     target.write_text("x")
