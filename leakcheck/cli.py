@@ -38,7 +38,7 @@ from leakcheck.render.markdown import render_markdown
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.report import Report
-from leakcheck.sources.folder import list_folder
+from leakcheck.sources.folder import IMAGE_EXTENSIONS, list_folder
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import split_order
 from leakcheck.thumbnails import thumbnailer
@@ -286,9 +286,38 @@ def _write(target: str, text: str, stdout: Console) -> None:
         return
     path = Path(target)
     try:
+        # (A folder the output needs is made: a configured `ci/leakcheck-baseline.json` in a fresh clone.)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})", hint="choose a writable path") from None
+
+
+def _check_targets(data: str, targets: dict[str, str | None]) -> None:
+    """Refuse, before scanning, output files that would overwrite what is being scanned (the manifest or
+    .npz file named as DATA, or any existing image file) or that two outputs share.
+
+    Raises:
+        UsageError: naming the option and the file.
+    """
+    seen: dict[Path, str] = {}
+    source = None if data.startswith("tfds:") else Path(data).resolve()
+    for option, target in targets.items():
+        if not target or target == "-":
+            continue
+        path = Path(target).resolve()
+        if path in seen:
+            raise UsageError(f"{seen[path]} and {option} both write {target}", hint="give each output its own file")
+        seen[path] = option
+        if path == source:
+            raise UsageError(
+                f"{option} {target}: that is the data set being scanned", hint="write the output beside it"
+            )
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.exists():
+            raise UsageError(
+                f"{option} {target}: would overwrite an image file",
+                hint="leakcheck never modifies data; choose a new file",
+            )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -341,6 +370,8 @@ def _shown(path: Path) -> str:
 
 
 def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+    targets = {"--json": args.json, "--pairs": args.pairs, "--junit": args.junit, "--html": args.html}
+    _check_targets(args.path, targets)
     settings = _settings(args)
     accepted = read_baseline(settings.baseline) if settings.baseline else None
     report = _scan(args, settings, err)
@@ -384,6 +415,7 @@ def _run_baseline(args: argparse.Namespace, out: Console, err: Console) -> int:
     target = args.output or (str(settings.baseline) if settings.baseline else None)
     if target is None:
         raise UsageError("no baseline file named", hint="pass -o FILE, or set 'baseline' in the config")
+    _check_targets(args.path, {"--output": target})
     report = _scan(args, settings, err)
     entries = entries_from(report, report_digests(report, args.path))
     _write(target, render_baseline_json(entries), out)

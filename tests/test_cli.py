@@ -87,9 +87,32 @@ def test_both_machine_outputs_on_stdout_is_refused(clean: Path) -> None:
 
 
 def test_unwritable_output_is_exit_2(clean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    target = tmp_path / "no" / "such" / "dir" / "r.json"
+    (tmp_path / "a-file").write_text("x")
+    target = tmp_path / "a-file" / "r.json"
     assert main(["scan", str(clean), "-q", "--json", str(target)]) == 2
     assert f"{target}: cannot write" in capsys.readouterr().err
+    # A folder that does not exist yet is made (a configured ci/leakcheck-baseline.json in a fresh clone).
+    made = tmp_path / "no" / "such" / "dir" / "r.json"
+    assert main(["scan", str(clean), "-q", "--json", str(made)]) == 0
+    assert json.loads(made.read_text(encoding="utf-8"))["schema_version"]
+
+
+def test_outputs_never_overwrite_the_data_or_each_other(
+    leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = next(p for p in sorted(leaky.rglob("*")) if p.suffix in {".jpg", ".png"})
+    before = image.read_bytes()
+    assert main(["scan", str(leaky), "-q", "--json", str(image)]) == 2
+    assert f"--json {image}: would overwrite an image file" in capsys.readouterr().err
+    assert main(["baseline", str(leaky), "-q", "-o", str(image)]) == 2
+    assert image.read_bytes() == before
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,label,split\n{image},x,train\n", encoding="utf-8")
+    assert main(["scan", str(manifest), "-q", "--pairs", str(manifest)]) == 2
+    assert "that is the data set being scanned" in capsys.readouterr().err
+    twice = tmp_path / "out.txt"
+    assert main(["scan", str(leaky), "-q", "--json", str(twice), "--pairs", str(twice)]) == 2
+    assert f"--json and --pairs both write {twice}" in capsys.readouterr().err
 
 
 def _scan_raising(
