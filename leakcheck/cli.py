@@ -293,6 +293,14 @@ def _write(target: str, text: str, stdout: Console) -> None:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})", hint="choose a writable path") from None
 
 
+def _resolved(path: str) -> Path | None:
+    """`path` with links resolved; None for a link loop (what reads or writes it then says so)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def _check_targets(data: str, targets: dict[str, str | None]) -> None:
     """Refuse, before scanning, output files that would overwrite what is being scanned (the manifest or
     .npz file named as DATA, or any existing image file) or that two outputs share.
@@ -301,11 +309,10 @@ def _check_targets(data: str, targets: dict[str, str | None]) -> None:
         UsageError: naming the option and the file.
     """
     seen: dict[Path, str] = {}
-    source = None if data.startswith("tfds:") else Path(data).resolve()
+    source = None if data.startswith("tfds:") else _resolved(data)
     for option, target in targets.items():
-        if not target or target == "-":
+        if not target or target == "-" or (path := _resolved(target)) is None:
             continue
-        path = Path(target).resolve()
         if path in seen:
             raise UsageError(f"{seen[path]} and {option} both write {target}", hint="give each output its own file")
         seen[path] = option
@@ -471,6 +478,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         err.print(f"leakcheck: error: {exc}", markup=False, highlight=False)
         return exc.exit_code
+    except PermissionError as exc:
+        # (Never a bug of leakcheck's: something it must read is not readable.)
+        where = exc.filename if exc.filename is not None else "a file or folder"
+        err.print(f"leakcheck: error: {where}: permission denied (make it readable)", markup=False, highlight=False)
+        return 2
+    except RuntimeError as exc:
+        # (How pathlib's resolve() reports a link loop on Python 3.11 and 3.12.)
+        if not str(exc).startswith("Symlink loop from "):
+            return _internal_error(err)
+        where = str(exc).removeprefix("Symlink loop from ").strip("'")
+        err.print(f"leakcheck: error: {where}: a link loop (check the link)", markup=False, highlight=False)
+        return 2
     except KeyboardInterrupt:
         err.print("leakcheck: interrupted", markup=False)
         return 130
@@ -489,12 +508,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 3
     except Exception:
-        traceback.print_exc()
-        err.print(
-            "leakcheck: internal error (a bug in leakcheck); please report it with the traceback above",
-            markup=False,
-        )
-        return 3
+        return _internal_error(err)
+
+
+def _internal_error(err: Console) -> int:
+    """Exit 3 with the traceback of the exception being handled: a bug in leakcheck."""
+    traceback.print_exc()
+    err.print("leakcheck: internal error (a bug in leakcheck); please report it with the traceback above", markup=False)
+    return 3
 
 
 if __name__ == "__main__":

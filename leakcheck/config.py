@@ -115,17 +115,28 @@ def _relative(path: Path | None, root: Path) -> str | None:
 def find_config(start: str | os.PathLike[str]) -> Path | None:
     """The nearest config file at or above `start`: a leakcheck.toml, or a pyproject.toml that has a
     [tool.leakcheck] table."""
-    folder = Path(start).resolve()
-    if not folder.is_dir():
+    try:
+        folder = Path(start).resolve()
+    except (OSError, RuntimeError):  # a link loop: the scan itself says what is wrong with the path
+        return None
+    if not _is(folder, Path.is_dir):
         folder = folder.parent
     for candidate in (folder, *folder.parents):
         own = candidate / "leakcheck.toml"
-        if own.is_file():
+        if _is(own, Path.is_file):
             return own
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and _tool_table(_read_toml(pyproject)) is not None:
+        if _is(pyproject, Path.is_file) and _tool_table(_read_toml(pyproject)) is not None:
             return pyproject
     return None
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """`test(path)`, False where the path cannot be examined (a folder on the way that is not readable)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 def _tool_table(pyproject: Mapping[str, Any]) -> Any:
@@ -140,6 +151,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})", hint="save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
 

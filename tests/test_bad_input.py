@@ -157,6 +157,36 @@ def test_an_empty_split_folder_is_a_warning_not_a_missing_split(
     assert "val: no images" in capsys.readouterr().out
 
 
+def test_data_that_is_a_link_loop_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for argv in (["scan", str(tmp_path / "a")], ["fix", str(tmp_path / "a"), "--out", str(tmp_path / "out")]):
+        assert main([*argv, "--no-cache", "--no-config"]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert "loop" in err
+
+
+def test_an_unreadable_manifest_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,split\nx.png,a,train\n", encoding="utf-8")
+    real_open = Path.open
+
+    def open_(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name == "m.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", open_)
+    assert main(["scan", str(manifest), "--no-cache", "--no-config", "-q"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"leakcheck: error: {manifest}: cannot read (Permission denied) (make the file readable)"
+    )
+
+
 def test_symlink_loops_are_skipped_with_a_warning(factory: DatasetFactory) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     factory.add("test", "cat", "t.jpg", 99)

@@ -170,6 +170,29 @@ def test_invalid_toml_exits_2(tmp_path: Path, dataset: Path, capsys: pytest.Capt
     assert "not valid TOML" in err
 
 
+def test_config_that_is_not_utf8_exits_2(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "leakcheck.toml"
+    config.write_bytes(b"fail-on = '\xff'\n")
+    code, _, err = run(["scan", str(dataset), "-q", "--config", str(config)], capsys)
+    assert (code, err.strip()) == (
+        2,
+        f"leakcheck: error: {config}: not UTF-8 text (invalid start byte) (save the file as UTF-8)",
+    )
+
+
+def test_a_folder_that_cannot_be_examined_has_no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "leakcheck.toml").write_text("jobs = 2\n")
+    real = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert find_config(tmp_path / "data") is None
+
+
 def test_missing_config_file_exits_2(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["scan", str(dataset), "-q", "--config", str(tmp_path / "nope.toml")], capsys)
     assert (code, "no such config file" in err) == (2, True)

@@ -43,7 +43,10 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def is_cifar_dir(path: Path) -> bool:
     """Whether `path` looks like an extracted CIFAR-10 or CIFAR-100 python download."""
-    return (path / "data_batch_1").is_file() or ((path / "train").is_file() and (path / "meta").is_file())
+    try:
+        return (path / "data_batch_1").is_file() or ((path / "train").is_file() and (path / "meta").is_file())
+    except OSError:  # a folder that cannot be examined: the folder listing says so
+        return False
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -75,6 +75,8 @@ def split_folders(
         LayoutError: no split folders, or two folders naming the same split.
     """
     if not root.exists():
+        if root.is_symlink():
+            raise DataNotFoundError(f"{root}: a link that leads nowhere (broken, or a loop)", hint="check the link")
         raise DataNotFoundError(f"{root}: no such folder", hint="check the path")
     if not root.is_dir():
         raise DataNotFoundError(

@@ -66,6 +66,8 @@ def _csv_rows(path: Path) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
         raise ManifestError(f"{path}: not UTF-8 text ({exc.reason})", hint="save the manifest as UTF-8") from None
     except csv.Error as exc:
         raise ManifestError(f"{path}: malformed CSV ({exc})") from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})", hint="make the file readable") from None
     for line, row in rows:
         if len(row) != len(header):
             raise ManifestError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
