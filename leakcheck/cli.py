@@ -46,7 +46,9 @@ from leakcheck.thumbnails import thumbnailer
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]  # argparse's returns NoReturn
-        raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
+        # (Every message starts 'leakcheck: error: '; a subcommand's names the subcommand after it.)
+        where = self.prog.removeprefix("leakcheck").strip()
+        raise UsageError(f"{where}: {message}" if where else message, hint=f"see '{self.prog} --help'")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -470,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         args = _parser().parse_args(argv)
+        if getattr(args, "path", None) == "":
+            raise UsageError("DATA is empty", hint="pass the data set's folder, file or tfds:NAME")
         if args.command == "scan" and [args.json, args.pairs, args.junit, args.html].count("-") > 1:
             raise UsageError("only one of --json, --pairs, --junit and --html can use standard output ('-')")
         return _COMMANDS[args.command](args, out, err)
@@ -482,13 +486,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (Never a bug of leakcheck's: something it must read is not readable.)
         where = exc.filename if exc.filename is not None else "a file or folder"
         err.print(f"leakcheck: error: {where}: permission denied (make it readable)", markup=False, highlight=False)
-        return 2
-    except RuntimeError as exc:
-        # (How pathlib's resolve() reports a link loop on Python 3.11 and 3.12.)
-        if not str(exc).startswith("Symlink loop from "):
-            return _internal_error(err)
-        where = str(exc).removeprefix("Symlink loop from ").strip("'")
-        err.print(f"leakcheck: error: {where}: a link loop (check the link)", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:
         err.print("leakcheck: interrupted", markup=False)
@@ -507,6 +504,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             markup=False,
         )
         return 3
+    except RuntimeError as exc:  # (after BrokenProcessPool, one of its kind)
+        # (How pathlib's resolve() reports a link loop on Python 3.11 and 3.12.)
+        if not str(exc).startswith("Symlink loop from "):
+            return _internal_error(err)
+        where = str(exc).removeprefix("Symlink loop from ").strip("'")
+        err.print(f"leakcheck: error: {where}: a link loop (check the link)", markup=False, highlight=False)
+        return 2
     except Exception:
         return _internal_error(err)
 

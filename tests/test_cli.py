@@ -68,13 +68,15 @@ def test_leaks_still_exit_0_with_fail_on_never(leaky: Path) -> None:
         ["scan", "x", "--bogus"],
         ["frobnicate"],
         [],
+        ["scan", ""],  # not the working folder
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("leakcheck: error: ")
-    assert "Traceback" not in err
+    assert not err.startswith("leakcheck: error: leakcheck")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_out_of_range_threshold_is_a_usage_error(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:

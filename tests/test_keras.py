@@ -518,6 +518,20 @@ def test_imagenet_weights_only_from_the_local_cache(
     assert not (tmp_path / "run").exists()
 
 
+def test_train_checks_the_data_and_the_run_folder_before_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A missing folder is named as such (not the weights, which are checked later).
+    missing = tmp_path / "nope"
+    assert main(["train", str(missing), "--out", str(tmp_path / "run"), "--weights", "imagenet", "-q"]) == 2
+    assert f"{missing}: no such folder" in capsys.readouterr().err
+    # A run folder inside the data would be scanned as a split next time: refused, nothing written.
+    root = write_folder(tmp_path / "data", {"train": 2, "test": 1})
+    assert main(["train", str(root), "--out", str(root / "run"), *SMALL]) == 2
+    assert "inside the data folder" in capsys.readouterr().err
+    assert not (root / "run").exists()
+
+
 # --- optional stays optional --------------------------------------------------------------------------
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

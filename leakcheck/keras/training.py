@@ -26,13 +26,14 @@ import tensorflow as tf
 
 from leakcheck._version import __version__
 from leakcheck.errors import DataNotFoundError, InputError, LayoutError, RefusedError, UsageError
+from leakcheck.fixing import check_out_folder
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone, keras_cache
 from leakcheck.keras.evaluation import CleanEvaluation, leaked_keys, score_split
 from leakcheck.keras.figures import confusion_matrix_png, learning_curves_png
 from leakcheck.keras.preflight import preflight
 from leakcheck.report import Report
 from leakcheck.scanning import scan
-from leakcheck.sources.folder import list_folder
+from leakcheck.sources.folder import list_folder, split_folders
 from leakcheck.splits import TRAIN
 
 MODEL_FILE = "model.keras"
@@ -116,13 +117,18 @@ def train(
 
     Raises:
         RefusedError: the splits leak (and `allow_leakage` is off) or preflight found errors; nothing written.
-        UsageError: `out` exists and is not empty, or an option is invalid.
+        UsageError: `out` exists and is not empty, lies inside `data` (or holds it), or an option is invalid.
+        DataNotFoundError, LayoutError: `data` is missing or not a <split>/<class>/<image> folder.
         InputError: ImageNet weights are not in the local Keras cache, a weights file is missing,
             or val/test lack a class folder that train has.
     """
     options = options or TrainOptions()
     say = log or (lambda _message: None)
     root, out_dir = Path(data), Path(out)
+    # The data first (a missing folder is the first thing to say), then where the run goes: never inside
+    # the data, where the next scan would take the run folder for a split.
+    split_folders(root)
+    check_out_folder(root, out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"{out_dir}: already exists and is not empty", hint="choose a new --out folder")
     backbone = TRAINABLE_BACKBONES[options.backbone]
