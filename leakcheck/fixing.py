@@ -17,7 +17,6 @@ Strategies:
 from __future__ import annotations
 
 import csv
-import io
 import os
 import random
 import shutil
@@ -27,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from leakcheck.csvtext import CsvText
 from leakcheck.errors import InputError, UsageError
 from leakcheck.index import Relation
 from leakcheck.model import Record
+from leakcheck.sources.folder import display_name
 from leakcheck.splits import split_order
 
 Strategy = Literal["drop-eval-copies", "resplit"]
@@ -288,26 +289,24 @@ def _place(
 
 def render_actions_csv(plan: FixPlan) -> str:
     """Every action, one row per sample, sorted by source: the record of what `fix` did."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(ACTION_COLUMNS)
+    out = CsvText()
+    out.row(ACTION_COLUMNS)
     for a in plan.actions:
-        writer.writerow((a.action, a.source, a.target, a.split, a.new_split, a.label or "", a.reason))
-    return buf.getvalue()
+        out.row((a.action, a.source, a.target, a.split, a.new_split, a.label or "", a.reason))
+    return out.text()
 
 
 def render_manifest_csv(plan: FixPlan, out: str | os.PathLike[str]) -> str:
     """`path,label,split` rows for the kept and moved samples, paths relative to `out` (the manifest's
     folder) and pointing at the original files."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(("path", "label", "split"))
+    text = CsvText()
+    text.row(("path", "label", "split"))
     base = Path(out).resolve()
     for a in plan.actions:
         if a.action != "dropped" and a.path is not None:
             rel = Path(os.path.relpath(a.path.resolve(), base)).as_posix()
-            writer.writerow((rel, a.label or "", a.new_split))
-    return buf.getvalue()
+            text.row((rel, a.label or "", a.new_split))
+    return text.text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,10 +386,16 @@ def write_fix(
     if out_path.exists():
         if not out_path.is_dir():
             raise UsageError(f"{out}: exists and is not a folder", hint="choose a new folder for --out")
-        present = _files_under(out_path)
+        on_disk = _files_under(out_path)
+        # The actions CSV spells a name that is not UTF-8 with backslash escapes, as sample keys do.
+        present = {display_name(f): f for f in on_disk}
         if present:
             previous = _previous_outputs(out_path)
-            foreign = [f for f in present if previous is None or f not in previous or (out_path / f).is_symlink()]
+            foreign = [
+                shown
+                for shown, f in present.items()
+                if previous is None or shown not in previous or (out_path / f).is_symlink()
+            ]
             if foreign:
                 raise UsageError(
                     f"{out}: not empty and not the output of 'leakcheck fix' (it holds {foreign[0]})",
@@ -399,10 +404,11 @@ def write_fix(
             wanted = {ACTIONS_FILE} | (
                 {MANIFEST_FILE} if manifest_only else {a.target for a in plan.actions if a.action != "dropped"}
             )
-            old_text = (out_path / ACTIONS_FILE).read_text(encoding="utf-8")
+            # (As bytes: reading as text would turn a name's "\r" into "\n".)
+            old_text = (out_path / ACTIONS_FILE).read_bytes().decode("utf-8", "replace")
             if old_text == actions_text and set(present) == wanted:
                 return WriteResult(up_to_date=True)
-            removed = _remove_outputs(out_path, present)
+            removed = _remove_outputs(out_path, on_disk)
     out_path.mkdir(parents=True, exist_ok=True)
     # The actions file goes first: should the run stop half-way, the next run still recognises the folder
     # as its own output and replaces it.

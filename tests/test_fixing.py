@@ -79,6 +79,22 @@ def test_rerun_is_idempotent_and_replaces_only_its_own_output(data: Path, tmp_pa
     assert (out / "test/cat/added.jpg").stat().st_ino != (data / "test/cat/added.jpg").stat().st_ino
 
 
+def test_odd_file_names_round_trip_through_the_actions_csv(data: Path, tmp_path: Path) -> None:
+    source = data / "train" / "cat"
+    image = next(iter(sorted(source.iterdir()))).read_bytes()
+    (data / "test" / "cat" / "carriage\rreturn.jpg").write_bytes(image)
+    with open(os.fsencode(data / "test" / "cat") + b"/not-utf8-\xff.jpg", "wb") as fh:
+        fh.write(image)
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    rows = actions(out)
+    assert {"test/cat/carriage\rreturn.jpg", "test/cat/not-utf8-\\xff.jpg"} <= {r["source"] for r in rows}
+    # The second run recognises its own output, odd names included, and has nothing to do.
+    first = snapshot(out)
+    assert fix(data, out) == 0
+    assert snapshot(out) == first
+
+
 def test_foreign_or_overlapping_out_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = snapshot(data)
     busy = tmp_path / "busy"

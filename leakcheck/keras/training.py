@@ -10,8 +10,6 @@ one library function that writes files, because the folder is its result).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from leakcheck._version import __version__
+from leakcheck.csvtext import CsvText
 from leakcheck.errors import DataNotFoundError, InputError, LayoutError, RefusedError, UsageError
 from leakcheck.fixing import check_out_folder
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone, keras_cache
@@ -391,20 +390,20 @@ def _per_class(matrix: np.ndarray[Any, Any], class_names: Sequence[str]) -> list
 
 
 def _per_class_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["class", "precision", "recall", "f1", "support"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    columns = ["class", "precision", "recall", "f1", "support"]
+    out = CsvText()
+    out.row(columns)
+    for row in rows:
+        out.row(row.get(c, "") for c in columns)
+    return out.text()
 
 
 def _history_csv(history: Sequence[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_HISTORY_COLUMNS)
+    out = CsvText()
+    out.row(_HISTORY_COLUMNS)
     for row in history:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in _HISTORY_COLUMNS])
-    return buffer.getvalue()
+        out.row(["" if row.get(c) is None else row[c] for c in _HISTORY_COLUMNS])
+    return out.text()
 
 
 def _summary(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
+from leakcheck.csvtext import CsvText
 from leakcheck.report import PAIR_COLUMNS, Report
 
 
@@ -14,12 +12,11 @@ def render_pairs_csv(report: Report) -> str:
     The first eight columns are the fixed contract; `score` (1 for exact copies, the detector's 0-1
     score for near ones) and `explanation` (what separates the two images) come after them.
     """
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(PAIR_COLUMNS)
+    out = CsvText()
+    out.row(PAIR_COLUMNS)
     for r in report.relations:
-        writer.writerow(_cell(cell) for cell in r.row())
-    return buf.getvalue()
+        out.row(_cell(cell) for cell in r.row())
+    return out.text()
 
 
 def _cell(value: object) -> object:
