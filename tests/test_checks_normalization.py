@@ -70,6 +70,27 @@ def test_grayscale_test_against_rgb_train_is_an_error(tmp_path: Path) -> None:
     assert main(["scan", str(tmp_path), "-q"]) == 1
 
 
+def test_one_16_bit_image_among_8_bit_ones_is_a_warning_not_a_scale_mismatch(tmp_path: Path) -> None:
+    x = smooth_images(24, seed=35)
+    for split, images in (("train", x[:16]), ("test", x[16:])):
+        (tmp_path / split / "c").mkdir(parents=True)
+        for i, image in enumerate(images):
+            Image.fromarray(image).save(tmp_path / split / "c" / f"{i}.png")
+    deep = (x[0, :, :, 0].astype(np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "train" / "c" / "deep.png")  # a 16-bit grayscale PNG
+    report = leakcheck.scan(tmp_path, jobs=1)
+    problems = _problems(report, "train")
+    assert set(problems) == {"mixed-dtype"}
+    assert problems["mixed-dtype"].samples == ("train/c/deep.png",)
+    assert problems["mixed-dtype"].severity == Severity.WARNING
+    # The split's range is its 8-bit images', so the splits agree.
+    assert "scale-mismatch" not in _problems(report, "test")
+    summary = next(
+        f for f in report.findings if f.metrics.get("problem") == "summary" and f.metrics["split"] == "train"
+    )
+    assert (summary.metrics["dtype"], summary.metrics["scale"]) == ("uint8", "0-255")
+
+
 def test_bgr_test_split_is_flagged_with_a_confidence() -> None:
     x = smooth_images(200, seed=35)
     report = leakcheck.scan_arrays({"train": x[:100], "test": x[100:, :, :, ::-1]})

@@ -49,12 +49,18 @@ class SplitPixels:
     nonfinite_values: int
     constant: tuple[str, ...]
     saturated: tuple[str, ...]
+    # Images stored in another dtype than most of the split (a 16-bit PNG among 8-bit JPEGs).
+    other_dtype: tuple[str, ...] = ()
 
 
 def summarize(split: str, fps: Sequence[Fingerprint], saturated_pixels: float) -> SplitPixels:
     # Fingerprints built without a dtype (by hand, or by an older cache) are 8-bit images.
     dtype = Counter(fp.dtype or "uint8" for fp in fps).most_common(1)[0][0]
-    stats = [fp.stats for fp in fps if fp.stats is not None]
+    # The split's range and statistics are those of its usual dtype: one 16-bit image must not make an
+    # 8-bit split look 16-bit (it is reported on its own).
+    usual = [fp for fp in fps if (fp.dtype or "uint8") == dtype]
+    other = tuple(sorted(fp.record.key for fp in fps if (fp.dtype or "uint8") != dtype))
+    stats = [fp.stats for fp in usual if fp.stats is not None]
     low = min((min(s.min) for s in stats if s.min), default=0.0)
     high = max((max(s.max) for s in stats if s.max), default=0.0)
     n_channels = Counter(channels(fp.mode) for fp in fps).most_common(1)[0][0]
@@ -84,6 +90,7 @@ def summarize(split: str, fps: Sequence[Fingerprint], saturated_pixels: float) -
         nonfinite_values=sum(fp.nonfinite for fp in fps),
         constant=tuple(fp.record.key for fp in fps if fp.stats is not None and max(fp.stats.std, default=0) == 0),
         saturated=tuple(fp.record.key for fp in fps if fp.clipped >= saturated_pixels),
+        other_dtype=other,
     )
 
 
@@ -170,6 +177,18 @@ class PixelNormalization:
                 },
                 hint="find the step that produces them (a division by a zero std, a failed decode) and fix or "
                 "drop those images; one NaN input turns the loss into NaN",
+            )
+        if s.other_dtype:
+            yield Finding(
+                check=self.id,
+                severity=Severity.WARNING,
+                message=(
+                    f"{s.split}: {fmt_count(len(s.other_dtype))} of {fmt_count(s.count)} images are stored in "
+                    f"another dtype than the split's {s.dtype} (such as 16-bit)"
+                ),
+                samples=s.other_dtype,
+                metrics={"split": s.split, "problem": "mixed-dtype", "dtype": s.dtype, "images": len(s.other_dtype)},
+                hint=f"convert them to {s.dtype} as the rest are stored; loaders scale 16-bit images differently",
             )
         if s.scale == "0-255" and np.dtype(s.dtype).kind == "f":
             yield Finding(
