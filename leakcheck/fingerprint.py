@@ -118,8 +118,8 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
                 if width * height > options.max_pixels:
                     return _failed(
                         record, size, file_digest,
-                        f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above the "
-                        f"limit of {options.max_pixels / 1e6:.0f}; raise --max-pixels if it is genuine",
+                        f"image is {width}x{height} ({width * height:,} pixels), above the limit of "
+                        f"{options.max_pixels:,}; raise --max-pixels if it is genuine",
                     )  # fmt: skip
                 reduced = fmt == "JPEG" and im.mode in ("RGB", "L") and _draft(im)
                 im.load()

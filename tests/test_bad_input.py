@@ -94,7 +94,7 @@ def test_decompression_bomb_is_reported_not_decoded(factory: DatasetFactory) -> 
     Image.new("1", (12_000, 12_000)).save(bomb)  # 144 megapixels in a few kilobytes
     report = leakcheck.scan(factory.root, jobs=1)
     assert _errors(report)["train/cat/bomb.png"] == (
-        "train/cat/bomb.png: image is 12000x12000 (144 megapixels), above the limit of 89; "
+        "train/cat/bomb.png: image is 12000x12000 (144,000,000 pixels), above the limit of 89,478,485; "
         "raise --max-pixels if it is genuine"
     )
 

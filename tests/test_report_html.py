@@ -59,7 +59,10 @@ def test_every_pair_is_in_the_data_with_leaks_first() -> None:
     report = hand_report(pairs=50)
     data = _data_block(render_html(report))
     assert data["pairs"]["columns"] == [*PAIR_COLUMNS, *pair_extra_columns()]
+    # Each column once: the pairs CSV's columns already hold score and explanation.
+    assert len(set(data["pairs"]["columns"])) == len(data["pairs"]["columns"])
     rows = data["pairs"]["rows"]
+    assert all(len(row) == len(data["pairs"]["columns"]) for row in rows)
     assert len(rows) == len(report.relations) == 53
     cross = [r[1] != r[4] for r in rows]
     assert cross[:2] == [True, True]

@@ -24,8 +24,10 @@ _RELATION_CORE = ("a", "a_split", "a_label", "b", "b_split", "b_label", "kind", 
 
 
 def pair_extra_columns() -> tuple[str, ...]:
-    """Relation fields beyond the pairs-CSV core (a score or an explanation, when relations carry them)."""
-    return tuple(f.name for f in dataclasses.fields(Relation) if f.name not in _RELATION_CORE)
+    """Relation fields beyond the pairs-CSV columns (none today: score and explanation are among them)."""
+    return tuple(
+        f.name for f in dataclasses.fields(Relation) if f.name not in _RELATION_CORE and f.name not in PAIR_COLUMNS
+    )
 
 
 def pairs_in_display_order(relations: Sequence[Relation]) -> list[Relation]:
