@@ -36,7 +36,7 @@ from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
 from leakcheck.render.markdown import render_markdown
 from leakcheck.render.pairs_csv import render_pairs_csv
-from leakcheck.render.terminal import render_terminal
+from leakcheck.render.terminal import printable, render_terminal
 from leakcheck.report import Report
 from leakcheck.sources.folder import IMAGE_EXTENSIONS, list_folder
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths
@@ -480,7 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LeakcheckError as exc:
         if exc.exit_code == 3:
             traceback.print_exc()
-        err.print(f"leakcheck: error: {exc}", markup=False, highlight=False)
+        # (A file name in the message may hold control characters: escaped, the message stays one line.)
+        err.print(f"leakcheck: error: {printable(str(exc))}", markup=False, highlight=False)
         return exc.exit_code
     except PermissionError as exc:
         # (Never a bug of leakcheck's: something it must read is not readable.)

@@ -186,6 +186,18 @@ def test_an_unreadable_manifest_is_one_line(
     )
 
 
+def test_an_error_naming_a_hostile_file_stays_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "m.csv"
+    # A quoted name spanning two lines, with a terminal escape sequence in it.
+    manifest.write_text('path,label,split\n"gone\x1b[31mRED\nline.jpg",a,train\n', encoding="utf-8")
+    assert main(["scan", str(manifest), "--no-cache", "--no-config", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "\x1b" not in err
+    # The row starts on line 2 (it ends on line 3).
+    assert "line 2: gone\\x1b[31mRED\\nline.jpg: no such file" in err
+
+
 def test_symlink_loops_are_skipped_with_a_warning(factory: DatasetFactory) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     factory.add("test", "cat", "t.jpg", 99)

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from leakcheck.baseline import Comparison, Entry
 from leakcheck.model import Severity
-from leakcheck.render.terminal import _safe
+from leakcheck.render.terminal import printable
 from leakcheck.report import FailOn, Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
@@ -17,7 +17,7 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 
 def _listed(entries: tuple[Entry, ...], tag: str, style: str | None, max_items: int) -> list[RenderableType]:
     lines: list[RenderableType] = [
-        Text.assemble((tag, style or _STYLE[e.severity]), _safe(e.describe())) for e in entries[:max_items]
+        Text.assemble((tag, style or _STYLE[e.severity]), printable(e.describe())) for e in entries[:max_items]
     ]
     if len(entries) > max_items:
         lines.append(Text(f"      ... and {len(entries) - max_items:,} more", style="dim"))
@@ -33,10 +33,10 @@ def render_comparison(
         f": {len(comparison.accepted):,} accepted, {len(comparison.new):,} new, "
         f"{len(comparison.stale):,} no longer occur"
     )
-    parts: list[RenderableType] = [Text(""), Text.assemble(("baseline ", "bold"), _safe(source), counts)]
+    parts: list[RenderableType] = [Text(""), Text.assemble(("baseline ", "bold"), printable(source), counts)]
     parts.extend(_listed(comparison.new, "new   ", None, max_items))
     for old, current in comparison.moved[:max_items]:
-        parts.append(Text(f"moved {_safe(old.sample)} -> {_safe(current.sample)} (same content)", style="dim"))
+        parts.append(Text(f"moved {printable(old.sample)} -> {printable(current.sample)} (same content)", style="dim"))
     parts.extend(_listed(comparison.stale, "gone  ", "green", max_items))
     if comparison.stale:
         parts.append(Text("      these no longer occur: re-run 'leakcheck baseline' to drop them", style="dim"))

@@ -16,7 +16,7 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 _TAG = {Severity.ERROR: "error", Severity.WARNING: "warn ", Severity.INFO: "info "}
 
 
-def _safe(text: str) -> str:
+def printable(text: str) -> str:
     """File names may hold control characters; show them escaped so one name stays on one line."""
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
@@ -27,14 +27,14 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
     images = sum(s.images for s in report.splits)
     title = Text.assemble(
         ("leakcheck ", "bold"), (report.version, "dim"), "  ",
-        (_safe(report.root), "bold"), f"  {len(report.splits)} splits, {images:,} images",
+        (printable(report.root), "bold"), f"  {len(report.splits)} splits, {images:,} images",
     )  # fmt: skip
     parts.append(title)
     for line in report.headline():
         if line.leaked:
-            parts.append(Text.assemble(("LEAK  ", "bold red"), (_safe(line.message), "red")))
+            parts.append(Text.assemble(("LEAK  ", "bold red"), (printable(line.message), "red")))
         else:
-            parts.append(Text.assemble(("ok    ", "bold green"), _safe(line.message)))
+            parts.append(Text.assemble(("ok    ", "bold green"), printable(line.message)))
     parts.append(Text(""))
     parts.append(_splits_table(report))
 
@@ -46,9 +46,9 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
         parts.append(Text(""))
         parts.append(Text(f"{check} ({len(findings)})", style="bold"))
         for f in findings[:max_items]:
-            parts.append(Text.assemble((_TAG[severity], _STYLE[severity]), " ", _safe(f.message)))
+            parts.append(Text.assemble((_TAG[severity], _STYLE[severity]), " ", printable(f.message)))
             if f.hint:
-                parts.append(Text("       " + _safe(f.hint), style="dim"))
+                parts.append(Text("       " + printable(f.hint), style="dim"))
             parts.extend(_sample_lines(f, max_items))
         if len(findings) > max_items:
             parts.append(Text(f"       ... and {len(findings) - max_items:,} more", style="dim"))
@@ -56,7 +56,7 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
     if info and not verbose:
         parts.append(Text(""))
         for f in info[:max_items]:
-            parts.append(Text.assemble(("info  ", "dim"), (_safe(f.message), "dim")))
+            parts.append(Text.assemble(("info  ", "dim"), (printable(f.message), "dim")))
         if len(info) > max_items:
             parts.append(Text(f"      ... and {len(info) - max_items:,} more", style="dim"))
     parts.extend(_near_pairs(report, max_items))
@@ -80,12 +80,14 @@ def _sample_lines(f: Finding, max_items: int) -> list[Text]:
     examples = f.metrics.get("examples") if f.check == "cross-split-duplicates" else None
     if examples:
         lines = [
-            Text.assemble("       ", _safe(str(copy)), ("  =  ", "dim"), _safe(str(original)), (f"  {kind}", "dim"))
+            Text.assemble(
+                "       ", printable(str(copy)), ("  =  ", "dim"), printable(str(original)), (f"  {kind}", "dim")
+            )
             for copy, original, kind in list(examples)[:max_items]
         ]
         total = len(f.samples)
     elif any(key not in f.message for key in f.samples):
-        lines = [Text("       " + _safe(key)) for key in f.samples[:max_items]]
+        lines = [Text("       " + printable(key)) for key in f.samples[:max_items]]
         total = len(f.samples)
     else:
         return []
@@ -105,7 +107,7 @@ def _splits_table(report: Report) -> Table:
             leaked[str(f.metrics["split"])] = max(leaked[str(f.metrics["split"])], len(f.samples))
     for s in report.splits:
         table.add_row(
-            _safe(s.split), f"{s.images:,}", f"{len(s.classes):,}" if s.classes else "-",
+            printable(s.split), f"{s.images:,}", f"{len(s.classes):,}" if s.classes else "-",
             f"{s.unreadable:,}", f"{leaked[s.split]:,}" if leaked[s.split] else "-",
         )  # fmt: skip
     return table
@@ -123,7 +125,11 @@ def _near_pairs(report: Report, max_items: int) -> list[RenderableType]:
     for r in near[:max_items]:
         parts.append(
             Text.assemble(
-                (f"{r.score:.2f}  ", "bold"), _safe(r.a), " ~ ", _safe(r.b), ("  " + _safe(r.explanation), "dim")
+                (f"{r.score:.2f}  ", "bold"),
+                printable(r.a),
+                " ~ ",
+                printable(r.b),
+                ("  " + printable(r.explanation), "dim"),
             )
         )
     if len(near) > max_items:

@@ -61,7 +61,13 @@ def _csv_rows(path: Path) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
             if header is None:
                 raise ManifestError(f"{path}: empty file", hint=f"write a header row: {','.join(REQUIRED)}")
             columns = _columns(path, header, "line 1")
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+            # Each row with the line it starts on (a quoted field may span lines; line_num is where it ended).
+            rows = []
+            start = reader.line_num + 1
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append((start, row))
+                start = reader.line_num + 1
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path}: not UTF-8 text ({exc.reason})", hint="save the manifest as UTF-8") from None
     except csv.Error as exc:
