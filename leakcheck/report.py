@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from leakcheck.checks.base import plural
 from leakcheck.index import Index, Relation
 from leakcheck.model import Finding, Severity, Skipped
 from leakcheck.splits import TRAIN, split_order
@@ -68,7 +69,7 @@ def exit_code(report: Report, *, fail_on: FailOn = "error") -> int:
     return 1 if any(f.severity >= threshold for f in report.findings) else 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Report:
     """The result of a scan. Deterministic: findings, splits and relations are sorted."""
 
@@ -167,6 +168,18 @@ class Report:
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def __repr__(self) -> str:
+        """A one-line summary (a plain Python shell shows this; the whole report is in `findings`,
+        `relations`, `to_frame()` and `to_json()`)."""
+        c = self.counts()
+        images = sum(s.images for s in self.splits)
+        verdict = "LEAK" if self.leaking else ("FAIL" if c["error"] else "PASS")
+        return (
+            f"<Report {self.root!r}: {verdict}, {plural(len(self.splits), 'split')}, {plural(images, 'image')}; "
+            f"{plural(c['error'], 'error')}, {plural(c['warning'], 'warning')}, {plural(c['info'], 'note')}; "
+            f"{plural(len(self.relations), 'duplicate pair')}>"
+        )
 
     def _repr_html_(self) -> str:
         from leakcheck.render.notebook import render_notebook_html, report_thumbnailer

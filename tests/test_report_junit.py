@@ -36,6 +36,8 @@ def test_one_valid_test_case_per_check_failing_on_errors() -> None:
     assert leak.get("message") == "2 findings at or above error"
     assert "val: 1 of 4 images (25.0%) also appear in train" in (leak.text or "")
     assert "hint: drop these images from test" in (leak.text or "")
+    # A one-image leak names its image (the message does not).
+    assert "    samples: val/cat/a.jpg\n" in (leak.text or "")
     # Warnings do not fail at --fail-on error, but they are in the output, the hostile name as text.
     conflicts = next(c for c in cases if c.get("name") == "label-conflicts")
     assert HOSTILE_KEY in (conflicts.findtext("system-out") or "")

@@ -63,3 +63,15 @@ def test_notebook_html_escapes_user_strings() -> None:
     pairs = render_pairs_html(hand_report(), 3, thumbnail=lambda key: None)
     assert "<img src=x" not in pairs
     assert "&lt;img src=x onerror=alert(1)&gt;" in pairs
+
+
+def test_a_plain_shell_shows_a_one_line_summary() -> None:
+    report = hand_report(pairs=500)
+    counts = report.counts()
+    text = repr(report)
+    assert text.startswith("<Report ")
+    assert text.endswith(">")
+    assert "\n" not in text
+    assert len(text) < 200
+    assert f"{counts['error']} errors" in text
+    assert "503 duplicate pairs" in text

@@ -32,7 +32,8 @@ def _describe(findings: Sequence[Finding], max_items: int, max_samples: int) -> 
         lines.append(f"[{f.severity}] {f.message}")
         if f.hint:
             lines.append(f"    hint: {f.hint}")
-        if len(f.samples) > 1:
+        # (The samples, unless the message already names them all: an unreadable file's does.)
+        if any(key not in f.message for key in f.samples):
             shown = ", ".join(f.samples[:max_samples])
             more = f" ... and {len(f.samples) - max_samples:,} more" if len(f.samples) > max_samples else ""
             lines.append(f"    samples: {shown}{more}")
