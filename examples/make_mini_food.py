@@ -6,7 +6,7 @@ test image was also in train, so every split scored 100%. This script draws proc
 test entirely from copies of training images: byte copies, JPEG re-encodes at a lower quality, PNG re-saves
 and slightly smaller resizes, as happens when a data set is assembled from several downloads.
 
-    python examples/make_mini_food.py                 # examples/mini-food: 100 train, 55 val, 53 test
+    python examples/make_mini_food.py                 # examples/mini-food: 100 train, 56 val, 52 test
     python examples/make_mini_food.py --clean         # val/test are new photos: no leak
     python examples/make_mini_food.py /tmp/big --train-per-class 5000   # ~20,000 images
 """
