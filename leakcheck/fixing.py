@@ -298,13 +298,22 @@ def render_actions_csv(plan: FixPlan) -> str:
 
 def render_manifest_csv(plan: FixPlan, out: str | os.PathLike[str]) -> str:
     """`path,label,split` rows for the kept and moved samples, paths relative to `out` (the manifest's
-    folder) and pointing at the original files."""
+    folder) and pointing at the original files.
+
+    Raises:
+        InputError: a file name is not UTF-8 text, which a UTF-8 manifest cannot name.
+    """
     text = CsvText()
     text.row(("path", "label", "split"))
     base = Path(out).resolve()
     for a in plan.actions:
         if a.action != "dropped" and a.path is not None:
             rel = Path(os.path.relpath(a.path.resolve(), base)).as_posix()
+            if display_name(rel) != rel:
+                raise InputError(
+                    f"{display_name(str(a.path))}: the file name is not UTF-8 text, which a manifest cannot name",
+                    hint="rename the file, or run fix without --manifest-only",
+                )
             text.row((rel, a.label or "", a.new_split))
     return text.text()
 

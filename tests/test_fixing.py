@@ -93,6 +93,11 @@ def test_odd_file_names_round_trip_through_the_actions_csv(data: Path, tmp_path:
     first = snapshot(out)
     assert fix(data, out) == 0
     assert snapshot(out) == first
+    # A UTF-8 manifest cannot name a file whose name is not UTF-8 (one kept, in train): one line, exit 2.
+    with open(os.fsencode(data / "train" / "cat") + b"/kept-\xff.jpg", "wb") as fh:
+        fh.write(image)
+    assert fix(data, tmp_path / "listed", "--manifest-only") == 2
+    assert not (tmp_path / "listed" / MANIFEST_FILE).exists()
 
 
 def test_foreign_or_overlapping_out_is_refused(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
