@@ -62,7 +62,9 @@ def test_two_outputs_on_stdout_and_bad_format_are_usage_errors(data: Path, capsy
 def test_unwritable_html_target_is_one_clear_line(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = tmp_path / "missing-folder" / "report.html"
+    # (A missing folder is made; a file where the folder should be cannot be.)
+    (tmp_path / "a-file").write_text("x")
+    target = tmp_path / "a-file" / "report.html"
     assert main(["scan", str(data), "-q", "-j", "1", "--html", str(target)]) == 2
     err = capsys.readouterr().err
     assert f"{target}: cannot write" in err
