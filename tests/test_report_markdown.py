@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import lxml.html
 import pytest
 from markdown_it import MarkdownIt
@@ -68,3 +70,12 @@ def test_code_spans_and_text_hold_any_name_literally(name: str) -> None:
     assert cells[0].text_content() == shown
     assert _html(md_code(name)).text_content().strip() == shown
     assert _html(f"x {md_text(name)}").text_content().strip() == f"x {shown}"
+
+
+def test_names_in_text_mention_no_one_and_link_no_issue() -> None:
+    text = md_text("identical images labelled '@someone' vs 'cat': test/@team/#77.jpg")
+    # What GitHub turns into a mention or an issue link: a sign followed by a word character.
+    assert not re.search(r"[@#]\w", text)
+    assert _html(f"x {text}").text_content().replace("\u200b", "").strip() == (
+        "x identical images labelled '@someone' vs 'cat': test/@team/#77.jpg"
+    )

@@ -29,9 +29,14 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
+# '@name' mentions people and '#123' links an issue in a GitHub comment (outside code spans); a zero-width
+# space after the sign leaves the text as it reads and stops both.
+_REFERENCE = re.compile(r"([@#])(?=\w)")
+
+
 def md_text(text: str) -> str:
-    """Text that Markdown shows literally."""
-    return _PUNCTUATION.sub(r"\\\1", _printable(text))
+    """Text that Markdown shows literally (and that mentions no one and links no issue on GitHub)."""
+    return _REFERENCE.sub("\\1\u200b", _PUNCTUATION.sub(r"\\\1", _printable(text)))
 
 
 def md_code(text: str, *, in_table: bool = False) -> str:
