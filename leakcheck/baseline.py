@@ -84,20 +84,21 @@ def entries_from(report: Report, digests: Mapping[str, str] | None = None) -> tu
     digests = digests or {}
     by_id: dict[str, Entry] = {}
     for finding in report.findings:
-        if finding.severity < Severity.WARNING:
-            continue
-        scope = _scope(finding)
-        if finding.samples:
-            fresh = [
-                Entry(finding.check, scope, key, digests.get(key, ""), finding.severity) for key in finding.samples
-            ]
-        else:
-            fresh = [Entry(finding.check, scope, _subject(finding), "", finding.severity)]
-        for entry in fresh:
+        for entry in _entries_of(finding, digests):
             known = by_id.get(entry.id)
             if known is None or entry.severity > known.severity:
                 by_id[entry.id] = entry
     return tuple(sorted(by_id.values(), key=Entry.sort_key))
+
+
+def _entries_of(finding: Finding, digests: Mapping[str, str]) -> list[Entry]:
+    """A warning's or error's entries: one per sample (or one for a finding about no sample)."""
+    if finding.severity < Severity.WARNING:
+        return []
+    scope = _scope(finding)
+    if finding.samples:
+        return [Entry(finding.check, scope, key, digests.get(key, ""), finding.severity) for key in finding.samples]
+    return [Entry(finding.check, scope, _subject(finding), "", finding.severity)]
 
 
 def file_digests(root: str | Path, keys: Iterable[str]) -> dict[str, str]:
@@ -202,6 +203,11 @@ class Comparison:
             return 0
         threshold = Severity.parse(fail_on)
         return 1 if any(e.severity >= threshold for e in self.new) else 0
+
+    def accepts(self, finding: Finding) -> bool:
+        """Whether the baseline accepts the whole finding: none of its entries is new."""
+        new = {e.id for e in self.new}
+        return not any(e.id in new for e in _entries_of(finding, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {

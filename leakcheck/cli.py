@@ -30,7 +30,7 @@ from leakcheck.model import Severity
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.near.sensitivity import SENSITIVITIES
 from leakcheck.progress import ProgressStart
-from leakcheck.render.baseline import render_comparison, render_json_with_baseline
+from leakcheck.render.baseline import render_comparison, render_comparison_markdown, render_json_with_baseline
 from leakcheck.render.findings import render_findings
 from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
@@ -392,7 +392,12 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         comparison = compare(entries_from(report, report_digests(report, args.path)), accepted)
     stdout_taken = "-" in (args.json, args.pairs, args.junit, args.html)
     if not args.quiet and args.format == "markdown":
-        (sys.stderr if stdout_taken else sys.stdout).write(render_markdown(report, max_items=args.max_items))
+        text = render_markdown(report, max_items=args.max_items)
+        if comparison is not None and settings.baseline is not None:
+            text += "\n" + render_comparison_markdown(
+                comparison, source=_shown(settings.baseline), fail_on=settings.fail_on, max_items=args.max_items
+            )
+        (sys.stderr if stdout_taken else sys.stdout).write(text)
     elif not args.quiet:
         # With a machine format on stdout, the human report moves to stderr.
         console = err if stdout_taken else out
@@ -411,7 +416,8 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.pairs:
         _write(args.pairs, render_pairs_csv(report), out)
     if args.junit:
-        _write(args.junit, render_junit(report, fail_on=settings.fail_on), out)
+        accepts = comparison.accepts if comparison is not None else None
+        _write(args.junit, render_junit(report, fail_on=settings.fail_on, accepted=accepts), out)
     if args.html:
         _write(args.html, render_html(report, thumbnail=thumbnailer(args.path)), out)
     if comparison is not None:

@@ -81,6 +81,34 @@ def test_one_planted_leak_fails_naming_only_it(project: tuple[Path, Path], capsy
     assert gate(data, baseline, capsys)[0] == 0
 
 
+def test_junit_and_markdown_follow_the_baseline(project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from lxml import etree
+
+    data, baseline = project
+    junit = data.parent / "junit.xml"
+
+    def run() -> tuple[int, str, etree._Element]:
+        capsys.readouterr()
+        argv = ["scan", str(data), "--no-config", "--baseline", str(baseline), "--format", "markdown"]
+        code = main([*argv, "--junit", str(junit)])
+        return code, capsys.readouterr().out, etree.fromstring(junit.read_bytes())
+
+    # Every leak accepted: the JUnit file fails nothing (a CI step reading it agrees with the exit code).
+    code, markdown, doc = run()
+    assert (code, doc.get("failures")) == (0, "0")
+    assert "**Baseline**" in markdown
+    assert "PASS: nothing new" in markdown
+    # A new leak fails its check (the finding that holds it), and the Markdown lists it as new.
+    reencode(data / "train/cat/03.jpg", data / "test/cat/planted.jpg", quality=80)
+    code, markdown, doc = run()
+    assert (code, doc.get("failures")) == (1, "1")
+    failure = doc.find(".//testcase[@name='cross-split-duplicates']/failure")
+    assert failure is not None
+    assert "planted.jpg" in (failure.text or "")
+    assert "FAIL: new findings since the baseline" in markdown
+    assert "- new error: `cross-split-duplicates` test:train `test/cat/planted.jpg`" in markdown
+
+
 def test_a_second_copy_of_an_accepted_leak_is_new(
     project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

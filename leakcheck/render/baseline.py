@@ -9,6 +9,7 @@ from rich.text import Text
 
 from leakcheck.baseline import Comparison, Entry
 from leakcheck.model import Severity
+from leakcheck.render.markdown import md_code, md_text
 from leakcheck.render.terminal import printable
 from leakcheck.report import FailOn, Report
 
@@ -45,6 +46,26 @@ def render_comparison(
     else:
         parts.append(Text.assemble(("PASS", "bold green"), "  nothing new since the baseline"))
     return Group(*parts)
+
+
+def render_comparison_markdown(
+    comparison: Comparison, *, source: str, fail_on: FailOn = "error", max_items: int = 8
+) -> str:
+    """The baseline section appended to the Markdown summary: the counts, what is new (it decides the exit
+    code), and the verdict against the baseline."""
+    verdict = "FAIL: new findings since the baseline" if comparison.exit_code(fail_on) else "PASS: nothing new"
+    lines = [
+        f"**Baseline** {md_code(source)}: {len(comparison.accepted):,} accepted, {len(comparison.new):,} new, "
+        f"{len(comparison.stale):,} no longer occur \N{MIDDLE DOT} **{verdict}**",
+        "",
+    ]
+    for e in comparison.new[:max_items]:
+        lines.append(f"- new {e.severity}: {md_code(e.check)} {md_text(e.scope)} {md_code(e.sample)}")
+    if len(comparison.new) > max_items:
+        lines.append(f"- \N{HORIZONTAL ELLIPSIS} and {len(comparison.new) - max_items:,} more")
+    if comparison.new:
+        lines.append("")
+    return "\n".join(lines)
 
 
 def render_json_with_baseline(report: Report, comparison: Comparison, *, source: str) -> str:

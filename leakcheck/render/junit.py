@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from leakcheck.model import Finding, Severity
 from leakcheck.report import FailOn, Report
@@ -42,8 +42,16 @@ def _describe(findings: Sequence[Finding], max_items: int, max_samples: int) -> 
     return _xml_text("\n".join(lines) + "\n")
 
 
-def render_junit(report: Report, *, fail_on: FailOn = "error", max_items: int = 100, max_samples: int = 10) -> str:
-    """The JUnit XML document. `fail_on="never"` reports every finding as output, none as a failure."""
+def render_junit(
+    report: Report,
+    *,
+    fail_on: FailOn = "error",
+    max_items: int = 100,
+    max_samples: int = 10,
+    accepted: Callable[[Finding], bool] | None = None,
+) -> str:
+    """The JUnit XML document. `fail_on="never"` reports every finding as output, none as a failure;
+    `accepted` (a baseline's `Comparison.accepts`): findings it accepts are output, never failures."""
     threshold = None if fail_on == "never" else Severity.parse(fail_on)
     checks = _check_ids(report)
     suite_name = _xml_text(f"leakcheck {report.root}")
@@ -51,7 +59,11 @@ def render_junit(report: Report, *, fail_on: FailOn = "error", max_items: int = 
     failures = 0
     for check in checks:
         found = [f for f in report.findings if f.check == check]
-        failing = [f for f in found if threshold is not None and f.severity >= threshold]
+        failing = [
+            f
+            for f in found
+            if threshold is not None and f.severity >= threshold and not (accepted is not None and accepted(f))
+        ]
         rest = [f for f in found if f not in failing]
         case = ET.Element("testcase", {"classname": "leakcheck", "name": check})
         if failing:
