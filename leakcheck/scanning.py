@@ -126,8 +126,14 @@ def _settings(
         rules = IgnoreRules(tuple(ignore))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"jobs must be at least 1, got {jobs}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    odd = next((c for c in checks if not callable(getattr(c, "run", None))), None)
+    if odd is not None:
+        raise UsageError(
+            f"checks must be check objects (leakcheck.checks, e.g. LabelConflicts()), got {odd!r}",
+            hint="to leave checks out, pass the others (or use --skip / the config's skip)",
+        )
     return _Settings(
         match, fp_options, jobs, checks, split_aliases, progress, group_pattern, rules,
         cache=cache, cache_dir=None if cache_dir is None else Path(cache_dir),
@@ -273,6 +279,11 @@ def scan_arrays(
     `scan`.
     """
     settings = _settings(**options)
+    if not isinstance(splits, Mapping):
+        raise UsageError(
+            f"splits must be a mapping of split name to arrays, got a {type(splits).__name__}",
+            hint='pass {"train": (x, y), "test": (x, y)}',
+        )
     listing = array_listing("arrays", mapping_splits(splits), label_names=label_names, aliases=settings.aliases)
     return _scan_listing(listing, settings, "arrays")
 
@@ -482,7 +493,8 @@ def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> R
     fingerprints = fingerprint_arrays(samples, total=listing.total, jobs=settings.jobs, progress=settings.progress)
     if namer is not None:
         namer.check()
-    return _report(listing.root, fingerprints, (), settings, source)
+    # (An array listing names the splits it was given empty; other listings have none to name.)
+    return _report(listing.root, fingerprints, (), settings, source, splits=getattr(listing, "empty_splits", ()))
 
 
 def _report(

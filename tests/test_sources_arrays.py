@@ -197,3 +197,37 @@ def test_16_bit_png_folder_matches_uint16_arrays(tmp_path: Path) -> None:
     assert next(f for f in folder.findings if f.check == "cross-split-duplicates").metrics["leaked"] == 2
     # Different images stay apart: the white-clipped hash of Pillow's "L" conversion would merge them all.
     assert not [f for f in folder.findings if f.check == "within-split-duplicates"]
+
+
+@pytest.mark.parametrize(
+    ("splits", "options", "error", "message"),
+    [
+        ("list", {}, "UsageError", "splits must be a mapping"),
+        ({"train": (["a.jpg", "b.jpg"], [0, 1])}, {}, "ManifestError", "image 0 is <U5"),
+        ({"train": "abc"}, {}, "ManifestError", "image 0 is <U1"),
+        ("ragged", {}, "ManifestError", "labels: not one value per image"),
+        ({"train": "x"}, {"checks": ["label-conflicts"]}, "UsageError", "checks must be check objects"),
+        ({"train": "x"}, {"jobs": "2"}, "UsageError", "jobs must be a whole number"),
+    ],
+)
+def test_bad_arrays_and_options_are_leakcheck_errors(splits: object, options: dict, error: str, message: str) -> None:  # type: ignore[type-arg]
+    x = smooth_images(6, seed=40)
+    if splits == "list":
+        splits = [(x, [0] * 6)]
+    elif splits == "ragged":
+        splits = {"train": (x, [[1], [2, 3], [1], [1], [1], [1]])}
+    elif splits == {"train": "x"}:
+        splits = {"train": x}
+    with pytest.raises(leakcheck.LeakcheckError, match=re.escape(message)) as info:
+        leakcheck.scan_arrays(splits, **{"jobs": 1, **options})  # type: ignore[arg-type]
+    assert type(info.value).__name__ == error
+
+
+def test_a_list_is_images_and_an_empty_split_is_reported() -> None:
+    x = smooth_images(6, seed=41)
+    # A list of images (sizes may vary), not an (images, labels) pair.
+    report = leakcheck.scan_arrays({"train": [x[0], x[1, :20, :24]]}, jobs=1)
+    assert [(s.split, s.images) for s in report.splits] == [("train", 2)]
+    report = leakcheck.scan_arrays({"train": (x, [0, 1] * 3), "test": (x[:0], [])}, jobs=1)
+    assert [(s.split, s.images) for s in report.splits] == [("train", 6), ("test", 0)]
+    assert [f.message for f in report.findings if f.metrics.get("problem") == "empty"] == ["test: no images"]

@@ -57,6 +57,8 @@ class ArrayListing:
     records: tuple[Record, ...]
     images: tuple[NDArray[Any], ...]
     scales: tuple[str, ...]
+    # Splits given with no images (reported as empty rather than left out).
+    empty_splits: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -91,6 +93,7 @@ def array_listing(
     """
     where = where or root
     seen: dict[str, str] = {}
+    empty: list[str] = []
     records: list[Record] = []
     images: list[NDArray[Any]] = []
     scales: list[str] = []
@@ -101,6 +104,8 @@ def array_listing(
         seen[split] = part.split
         pixels, scale = _images(part.images, f"{where}: split {part.split!r}")
         n = len(pixels)
+        if n == 0:
+            empty.append(split)
         labels = label_strings(part.labels, n, label_names, f"{where}: split {part.split!r} labels")
         groups = _strings(part.groups, n, f"{where}: split {part.split!r} groups")
         for i in range(n):
@@ -109,7 +114,7 @@ def array_listing(
             scales.append(scale)
     if not records:
         raise ManifestError(f"{where}: no images in any split", hint="pass at least one non-empty split")
-    return ArrayListing(root, tuple(records), tuple(images), tuple(scales))
+    return ArrayListing(root, tuple(records), tuple(images), tuple(scales), tuple(empty))
 
 
 def _images(images: Any, where: str) -> tuple[Sequence[NDArray[Any]], str]:
@@ -128,6 +133,12 @@ def _images(images: Any, where: str) -> tuple[Sequence[NDArray[Any]], str]:
         lo, hi, _ = finite_range(arr)
         return list(arr), infer_scale(arr.dtype, lo, hi)
     listed = [np.asarray(im) for im in images]
+    for i, im in enumerate(listed):
+        if im.dtype.kind not in "buif" or im.ndim not in (2, 3) or (im.ndim == 3 and im.shape[2] not in (1, 3, 4)):
+            raise ManifestError(
+                f"{where}: image {i} is {im.dtype} of shape {im.shape}; expected numbers, H x W or H x W x C "
+                "with C = 1, 3 or 4"
+            )
     return listed, split_scale(listed)
 
 
@@ -146,7 +157,7 @@ def label_strings(labels: Any, n: int, names: Sequence[str] | None, where: str) 
     """Labels as strings: integers (mapped through `names` when given), strings, N x 1 or one-hot rows."""
     if labels is None:
         return [None] * n
-    arr = np.asarray(labels)
+    arr = _array(labels, where)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     elif arr.ndim == 2 and arr.dtype.kind in "buif":
@@ -173,10 +184,17 @@ def label_strings(labels: Any, n: int, names: Sequence[str] | None, where: str) 
 def _strings(values: Any, n: int, where: str) -> list[str | None]:
     if values is None:
         return [None] * n
-    arr = np.asarray(values)
+    arr = _array(values, where)
     if arr.ndim != 1 or len(arr) != n:
         raise ManifestError(f"{where}: shape {arr.shape}; expected {n} values, one per image")
     return [_text(v) for v in arr.tolist()]
+
+
+def _array(values: Any, where: str) -> NDArray[Any]:
+    try:
+        return np.asarray(values)
+    except ValueError as exc:  # ragged rows
+        raise ManifestError(f"{where}: not one value per image ({exc})") from None
 
 
 def _text(value: Any) -> str:
@@ -184,10 +202,11 @@ def _text(value: Any) -> str:
 
 
 def mapping_splits(data: Mapping[str, Any]) -> list[SplitArrays]:
-    """`{"train": (x, y), "test": (x, y)}` (or `x`, `(x,)`, `(x, y, groups)`) as SplitArrays."""
+    """`{"train": (x, y), "test": (x, y)}` (or `x`, `(x,)`, `(x, y, groups)`) as SplitArrays. Only a
+    tuple holds (images, labels, groups); a list is the images themselves (of varying sizes, say)."""
     out: list[SplitArrays] = []
     for split, value in data.items():
-        if isinstance(value, tuple | list) and not isinstance(value, np.ndarray):
+        if isinstance(value, tuple):
             if not 1 <= len(value) <= 3:
                 raise ManifestError(
                     f"split {split!r}: expected (images,), (images, labels) or (images, labels, groups), "
