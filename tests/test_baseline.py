@@ -174,7 +174,10 @@ def test_renaming_a_leaked_file_matches_it_by_content(
 def test_fail_on_applies_to_new_findings(project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     data, baseline = project
     shutil.copyfile(data / "train/cat/01.jpg", data / "train/cat/zz-dup.jpg")  # a new within-split warning
-    assert gate(data, baseline, capsys)[0] == 0
+    code, _, out = gate(data, baseline, capsys)
+    assert code == 0
+    # The verdict does not claim that nothing is new.
+    assert "PASS  nothing new at or above --fail-on error (1 new below it)" in out
     code, payload, _ = gate(data, baseline, capsys, "--fail-on", "warning")
     assert code == 1
     assert [e["sample"] for e in payload["baseline"]["new"]] == ["train/cat/zz-dup.jpg"]

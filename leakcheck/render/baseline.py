@@ -41,11 +41,18 @@ def render_comparison(
     parts.extend(_listed(comparison.stale, "gone  ", "green", max_items))
     if comparison.stale:
         parts.append(Text("      these no longer occur: re-run 'leakcheck baseline' to drop them", style="dim"))
-    if comparison.exit_code(fail_on):
-        parts.append(Text.assemble(("FAIL", "bold red"), "  new findings since the baseline"))
-    else:
-        parts.append(Text.assemble(("PASS", "bold green"), "  nothing new since the baseline"))
+    failed, verdict = _verdict(comparison, fail_on)
+    parts.append(Text.assemble(("FAIL", "bold red") if failed else ("PASS", "bold green"), f"  {verdict}"))
     return Group(*parts)
+
+
+def _verdict(comparison: Comparison, fail_on: FailOn) -> tuple[bool, str]:
+    """Whether the comparison fails the run, and why in words."""
+    if comparison.exit_code(fail_on):
+        return True, "new findings since the baseline"
+    if comparison.new:
+        return False, f"nothing new at or above --fail-on {fail_on} ({len(comparison.new):,} new below it)"
+    return False, "nothing new since the baseline"
 
 
 def render_comparison_markdown(
@@ -53,7 +60,8 @@ def render_comparison_markdown(
 ) -> str:
     """The baseline section appended to the Markdown summary: the counts, what is new (it decides the exit
     code), and the verdict against the baseline."""
-    verdict = "FAIL: new findings since the baseline" if comparison.exit_code(fail_on) else "PASS: nothing new"
+    failed, why = _verdict(comparison, fail_on)
+    verdict = f"{'FAIL' if failed else 'PASS'}: {why}"
     lines = [
         f"**Baseline** {md_code(source)}: {len(comparison.accepted):,} accepted, {len(comparison.new):,} new, "
         f"{len(comparison.stale):,} no longer occur \N{MIDDLE DOT} **{verdict}**",
