@@ -33,7 +33,7 @@ from leakcheck.progress import ProgressStart
 from leakcheck.report import FailOn, Report
 from leakcheck.scanning import scan
 from leakcheck.sources.ignores import check_pattern
-from leakcheck.splits import DEFAULT_ALIASES
+from leakcheck.splits import DEFAULT_ALIASES, canonical_split
 
 CONFIG_NAMES = ("leakcheck.toml", "pyproject.toml")
 CHECK_IDS: tuple[str, ...] = tuple(c.id for c in DEFAULT_CHECKS)
@@ -80,6 +80,8 @@ class Settings:
         """The built-in split spellings extended by the configured ones."""
         merged = {name: tuple(spellings) for name, spellings in DEFAULT_ALIASES.items()}
         for name, extra in self.splits.items():
+            # Split names are case-insensitive: 'Val' extends the built-in 'val', not a split of its own.
+            name = canonical_split(name, merged) or name
             merged[name] = tuple(dict.fromkeys((*merged.get(name, (name,)), *extra)))
         return merged
 

@@ -279,6 +279,10 @@ def test_split_aliases_from_config(tmp_path: Path, capsys: pytest.CaptureFixture
     assert list(payload["splits"]) == ["train", "val", "test"]
     _, payload = report_json(tmp_path, ["scan", str(data), "--no-config"], capsys)
     assert list(payload["splits"]) == ["train", "test", "holdout"]
+    # Split names are case-insensitive in the config too.
+    (tmp_path / "leakcheck.toml").write_text('[splits]\nVal = ["holdout"]\n')
+    _, payload = report_json(tmp_path, ["scan", str(data)], capsys)
+    assert list(payload["splits"]) == ["train", "val", "test"]
 
 
 def test_ignore_globs_leave_paths_out(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
