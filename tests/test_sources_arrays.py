@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,18 @@ def test_npz_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
     np.savez(object_npz, x_train=np.array([np.zeros((2, 2)), None], dtype=object))
     assert main(["scan", str(object_npz), "-q"]) == 2
     assert "holds Python objects" in capsys.readouterr().err
+    # Random bytes, and an archive whose array is cut short: unreadable files, not Python objects.
+    noise = tmp_path / "noise.npz"
+    noise.write_bytes(np.random.default_rng(0).bytes(512))
+    cut = tmp_path / "cut.npz"
+    np.savez(tmp_path / "whole.npz", x_train=np.zeros((4, 8, 8), dtype=np.uint8))
+    with zipfile.ZipFile(tmp_path / "whole.npz") as whole, zipfile.ZipFile(cut, "w") as out:
+        out.writestr("x_train.npy", whole.read("x_train.npy")[:-100])
+    for bad in (noise, cut):
+        assert main(["scan", str(bad), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert f"{bad.name}: not a readable .npz file" in err
+        assert "Python objects" not in err
 
 
 def test_groups_as_a_third_array() -> None:

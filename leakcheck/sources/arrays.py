@@ -228,10 +228,15 @@ def read_npz(path: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, .
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"{path}: no such file", hint="check the path")
+    if not zipfile.is_zipfile(p):
+        # (np.load would take any other file for a pickle and refuse it as one.)
+        raise ManifestError(f"{path}: not a readable .npz file (not a zip archive)", hint="write it with numpy.savez")
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except ValueError as exc:
+        if "pickle" not in str(exc):  # a damaged member: truncated, or not array data
+            raise ManifestError(f"{path}: not a readable .npz file ({exc})", hint="write it with numpy.savez") from None
         raise ManifestError(
             f"{path}: holds Python objects ({exc})",
             hint="save plain numeric or string arrays; leakcheck never unpickles npz contents",
