@@ -144,7 +144,8 @@ def parse_baseline(text: str, *, source: str = "baseline") -> tuple[Entry, ...]:
     if not isinstance(payload, dict) or payload.get("format") != BASELINE_FORMAT:
         raise BaselineError(f"{source}: not a leakcheck baseline file", hint=redo)
     version = payload.get("version")
-    if version != BASELINE_VERSION:
+    # (type(): JSON's true equals 1 in Python.)
+    if type(version) is not int or version != BASELINE_VERSION:
         raise BaselineError(
             f"{source}: baseline version {version!r} is not supported (this leakcheck reads {BASELINE_VERSION})",
             hint=redo,
@@ -155,6 +156,8 @@ def parse_baseline(text: str, *, source: str = "baseline") -> tuple[Entry, ...]:
     entries: list[Entry] = []
     for n, raw in enumerate(raw_entries):
         try:
+            if not isinstance(raw, dict):
+                raise ValueError(f"expected an object, got {type(raw).__name__}")
             if not all(isinstance(raw.get(k), str) for k in ("check", "scope", "sample")):
                 raise ValueError("check, scope and sample must be strings")
             entries.append(

@@ -201,6 +201,8 @@ def test_baseline_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ('{"format": "something-else"}', "not a leakcheck baseline"),
         ('{"format": "leakcheck-baseline", "version": 99, "entries": []}', "version 99"),
         ('{"format": "leakcheck-baseline", "version": 1, "entries": [{"check": 1}]}', "entry 0"),
+        ('{"format": "leakcheck-baseline", "version": true, "entries": []}', "version True"),
+        ('{"format": "leakcheck-baseline", "version": 1, "entries": [[]]}', "entry 0 is malformed (expected an object"),
     ],
 )
 def test_malformed_baselines_exit_2(
