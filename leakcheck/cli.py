@@ -194,6 +194,9 @@ def _add_train_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     t.add_argument("--allow-leakage", action="store_true",
                    help="train even when val/test leak into train (the leak-adjusted score is shown)")  # fmt: skip
     t.add_argument("-j", "--jobs", type=_positive_int, default=None, help="decoding processes for the scan")
+    t.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="the scan's fingerprint cache (default: the user cache folder)")  # fmt: skip
+    t.add_argument("--no-cache", action="store_true", help="the scan neither reads nor writes the cache")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
@@ -214,7 +217,10 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.path), args.backbone)
     say = None if args.quiet else (lambda message: err.print(f"leakcheck: {message}", markup=False))
     try:
-        result = train(args.path, run_dir, options=options, jobs=args.jobs, verbose=0 if args.quiet else 2, log=say)
+        result = train(
+            args.path, run_dir, options=options, jobs=args.jobs, verbose=0 if args.quiet else 2, log=say,
+            cache=not args.no_cache, cache_dir=args.cache_dir,
+        )  # fmt: skip
     except RefusedError as exc:
         if exc.report is not None and exc.report.splits:
             err.print(render_terminal(exc.report))

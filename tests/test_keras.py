@@ -435,7 +435,19 @@ def test_evaluate_clean_separates_the_inflated_score_from_the_honest_one(tmp_pat
 
 
 # --- the trainer ----------------------------------------------------------------------------------------
-SMALL = ["--backbone", "mobilenetv2", "--alpha", "0.35", "--image-size", "32", "--weights", "none", "-j", "1"]
+SMALL = [
+    "--backbone",
+    "mobilenetv2",
+    "--alpha",
+    "0.35",
+    "--image-size",
+    "32",
+    "--weights",
+    "none",
+    "-j",
+    "1",
+    "--no-cache",
+]
 
 
 def test_train_refuses_a_leaking_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

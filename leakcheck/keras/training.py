@@ -111,8 +111,11 @@ def train(
     jobs: int | None = None,
     verbose: int = 0,
     log: Callable[[str], None] | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
-    """Scan `data`, refuse leaking splits, run preflight, train, and write the run folder `out`.
+    """Scan `data`, refuse leaking splits, run preflight, train, and write the run folder `out`
+    (`cache`, `cache_dir`: the scan's fingerprint cache, as for `scan`).
 
     Raises:
         RefusedError: the splits leak (and `allow_leakage` is off) or preflight found errors; nothing written.
@@ -134,7 +137,7 @@ def train(
     weights = _resolve_weights(options, backbone)
 
     say(f"scanning {root} for leaks")
-    report = scan(root, jobs=jobs)
+    report = scan(root, jobs=jobs, cache=cache, cache_dir=cache_dir)
     if report.leaking and not options.allow_leakage:
         raise RefusedError(
             "training refused: the splits leak (images of val/test also appear in train)",
