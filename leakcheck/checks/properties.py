@@ -47,25 +47,20 @@ class ImageProperties:
         for skip in index.skipped:
             if skip.reason in _QUIET_SKIPS:
                 quiet[skip.reason] += 1
-            elif skip.reason.startswith(UNREADABLE_FOLDER):
-                # Like an unreadable file, and worse: none of the folder's images were checked for leaks.
-                yield Finding(
-                    check=self.id,
-                    severity=Severity.ERROR,
-                    message=f"{skip.path}: skipped, {skip.reason}",
-                    samples=(skip.path,),
-                    metrics={"problem": "skipped", "reason": skip.reason},
-                    hint="make the folder readable (or --ignore it): none of its images were scanned",
-                )
-            else:
-                yield Finding(
-                    check=self.id,
-                    severity=Severity.WARNING,
-                    message=f"{skip.path}: skipped, {skip.reason}",
-                    samples=(skip.path,),
-                    metrics={"problem": "skipped", "reason": skip.reason},
-                    hint="fix or remove the entry; its images (if any) were not scanned",
-                )
+                continue
+            # A folder that cannot be listed is like an unreadable file, and worse: none of its images
+            # were checked for leaks.
+            unreadable = skip.reason.startswith(UNREADABLE_FOLDER)
+            yield Finding(
+                check=self.id,
+                severity=Severity.ERROR if unreadable else Severity.WARNING,
+                message=f"{skip.path}: skipped, {skip.reason}",
+                samples=(skip.path,),
+                metrics={"problem": "skipped", "reason": skip.reason},
+                hint="make the folder readable (or --ignore it): none of its images were scanned"
+                if unreadable
+                else "fix or remove the entry; its images (if any) were not scanned",
+            )
         if quiet:
             parts = ", ".join(f"{fmt_count(n)} {reason}" for reason, n in sorted(quiet.items()))
             yield Finding(
