@@ -431,10 +431,11 @@ def write_fix(
             if action.action == "dropped" or action.path is None:
                 continue
             target = out_path.joinpath(*action.target_parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
             if not _inside(target, base):
                 # (Only a link made inside --out while this ran can lead elsewhere; the check above saw none.)
+                # Checked before any folder is made, so that none is made through such a link.
                 raise UsageError(f"{out}: {target} leads outside the output folder", hint="choose a new folder")
+            target.parent.mkdir(parents=True, exist_ok=True)
             if not copy:
                 try:
                     os.link(action.path, target)

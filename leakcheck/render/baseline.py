@@ -50,6 +50,8 @@ def _verdict(comparison: Comparison, fail_on: FailOn) -> tuple[bool, str]:
     """Whether the comparison fails the run, and why in words."""
     if comparison.exit_code(fail_on):
         return True, "new findings since the baseline"
+    if comparison.new and fail_on == "never":
+        return False, f"{len(comparison.new):,} new (with --fail-on never nothing fails)"
     if comparison.new:
         return False, f"nothing new at or above --fail-on {fail_on} ({len(comparison.new):,} new below it)"
     return False, "nothing new since the baseline"
