@@ -100,6 +100,50 @@ def test_bad_tf_data_input(tf: Any) -> None:
         leakcheck.scan_dataset({"train": pairs})
 
 
+def test_decoded_jpegs_are_images_whatever_the_channels_say(tf: Any) -> None:
+    """tf.io.decode_jpeg without channels= leaves the shape (None, None, None): one image, not a batch."""
+    import io
+
+    x = smooth_images(10, seed=54)
+
+    def jpegs(images: np.ndarray) -> list[bytes]:
+        out = []
+        for im in images:
+            buf = io.BytesIO()
+            Image.fromarray(im).save(buf, "JPEG", quality=95)
+            out.append(buf.getvalue())
+        return out
+
+    train, test = jpegs(x[:8]), jpegs(np.concatenate([x[:2], x[8:]]))
+
+    def decoded(data: list[bytes]) -> Any:
+        ds = tf.data.Dataset.from_tensor_slices((data, np.arange(len(data)) % 2))
+        return ds.map(lambda s, y: (tf.io.decode_jpeg(s), y))
+
+    report = leakcheck.scan_dataset({"train": decoded(train), "test": decoded(test)})
+    assert [(s.split, s.images) for s in report.splits] == [("train", 8), ("test", 4)]
+    leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
+    assert leak.metrics["leaked"] == 2
+
+
+def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
+    x, y = _data()["train"]
+    slices = tf.data.Dataset.from_tensor_slices
+    cases = {
+        "repeats forever": slices((x, y)).repeat().batch(8),
+        "batches of vectors of length 3072": slices((x.reshape(len(x), -1), y)).batch(8),
+        "not a tensor": slices(((x, y), y)),
+        "shape is unknown": slices((x, y)).map(
+            lambda a, b: (tf.numpy_function(lambda v: v, [a], tf.uint8), b)  # type: ignore[no-any-return]
+        ),
+    }
+    for message, ds in cases.items():
+        with pytest.raises(UsageError, match=message):
+            leakcheck.scan_dataset({"train": ds})
+    with pytest.raises(UsageError, match="batched=True, but its elements are single images"):
+        leakcheck.scan_dataset({"train": slices((x, y))}, batched=True)
+
+
 def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:
     """Write a builder's real metadata (dataset_info.json, features.json) as `tfds build` would, with no
     examples: mock_data then serves the examples, and the builder counts as prepared."""

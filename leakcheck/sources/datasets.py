@@ -52,18 +52,42 @@ def _element_parts(spec: Any, image_key: str | None, label_key: str | None, wher
     if isinstance(spec, tuple | list):
         if not 1 <= len(spec) <= 3:
             raise UsageError(f"{where}: elements are {len(spec)}-tuples; expected (image, label) or (image, label, w)")
-        return 0, (1 if len(spec) > 1 else None), spec[0]
-    return None, None, spec
+        image = spec[0]
+    else:
+        image = spec
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        raise UsageError(
+            f"{where}: the image part of each element is a {type(image).__name__}, not a tensor",
+            hint="map the dataset to (image, label) or {'image': ..., 'label': ...} elements",
+        )
+    return (0, (1 if len(spec) > 1 else None), image) if isinstance(spec, tuple | list) else (None, None, image)
 
 
-def _is_batched(image_spec: Any) -> bool:
-    """Rank 4 is a batch of images; rank 3 is one HxWxC image when C is 1, 3 or 4, else a batch of HxW."""
+def _is_batched(image_spec: Any, where: str) -> bool:
+    """Rank 4 is a batch of images; rank 3 is one HxWxC image when C is 1, 3 or 4 or not known yet (a
+    JPEG decoded without `channels=`), else a batch of HxW; rank 2 is one HxW image, unless its first
+    axis is open and its second fixed: a batch of flattened vectors, which are not images.
+
+    Raises:
+        UsageError: the rank is unknown, or elements are batches of vectors.
+    """
     shape = image_spec.shape
-    rank = len(shape)
+    if shape.rank is None:
+        raise UsageError(
+            f"{where}: the images' shape is unknown (a tf.numpy_function or py_function map?)",
+            hint="give it with tf.ensure_shape in the map, or pass batched=True or False",
+        )
+    rank = shape.rank
     if rank == 4:
         return True
     if rank == 3:
-        return shape[-1] not in (1, 3, 4)
+        return shape[-1] is not None and shape[-1] not in (1, 3, 4)
+    if rank == 2 and shape[0] is None and shape[1] is not None:
+        raise UsageError(
+            f"{where}: elements are batches of vectors of length {shape[1]}, not images",
+            hint="reshape them to H x W or H x W x C images before scanning (or pass batched=False if each "
+            "element really is one H x W image)",
+        )
     return False
 
 
@@ -107,6 +131,11 @@ class DatasetListing:
             image = element if part.image is None else element[part.image]
             label = None if part.label is None else element[part.label]
             if part.batched:
+                if np.ndim(image) < 3 or (label is not None and np.ndim(label) == 0):
+                    raise UsageError(
+                        f"split {part.split!r}: batched=True, but its elements are single images",
+                        hint="pass batched=False (or leave it out to decide from the element shape)",
+                    )
                 labels = [None] * len(image) if label is None else list(label)
                 yield from zip(np.asarray(image), labels, strict=True)
             else:
@@ -136,9 +165,14 @@ def dataset_split(
 
     where = f"split {split!r}"
     image_sel, label_sel, image_spec = _element_parts(dataset.element_spec, image_key, label_key, where)
-    is_batched = _is_batched(image_spec) if batched is None else batched
+    is_batched = _is_batched(image_spec, where) if batched is None else batched
+    cardinality = int(dataset.cardinality())
+    if cardinality == int(tf.data.INFINITE_CARDINALITY):
+        raise UsageError(
+            f"{where}: the dataset repeats forever (.repeat()), so a scan would never end",
+            hint="scan a finite part: drop .repeat(), or take N elements with .take(N)",
+        )
     if count is None and not is_batched:
-        cardinality = int(dataset.cardinality())
         count = cardinality if cardinality >= 0 else None
     scale = "0-255" if image_spec.dtype == tf.uint8 else None
     return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count)
