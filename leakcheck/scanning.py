@@ -484,6 +484,12 @@ def _scan_files(
 
 
 def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> Report:
+    if settings.semantic is not None:
+        # (The semantic tier embeds image files; in-memory images are not kept after fingerprinting.)
+        raise UsageError(
+            f"semantic similarity needs image files (a folder or a manifest); {source} images are not embedded",
+            hint="drop semantic=, or scan the images as files",
+        )
     if settings.ignore:
         raise UsageError(f"ignore globs apply to folders and manifests, not to {source} data")
     samples: Iterable[Sample] = listing.samples()

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from rich.console import Console
 
 from leakcheck.cli import main
+from leakcheck.errors import UsageError
 from leakcheck.near.semantic import SemanticWeightsMissing, load_embedder
+from leakcheck.render.terminal import render_terminal
 from leakcheck.scanning import scan
 
 # Keras 3 on TensorFlow converts variables with np.array(x, copy=False), which numpy 2 flags; not ours.
@@ -54,6 +57,12 @@ def test_semantic_tier_lists_similar_pairs_from_a_local_model(tmp_path: Path, ti
     assert report.parameters["semantic"] == str(tiny_model)
     # "similar" pairs are listed, never counted as copies.
     assert not report.leaking
+    console = Console(record=True, width=200)
+    console.print(render_terminal(report))
+    text = console.export_text()
+    assert "semantically similar pairs (not copies) (10)" in text
+    assert "near-duplicate pairs" not in text
+    assert text.rstrip().endswith("0 duplicate pairs, 10 similar pairs")
     strict = scan(tmp_path / "data", jobs=1, semantic=tiny_model, semantic_min_similarity=0.9999)
     assert len([r for r in strict.relations if r.kind == "similar"]) < len(similar)
 
@@ -74,6 +83,34 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path: Path, capsys: pytest.
     assert code == 2
     assert "nope.keras: no such model file" in err
     assert "Traceback" not in err
+
+
+def test_models_that_cannot_embed_and_in_memory_data_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras = pytest.importorskip("keras")
+    _dataset(tmp_path / "data")
+
+    def saved(name: str, inputs: object, outputs: object) -> Path:
+        path = tmp_path / f"{name}.keras"
+        keras.Model(inputs, outputs).save(path)
+        return path
+
+    gray = keras.Input((32, 32, 1))
+    rgb = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(rgb)
+    models = {
+        "takes inputs of shape (None, 32, 32, 1)": saved("gray", gray, keras.layers.GlobalAveragePooling2D()(gray)),
+        "gives 1 number per image": saved("score", rgb, keras.layers.Dense(1)(pooled)),
+        "has 2 outputs": saved("two", rgb, [pooled, keras.layers.Dense(4)(pooled)]),
+    }
+    for message, model in models.items():
+        assert main(["scan", str(tmp_path / "data"), "-q", "--no-cache", "--semantic", str(model)]) == 2
+        err = capsys.readouterr().err
+        assert message in err
+        assert len(err.strip().splitlines()) == 1
+    with pytest.raises(UsageError, match="semantic similarity needs image files"):
+        scan({"train": np.zeros((2, 8, 8, 3), dtype=np.uint8)}, semantic=models["has 2 outputs"])
 
 
 def test_plain_scan_never_imports_tensorflow(tmp_path: Path) -> None:

@@ -71,8 +71,14 @@ def load_embedder(spec: str | os.PathLike[str]) -> Embedder:
                 hint="leakcheck never downloads: put the file there (or set KERAS_HOME), or pass a .keras model",
             )
         keras = _import_keras()
-        model = getattr(keras.applications, ctor)(weights=str(weights), include_top=False, pooling="avg",
-                                                  input_shape=(side, side, 3))  # fmt: skip
+        try:
+            model = getattr(keras.applications, ctor)(weights=str(weights), include_top=False, pooling="avg",
+                                                      input_shape=(side, side, 3))  # fmt: skip
+        except (OSError, ValueError) as exc:  # a truncated or foreign weights file
+            raise InputError(
+                f"{weights}: cannot load the weights of {text} ({exc})",
+                hint="replace the file with the real Keras weights file (leakcheck never downloads)",
+            ) from None
         preprocess = getattr(keras.applications, module).preprocess_input
         return Embedder(text, side, lambda batch: _predict(model, preprocess(batch.astype(np.float32))))
     path = Path(text)
@@ -89,13 +95,29 @@ def load_embedder(spec: str | os.PathLike[str]) -> Embedder:
             f"{text}: cannot load as a Keras model ({exc})", hint="save it with model.save('x.keras')"
         ) from None
     shape = model.input_shape
+    # leakcheck feeds square RGB images in [0, 1]: (batch, side, side, 3).
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[3] not in (3, None) or shape[1] != shape[2]:
+        raise InputError(
+            f"{text}: the model takes inputs of shape {shape}; leakcheck feeds square RGB images "
+            "(None, S, S, 3) with values in [0, 1]",
+            hint="wrap the model so that it takes such images (resize, convert to grayscale inside it)",
+        )
     side = int(shape[1]) if shape[1] is not None else 224
-    return Embedder(path.name, side, lambda batch: _predict(model, batch.astype(np.float32) / 255.0))
+    return Embedder(path.name, side, lambda batch: _predict(model, batch.astype(np.float32) / 255.0, text))
 
 
-def _predict(model: Any, batch: NDArray[np.float32]) -> NDArray[np.float32]:
-    out = np.asarray(model(batch, training=False), dtype=np.float32)
-    return out.reshape(out.shape[0], -1)
+def _predict(model: Any, batch: NDArray[np.float32], name: str = "the model") -> NDArray[np.float32]:
+    raw = model(batch, training=False)
+    if isinstance(raw, list | tuple | dict):
+        raise InputError(f"{name}: the model has {len(raw)} outputs; an embedder has one", hint="keep one output")
+    out = np.asarray(raw, dtype=np.float32)
+    out = out.reshape(out.shape[0], -1)
+    if out.shape[1] < 2:
+        raise InputError(
+            f"{name}: the model gives {out.shape[1]} number per image; an embedding needs several",
+            hint="use the model's feature layer (before the classifier), not a single score",
+        )
+    return out
 
 
 def embed_paths(embedder: Embedder, paths: Sequence[Path]) -> NDArray[np.float32]:

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leakcheck.checks.base import plural
+from leakcheck.index import Relation
 from leakcheck.model import Finding, Severity
 from leakcheck.report import Report
 
@@ -68,10 +69,17 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
         Text.assemble(
             (verdict, style),
             f"  {plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
-            f"{plural(counts['info'], 'note')}; {plural(len(report.relations), 'duplicate pair')}",
+            f"{plural(counts['info'], 'note')}; {_pair_counts(report)}",
         )
     )
     return Group(*parts)
+
+
+def _pair_counts(report: Report) -> str:
+    """'N duplicate pairs', and the similar pairs apart (the semantic tier's are not copies)."""
+    similar = sum(1 for r in report.relations if r.kind == "similar")
+    text = plural(len(report.relations) - similar, "duplicate pair")
+    return f"{text}, {plural(similar, 'similar pair')}" if similar else text
 
 
 def _sample_lines(f: Finding, max_items: int) -> list[Text]:
@@ -114,14 +122,18 @@ def _splits_table(report: Report) -> Table:
 
 
 def _near_pairs(report: Report, max_items: int) -> list[RenderableType]:
-    """The near-duplicate pairs, strongest first, each with its score and what separates the two."""
-    near = sorted((r for r in report.relations if r.kind == "near"), key=lambda r: (-r.score, r.sort_key()))
-    similar = [r for r in report.relations if r.kind == "similar"]
-    if similar:
-        near += sorted(similar, key=lambda r: (-r.score, r.sort_key()))
-    if not near:
-        return []
-    parts: list[RenderableType] = [Text(""), Text(f"near-duplicate pairs ({len(near):,})", style="bold")]
+    """The near-duplicate pairs, strongest first, each with its score and what separates the two; then
+    the semantic tier's similar pairs under their own heading (they are not copies)."""
+    parts: list[RenderableType] = []
+    for kind, title in (("near", "near-duplicate pairs"), ("similar", "semantically similar pairs (not copies)")):
+        pairs = sorted((r for r in report.relations if r.kind == kind), key=lambda r: (-r.score, r.sort_key()))
+        if pairs:
+            parts += _pair_lines(pairs, title, max_items)
+    return parts
+
+
+def _pair_lines(near: list[Relation], title: str, max_items: int) -> list[RenderableType]:
+    parts: list[RenderableType] = [Text(""), Text(f"{title} ({len(near):,})", style="bold")]
     for r in near[:max_items]:
         parts.append(
             Text.assemble(
