@@ -142,6 +142,9 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
             leakcheck.scan_dataset({"train": ds})
     with pytest.raises(UsageError, match="batched=True, but its elements are single images"):
         leakcheck.scan_dataset({"train": slices((x, y))}, batched=True)
+    # An empty split is reported as one, as an empty folder is.
+    report = leakcheck.scan_dataset({"train": slices((x, y)), "test": slices((x, y)).take(0).batch(4)})
+    assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 0)]
 
 
 def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:
@@ -195,3 +198,14 @@ def test_unprepared_tfds_names_the_command(tfds: Any, tmp_path: Path, capsys: py
     assert list(tmp_path.iterdir()) == []  # nothing was downloaded or created
     assert main(["scan", "tfds:no_such_dataset_xyz", "--data-dir", str(tmp_path), "-q"]) == 2
     assert "no such TFDS dataset" in capsys.readouterr().err
+    # A version TFDS does not have: one line (TFDS asserts), naming the versions it has.
+    assert main(["scan", "tfds:mnist:9.9.9", "--data-dir", str(tmp_path), "-q", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be loaded at version 9.9.9" in err
+    assert "Traceback" not in err
+
+
+def test_tfds_data_dir_expands_the_home_folder(tfds: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(DataNotFoundError, match=f"not prepared in {tmp_path}/tensorflow_datasets"):
+        leakcheck.scan_tfds("cifar10", data_dir="~/tensorflow_datasets")

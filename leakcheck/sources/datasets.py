@@ -113,6 +113,11 @@ class DatasetListing:
     label_names: tuple[str, ...] | None = None
 
     @property
+    def empty_splits(self) -> tuple[str, ...]:
+        """Splits known in advance to hold no images (reported as empty rather than left out)."""
+        return tuple(part.split for part in self.splits if part.count == 0)
+
+    @property
     def total(self) -> int | None:
         counts = [part.count for part in self.splits]
         return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
@@ -172,7 +177,7 @@ def dataset_split(
             f"{where}: the dataset repeats forever (.repeat()), so a scan would never end",
             hint="scan a finite part: drop .repeat(), or take N elements with .take(N)",
         )
-    if count is None and not is_batched:
+    if count is None and (not is_batched or cardinality == 0):
         count = cardinality if cardinality >= 0 else None
     scale = "0-255" if image_spec.dtype == tf.uint8 else None
     return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count)
@@ -249,15 +254,17 @@ def read_tfds(
         import tensorflow_datasets as tfds
     except ImportError:  # optional: the `tf` extra
         raise UsageError("reading TFDS datasets needs tensorflow-datasets", hint=_INSTALL_HINT) from None
-    dir_text = os.fspath(data_dir) if data_dir is not None else None
+    dir_text = os.path.expanduser(os.fspath(data_dir)) if data_dir is not None else None
+    if isinstance(splits, str):
+        splits = [splits]
     try:
         builder = tfds.builder(name, data_dir=dir_text)
     except tfds.core.registered.DatasetNotFoundError:
         raise DataNotFoundError(
             f"tfds:{name}: no such TFDS dataset", hint="see 'tfds build --help' or the TFDS catalog for names"
         ) from None
-    except ValueError as exc:  # an unknown config or version
-        raise DataNotFoundError(f"tfds:{name}: {exc}") from None
+    except (ValueError, AssertionError) as exc:  # an unknown config or version (TFDS asserts on some)
+        raise DataNotFoundError(f"tfds:{name}: {str(exc).strip() or 'unknown config or version'}") from None
     absl = logging.getLogger("absl")
     level = absl.level
     absl.setLevel(logging.ERROR)  # is_prepared() logs a warning for the very case we report below
