@@ -179,16 +179,20 @@ def fingerprint_arrays(
 
 def cache_key(record: Record, stats: Mapping[str, tuple[int, int, int]] | None = None) -> CacheKey | None:
     """The file's identity for the cache, taken before it is read (a later change then misses);
-    `stats`: (size, mtime_ns, ...) by sample key, already taken (a walk of the tree), else stat."""
+    `stats`: (size, mtime_ns, ctime_ns) by sample key, already taken (a walk of the tree), else stat.
+
+    Its time is the later of mtime and ctime: new bytes of the same size with the old mtime put back
+    (`touch -r`, `cp -p` over a file) still move the ctime, and such a file is then digested again (its
+    bytes, not a decode, when they are unchanged: a chmod or a hard link moves the ctime too)."""
     if record.path is None:
         return None
     if stats is not None and (known := stats.get(record.key)) is not None:
-        return CacheKey(record.key, known[0], known[1])
+        return CacheKey(record.key, known[0], max(known[1], known[2]))
     try:
         st = os.stat(record.path)
     except OSError:
         return None
-    return CacheKey(record.key, st.st_size, st.st_mtime_ns)
+    return CacheKey(record.key, st.st_size, max(st.st_mtime_ns, st.st_ctime_ns))
 
 
 def fingerprint_dataset(

@@ -126,14 +126,35 @@ def test_files_with_new_times_but_the_same_bytes_are_not_decoded(
     report = leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
     assert counter.keys == ["train/a/1.jpg"]
     assert report.to_json() == leakcheck.scan(dataset, jobs=1, cache=False).to_json()
-    # The rows now carry the new times: the next scan (its report rebuilt) reads them as they are.
+    # The rows now carry the new times (the later of mtime and ctime): the next scan (its report rebuilt)
+    # reads them as they are.
     with sqlite3.connect(cache_file(dataset, cache_dir)) as conn:
         conn.execute("DELETE FROM reports")
-        times = {t for (t,) in conn.execute("SELECT mtime_ns FROM fingerprints WHERE key != 'train/a/1.jpg'")}
-    assert times == {1_000_000_000}
+        times = dict(conn.execute("SELECT key, mtime_ns FROM fingerprints WHERE key != 'train/a/1.jpg'").fetchall())
+    stamps = {k: max((dataset / k).stat().st_mtime_ns, (dataset / k).stat().st_ctime_ns) for k in times}
+    assert times == stamps
     counter.keys.clear()
     assert leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir).to_json() == report.to_json()
     assert counter.keys == []
+
+
+def test_new_bytes_of_the_same_size_under_the_old_mtime_are_decoded(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp -p` or `touch -r` over a file: same size, same mtime, other bytes. Only the ctime tells."""
+    cache_dir = tmp_path / "cache"
+    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    target = dataset / "test" / "a" / "t0.png"
+    before = target.stat()
+    # Another test image's bytes, padded to the same size: now an exact copy of nothing it was.
+    other = (dataset / "test" / "a" / "t1.png").read_bytes()
+    target.write_bytes(other[: before.st_size].ljust(before.st_size, b"\0"))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    counter = DecodeCounter(monkeypatch)
+    report = leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    assert counter.keys == ["test/a/t0.png"]
+    assert report.to_json() == leakcheck.scan(dataset, jobs=1, cache=False).to_json()
 
 
 def test_other_options_or_version_empty_the_cache(
