@@ -368,6 +368,15 @@ def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+# What SQLite says when a sound file cannot be used now (another scan holds it past the timeout, the
+# folder is read-only, the file cannot be opened): unlike damage, no reason to delete it.
+_UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o")
+
+
+def _unavailable(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(s in str(exc).lower() for s in _UNAVAILABLE)
+
+
 class FingerprintCache:
     """Fingerprints of one dataset's files, reused while the files are unchanged.
 
@@ -384,6 +393,10 @@ class FingerprintCache:
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:
+            if _unavailable(exc):
+                # Busy past the timeout, read-only or not openable: the file is not damaged; never delete it.
+                log.warning("leakcheck: cannot use fingerprint cache %s now (%s); scanning without it", path, exc)
+                return
             log.warning("leakcheck: fingerprint cache %s is unreadable (%s); rebuilding it", path, exc)
             self._remove()
             try:
@@ -505,6 +518,9 @@ class FingerprintCache:
                 elif retimed is not None and fp.file_digest:
                     retimed[i] = fp
         except sqlite3.DatabaseError as exc:
+            if _unavailable(exc):
+                log.warning("leakcheck: cannot read fingerprint cache %s now (%s); decoding every file", self.path, exc)
+                return [None] * len(keys)
             log.warning("leakcheck: fingerprint cache %s is damaged (%s); rebuilding it", self.path, exc)
             self._rebuild()
             return [None] * len(keys)

@@ -191,6 +191,37 @@ def test_a_damaged_cache_file_is_rebuilt_with_a_warning(
     assert counter.keys == []  # the rebuilt cache works
 
 
+def test_a_cache_held_by_another_scan_past_the_timeout_is_left_alone(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import leakcheck.cache as cache_module
+
+    cache_dir = tmp_path / "cache"
+    expected = leakcheck.scan(dataset, jobs=1, cache=False).to_json()
+    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    path = cache_file(dataset, cache_dir)
+    inode = path.stat().st_ino
+    monkeypatch.setattr(cache_module, "_BUSY_TIMEOUT", 0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another scan writing, for longer than the timeout
+    try:
+        with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
+            assert leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir).to_json() == expected
+        assert "now (database is locked); scanning without it" in caplog.text
+        assert "rebuilding" not in caplog.text
+        # Not deleted under the holder, whose write still lands.
+        assert path.stat().st_ino == inode
+        holder.execute("INSERT OR REPLACE INTO meta VALUES ('probe', 'kept')")
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE name = 'probe'").fetchone() == ("kept",)
+    finally:
+        conn.close()
+
+
 def test_a_tampered_row_is_not_trusted(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
