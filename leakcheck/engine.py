@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
+from typing import Any
 
 from leakcheck.cache import CacheKey, FingerprintCache
 from leakcheck.fingerprint import (
@@ -28,6 +29,7 @@ from leakcheck.fingerprint import (
 from leakcheck.model import Fingerprint, Record
 from leakcheck.progress import ProgressStart
 from leakcheck.sources.arrays import Sample
+from leakcheck.workers import die_with_parent
 
 # Below this many files the pool's start-up and hand-over costs more than a second core saves.
 _MIN_PARALLEL = 64
@@ -51,6 +53,11 @@ def _fingerprint_chunk(records: Sequence[Record], options: FingerprintOptions) -
 
 def chunk_size(n: int, jobs: int) -> int:
     return max(_MIN_CHUNK, min(_MAX_CHUNK, -(-n // (jobs * _CHUNKS_PER_JOB))))
+
+
+def _workers() -> dict[str, Any]:
+    """The pools' worker set-up: each worker ends with the scan that started it."""
+    return {"initializer": die_with_parent, "initargs": (os.getpid(),)}
 
 
 def _pool_context() -> BaseContext:
@@ -109,7 +116,7 @@ def _run_pool(
     progress: ProgressStart | None,
 ) -> list[Fingerprint]:
     results: dict[int, list[Fingerprint]] = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(starts)), mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(starts)), mp_context=_pool_context(), **_workers()) as pool:
         pending: dict[Future[list[Fingerprint]], int] = {
             pool.submit(_fingerprint_chunk, records[s : s + size], options): s for s in starts
         }
@@ -159,7 +166,7 @@ def fingerprint_arrays(
     results: list[Fingerprint] = []
     pending: deque[Future[list[Fingerprint]]] = deque()
     iterator = iter(samples)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(), **_workers()) as pool:
         while chunk := list(itertools.islice(iterator, size)):
             pending.append(pool.submit(_fingerprint_array_chunk, chunk))
             if advance is None and progress and total is not None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 import leakcheck
 from tests.factory import DatasetFactory
@@ -57,3 +60,38 @@ def test_a_script_without_a_main_guard_can_use_the_pool(factory: DatasetFactory,
         [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
     )
     assert result.stdout == "images 82\n"
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (an exited one waiting to be reaped counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_a_pool_worker_ends_when_the_scan_is_killed() -> None:
+    """A scan killed outright (SIGKILL, a CI timeout) must not leave its workers waiting forever."""
+    script = (
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from leakcheck.workers import die_with_parent\n"
+        "parent = os.getpid()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    die_with_parent(parent)\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "time.sleep(0.5)\n"
+        "os._exit(0)  # ends without shutting its worker down, as under SIGKILL\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    worker = int(done.stdout)
+    for _ in range(100):
+        if not _running(worker):
+            break
+        time.sleep(0.1)
+    assert not _running(worker)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
+
+from leakcheck.workers import die_with_parent
 
 T = TypeVar("T")
 # Below this many pairs, starting workers costs more than a second core saves (a pair takes ~3 ms).
@@ -57,7 +60,10 @@ def map_slices(
         gc.freeze()
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(starts)), mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(starts)), mp_context=context, initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:  # fmt: skip
             futures: list[Future[list[T]]] = [pool.submit(_run_slice, s, min(s + size, n)) for s in starts]
             pending = set(futures)
             while pending:
