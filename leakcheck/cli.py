@@ -24,7 +24,7 @@ from leakcheck.config import (
     parse_severity_flag,
     scan_with_settings,
 )
-from leakcheck.errors import LeakcheckError, RefusedError, UsageError
+from leakcheck.errors import DataNotFoundError, LeakcheckError, RefusedError, UsageError
 from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
 from leakcheck.model import Severity
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
@@ -434,6 +434,9 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _run_baseline(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = _settings(args)
     target = args.output or (str(settings.baseline) if settings.baseline else None)
+    if not args.path.startswith("tfds:") and not os.path.lexists(args.path):
+        # (The data first: a missing folder is what to fix before naming a baseline file.)
+        raise DataNotFoundError(f"{args.path}: no such folder or file", hint="check the path")
     if target is None:
         raise UsageError("no baseline file named", hint="pass -o FILE, or set 'baseline' in the config")
     _check_targets(args.path, {"--output": target})

@@ -223,6 +223,9 @@ def test_missing_baseline_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = make_dataset(tmp_path / "data")
     assert main(["scan", str(data), "-q", "--no-config", "--baseline", str(tmp_path / "none.json")]) == 2
     assert "no such baseline file" in capsys.readouterr().err
+    # A missing data folder is named first, before the missing -o.
+    assert main(["baseline", str(tmp_path / "nope"), "-q", "--no-config"]) == 2
+    assert f"{tmp_path / 'nope'}: no such folder or file" in capsys.readouterr().err
 
 
 # --- entries and matching on hand-built reports (no disk) -------------------------------------------------
