@@ -171,13 +171,18 @@ def test_other_options_or_version_empty_the_cache(
     assert len(counter.keys) == 12
 
 
+def _warm(dataset: Path, cache_dir: Path) -> tuple[str, Path]:
+    """The report of an uncached scan, and the cache file a cached scan of the same data wrote."""
+    expected = leakcheck.scan(dataset, jobs=1, cache=False).to_json()
+    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    return expected, cache_file(dataset, cache_dir)
+
+
 def test_a_damaged_cache_file_is_rebuilt_with_a_warning(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache_dir = tmp_path / "cache"
-    expected = leakcheck.scan(dataset, jobs=1, cache=False).to_json()
-    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
-    path = cache_file(dataset, cache_dir)
+    expected, path = _warm(dataset, cache_dir)
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     path.write_bytes(b"this is not a database" * 100)
@@ -197,9 +202,7 @@ def test_a_cache_held_by_another_scan_past_the_timeout_is_left_alone(
     import leakcheck.cache as cache_module
 
     cache_dir = tmp_path / "cache"
-    expected = leakcheck.scan(dataset, jobs=1, cache=False).to_json()
-    leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
-    path = cache_file(dataset, cache_dir)
+    expected, path = _warm(dataset, cache_dir)
     inode = path.stat().st_ino
     monkeypatch.setattr(cache_module, "_BUSY_TIMEOUT", 0.2)
     holder = sqlite3.connect(path, isolation_level=None)
