@@ -263,7 +263,10 @@ class Index:
             center = members[0]
             for m in members[1:]:
                 kind = self.exact_kind(center, m)
-                rows.append(self._relation(center, m, kind, 0, 1.0, _EXPLAIN_EXACT[kind]))
+                # (In-memory samples have no file: their identical bytes are identical data.)
+                files = self.samples[center].record.path is not None
+                why = _EXPLAIN_EXACT[kind] if files or kind != "exact-bytes" else "identical data"
+                rows.append(self._relation(center, m, kind, 0, 1.0, why))
         for g, linked in enumerate(self.near_links):
             for other in linked:
                 if g < other:

@@ -52,6 +52,10 @@ def test_arrays_reach_the_same_findings_as_the_folder(tmp_path: Path) -> None:
     assert leak.metrics["by_kind"] == {"exact-bytes": 3, "near": 1}
     assert arrays.exit_code() == 1
     assert sorted(r.kind for r in arrays.relations) == sorted(r.kind for r in folder.relations)
+    # Arrays are not files: their identical bytes are identical data.
+    exact = {r.explanation for r in arrays.relations if r.kind == "exact-bytes"}
+    assert exact == {"identical data"}
+    assert {r.explanation for r in folder.relations if r.kind == "exact-bytes"} == {"identical file"}
 
 
 def test_scan_arrays_takes_every_scan_option_scan_takes() -> None:
