@@ -204,6 +204,22 @@ def test_raw_pixels_into_a_network_without_rescaling() -> None:
     assert "keras-input-range" not in checks_of(preflight(fixed, (x, y)))
 
 
+def test_a_val_split_scaled_unlike_train_is_an_error() -> None:
+    """Train divided by 255 in the pipeline, val left at 0-255: evaluated on images unlike any in training."""
+    x, y = images(40), np.random.default_rng(9).integers(0, 3, 40)
+    model = small_cnn(3, rescale=False)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    train, val = (x[:30].astype(np.float32) / 255, y[:30]), (x[30:].astype(np.float32), y[30:])
+    (finding,) = [f for f in preflight(model, train, val).findings if f.check == "keras-input-range"]
+    assert finding.severity == leakcheck.Severity.ERROR
+    assert finding.message.startswith("val pixels span")
+    assert "(raw 0-255 scale) but train pixels span" in finding.message
+    # The same scale on both sides (and a little augmentation past 1 in train) is fine.
+    bright = (np.clip(x[:30].astype(np.float32) / 255 * 1.1, 0, 1.1), y[:30])
+    same = preflight(model, bright, (x[30:].astype(np.float32) / 255, y[30:]))
+    assert "keras-input-range" not in checks_of(same)
+
+
 def _on_backbone(base: Any, *front: Any) -> Any:
     inputs = keras.Input((32, 32, 3))
     h = inputs

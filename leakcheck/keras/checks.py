@@ -266,6 +266,33 @@ class InputRangeMatchesBackbone:
         return {"raw_pixel_threshold": _PIXEL_BYTES}
 
     def run(self, subject: Subject) -> Iterator[Finding]:
+        yield from self._splits_agree(subject)
+        yield from self._train_range(subject)
+
+    @staticmethod
+    def _splits_agree(subject: Subject) -> Iterator[Finding]:
+        """Every evaluation split reaches the model in train's range (a val set left at 0-255 while train
+        was divided by 255 is evaluated on images the model never saw the like of)."""
+        train = subject.train
+        if train.x_min is None or train.x_max is None:
+            return
+        reference = _range_kind(train.x_min, train.x_max)
+        for split in subject.splits:
+            if split.split == TRAIN or split.x_min is None or split.x_max is None:
+                continue
+            kind = _range_kind(split.x_min, split.x_max)
+            if kind != reference:
+                yield Finding(
+                    "keras-input-range",
+                    Severity.ERROR,
+                    f"{split.split} pixels span {split.x_min:.3g} to {split.x_max:.3g} ({kind}) but train pixels "
+                    f"span {train.x_min:.3g} to {train.x_max:.3g} ({reference}): the model is evaluated on "
+                    "images scaled differently from those it trained on",
+                    metrics={"split": split.split, "min": split.x_min, "max": split.x_max, "train_range": reference},
+                    hint="scale every split in the same step of the pipeline (or with a Rescaling layer in the model)",
+                )
+
+    def _train_range(self, subject: Subject) -> Iterator[Finding]:
         m, train = subject.model, subject.train
         path = m.input_path
         if train.x_min is None or train.x_max is None or path.normalised_by is not None:
@@ -320,6 +347,16 @@ class InputRangeMatchesBackbone:
             metrics=metrics,
             hint=fix,
         )
+
+
+def _range_kind(lo: float, hi: float) -> str:
+    """The scale pixels are at, coarsely (augmentation may push a [0, 1] image a little past 1): raw
+    0-255, signed (such as [-1, 1] or standardized), or small and non-negative (such as [0, 1])."""
+    if hi > _PIXEL_BYTES:
+        return "raw 0-255 scale"
+    if lo < -0.05:
+        return "signed scale"
+    return "0-1 scale"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
