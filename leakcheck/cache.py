@@ -368,6 +368,11 @@ def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+# The tables beside the fingerprints (the detector's results, pair outcomes and search, stored reports):
+# each row a payload under a key, with its checksum.
+_SIDE_TABLES = ("near", "near_pairs", "near_search", "reports", "report_files")
+_SIDE_COLUMNS = "(key TEXT PRIMARY KEY, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
+
 # What SQLite says when a sound file cannot be used now (another scan holds it past the timeout, the
 # folder is read-only, the file cannot be opened): unlike damage, no reason to delete it.
 _UNAVAILABLE = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o")
@@ -418,33 +423,17 @@ class FingerprintCache:
                 "CREATE TABLE IF NOT EXISTS fingerprints (key TEXT PRIMARY KEY, size INTEGER NOT NULL, "
                 "mtime_ns INTEGER NOT NULL, content TEXT NOT NULL, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
             )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS near (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, payload BLOB NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
-                "payload BLOB NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS near_search (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
-                "payload BLOB NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
-                "payload BLOB NOT NULL)"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS report_files (key TEXT PRIMARY KEY, checksum TEXT NOT NULL, "
-                "payload BLOB NOT NULL)"
-            )
+            for table in _SIDE_TABLES:
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} {_SIDE_COLUMNS}")
+                # A side table of another shape (damaged, or made by hand) is made again, empty: what it
+                # held is only ever a shortcut.
+                if [row[1] for row in conn.execute(f"PRAGMA table_info({table})")] != ["key", "checksum", "payload"]:
+                    conn.execute(f"DROP TABLE {table}")
+                    conn.execute(f"CREATE TABLE {table} {_SIDE_COLUMNS}")
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("schema") != str(_SCHEMA) or meta.get("config") != self.config:
-                conn.execute("DELETE FROM fingerprints")
-                conn.execute("DELETE FROM near")
-                conn.execute("DELETE FROM near_pairs")
-                conn.execute("DELETE FROM near_search")
-                conn.execute("DELETE FROM reports")
-                conn.execute("DELETE FROM report_files")
+                for table in ("fingerprints", *_SIDE_TABLES):
+                    conn.execute(f"DELETE FROM {table}")
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema", str(_SCHEMA)), ("config", self.config)]
                 )

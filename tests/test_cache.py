@@ -225,6 +225,25 @@ def test_a_cache_held_by_another_scan_past_the_timeout_is_left_alone(
         conn.close()
 
 
+def test_a_side_table_of_another_shape_is_made_again(
+    dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_dir = tmp_path / "cache"
+    expected, path = _warm(dataset, cache_dir)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("DROP TABLE reports")
+        conn.execute("CREATE TABLE reports (key TEXT PRIMARY KEY, payload BLOB)")
+    finally:
+        conn.close()
+    with caplog.at_level(logging.WARNING, logger="leakcheck.cache"):
+        assert leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir).to_json() == expected
+        again = leakcheck.scan(dataset, jobs=1, cache_dir=cache_dir)
+    assert caplog.text == ""
+    assert again.reused  # the stored report works again
+    assert again.to_json() == expected
+
+
 def test_a_tampered_row_is_not_trusted(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
