@@ -56,6 +56,21 @@ def test_tf_data_tuples_and_dicts_batched_or_not_match_arrays(tf: Any) -> None:
     assert report.parameters["source"] == "tf.data"
 
 
+def test_channels_first_tf_data_reads_as_the_arrays_do(tf: Any) -> None:
+    """C x H x W elements (PyTorch's layout), one by one or batched, are the same images."""
+    data = _data()
+    expected = _messages(leakcheck.scan_arrays(data))
+    chw = {s: (x.transpose(0, 3, 1, 2), y) for s, (x, y) in data.items()}
+    for batch in (None, 4):
+        splits = {}
+        for s, (x, y) in chw.items():
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
+            splits[s] = ds if batch is None else ds.batch(batch)
+        report = leakcheck.scan_dataset(splits)
+        assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 6)]
+        assert _messages(report) == expected
+
+
 def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     """A test pipeline that forgot to rescale: the scale mismatch is an error and copies still match."""
     x_train, y_train = _data()["train"]

@@ -81,6 +81,8 @@ def _is_batched(image_spec: Any, where: str) -> bool:
     if rank == 4:
         return True
     if rank == 3:
+        if _channels_first(shape):
+            return False
         return shape[-1] is not None and shape[-1] not in (1, 3, 4)
     if rank == 2 and shape[0] is None and shape[1] is not None:
         raise UsageError(
@@ -89,6 +91,16 @@ def _is_batched(image_spec: Any, where: str) -> bool:
             "element really is one H x W image)",
         )
     return False
+
+
+def _channels_first(shape: Any) -> bool:
+    """Whether images of this shape (one image, H x W x C, or a batch of them) hold their channels first
+    (C x H x W, as PyTorch lays them out): a known first image axis of 1 or 3 and a last that is not a
+    channel count. (A batch's own axis is open, so a batch of grayscale images is not taken for one.)"""
+    dims = list(shape)
+    if len(dims) == 4:
+        dims = dims[1:]
+    return len(dims) == 3 and dims[0] in (1, 3) and dims[-1] is not None and dims[-1] not in (1, 3, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,7 @@ class DatasetSplit:
     batched: bool
     scale: str | None  # the value range, when the element type decides it (uint8); else measured
     count: int | None  # images in the split, when known in advance
+    channels_first: bool = False  # images are C x H x W: turned to H x W x C as they are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +155,13 @@ class DatasetListing:
                         hint="pass batched=False (or leave it out to decide from the element shape)",
                     )
                 labels = [None] * len(image) if label is None else list(label)
-                yield from zip(np.asarray(image), labels, strict=True)
+                batch = np.asarray(image)
+                if part.channels_first:
+                    batch = batch.transpose(0, 2, 3, 1)
+                yield from zip(batch, labels, strict=True)
             else:
-                yield np.asarray(image), label
+                single = np.asarray(image)
+                yield (single.transpose(1, 2, 0) if part.channels_first else single), label
 
     def _measure_scale(self, part: DatasetSplit) -> str:
         """A first pass over a split whose dtype does not decide its range: its finite minimum and maximum."""
@@ -180,7 +197,8 @@ def dataset_split(
     if count is None and (not is_batched or cardinality == 0):
         count = cardinality if cardinality >= 0 else None
     scale = "0-255" if image_spec.dtype == tf.uint8 else None
-    return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count)
+    first = _channels_first(image_spec.shape) if image_spec.shape.rank in (3, 4) else False
+    return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count, first)
 
 
 def _listing(
