@@ -69,6 +69,10 @@ def test_channels_first_tf_data_reads_as_the_arrays_do(tf: Any) -> None:
         report = leakcheck.scan_dataset(splits)
         assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 6)]
         assert _messages(report) == expected
+    # Three 28 x 28 grayscale images batched with drop_remainder look like one C x H x W image;
+    # batched=True says which.
+    gray = tf.data.Dataset.from_tensor_slices(data["train"][0][..., 0]).batch(3, drop_remainder=True)
+    assert leakcheck.scan_dataset({"train": gray}, batched=True).splits[0].images == 24
 
 
 def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:

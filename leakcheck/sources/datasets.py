@@ -197,7 +197,9 @@ def dataset_split(
     if count is None and (not is_batched or cardinality == 0):
         count = cardinality if cardinality >= 0 else None
     scale = "0-255" if image_spec.dtype == tf.uint8 else None
-    first = _channels_first(image_spec.shape) if image_spec.shape.rank in (3, 4) else False
+    # (Rank 3 given as a batch is of grayscale images, whatever its first axis.)
+    rank = image_spec.shape.rank
+    first = _channels_first(image_spec.shape) if rank == 4 or (rank == 3 and not is_batched) else False
     return DatasetSplit(split, dataset, image_sel, label_sel, is_batched, scale, count, first)
 
 
