@@ -16,6 +16,8 @@ def die_with_parent(parent: int) -> None:
     A pool's workers wait on a pipe their own fork also holds open, so a scan killed outright (SIGKILL, a CI
     timeout) would leave them waiting forever. On Linux the kernel sends SIGTERM to the worker when its
     parent exits; if the parent is already gone (it died while this worker started), the worker leaves.
+    (Linux sends it when the thread that forked the worker ends. leakcheck's pools are made and shut down
+    within one call, in the thread that submits to them, so that thread outlives its workers.)
     """
     if sys.platform != "linux":
         return
