@@ -36,7 +36,8 @@ from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
 from leakcheck.render.markdown import render_markdown
 from leakcheck.render.pairs_csv import render_pairs_csv
-from leakcheck.render.terminal import printable, render_terminal
+from leakcheck.render.terminal import render_terminal
+from leakcheck.render.text import printable
 from leakcheck.report import Report
 from leakcheck.sources.folder import IMAGE_EXTENSIONS, list_folder
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths

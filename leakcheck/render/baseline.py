@@ -10,7 +10,7 @@ from rich.text import Text
 from leakcheck.baseline import Comparison, Entry
 from leakcheck.model import Severity
 from leakcheck.render.markdown import md_code, md_text
-from leakcheck.render.terminal import printable
+from leakcheck.render.text import printable
 from leakcheck.report import FailOn, Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}

@@ -12,6 +12,7 @@ from collections import defaultdict
 from leakcheck.model import Severity
 from leakcheck.render.html_report import pairs_in_display_order
 from leakcheck.render.summary import verdict
+from leakcheck.render.text import printable
 from leakcheck.report import LEAK_CHECK, Report
 
 _MARK = {
@@ -24,11 +25,6 @@ _SEVERITY = {Severity.ERROR: "**error**", Severity.WARNING: "warning", Severity.
 _PUNCTUATION = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
-def _printable(text: str) -> str:
-    """One line of text: control characters (newlines included) shown as escapes."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
-
-
 # '@name' mentions people and '#123' links an issue in a GitHub comment (outside code spans); a zero-width
 # space after the sign leaves the text as it reads and stops both.
 _REFERENCE = re.compile(r"([@#])(?=\w)")
@@ -36,12 +32,12 @@ _REFERENCE = re.compile(r"([@#])(?=\w)")
 
 def md_text(text: str) -> str:
     """Text that Markdown shows literally (and that mentions no one and links no issue on GitHub)."""
-    return _REFERENCE.sub("\\1\u200b", _PUNCTUATION.sub(r"\\\1", _printable(text)))
+    return _REFERENCE.sub("\\1\u200b", _PUNCTUATION.sub(r"\\\1", printable(text)))
 
 
 def md_code(text: str, *, in_table: bool = False) -> str:
     """A code span that holds `text` literally, whatever backticks it contains."""
-    text = _printable(text)
+    text = printable(text)
     if in_table:
         # GFM splits table cells at '|' before it sees code spans; '\|' keeps the pipe in the cell.
         text = text.replace("|", "\\|")

@@ -11,15 +11,11 @@ from rich.text import Text
 from leakcheck.checks.base import plural
 from leakcheck.index import Relation
 from leakcheck.model import Finding, Severity
+from leakcheck.render.text import printable
 from leakcheck.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 _TAG = {Severity.ERROR: "error", Severity.WARNING: "warn ", Severity.INFO: "info "}
-
-
-def printable(text: str) -> str:
-    """File names may hold control characters; show them escaped so one name stays on one line."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = False) -> RenderableType:
