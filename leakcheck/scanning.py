@@ -499,8 +499,7 @@ def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> R
     fingerprints = fingerprint_arrays(samples, total=listing.total, jobs=settings.jobs, progress=settings.progress)
     if namer is not None:
         namer.check()
-    # (Array and tf.data listings name the splits they were given empty; others have none to name.)
-    return _report(listing.root, fingerprints, (), settings, source, splits=getattr(listing, "empty_splits", ()))
+    return _report(listing.root, fingerprints, (), settings, source, splits=listing.empty_splits)
 
 
 def _report(

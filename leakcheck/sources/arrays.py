@@ -38,13 +38,17 @@ Sample = tuple[Record, NDArray[Any], str]
 
 
 class SampleListing(Protocol):
-    """What the in-memory sources produce: samples to fingerprint one at a time, and how many (if known)."""
+    """What the in-memory sources produce: samples to fingerprint one at a time, how many (if known), and
+    the splits known to hold none."""
 
     @property
     def root(self) -> str: ...
 
     @property
     def total(self) -> int | None: ...
+
+    @property
+    def empty_splits(self) -> tuple[str, ...]: ...
 
     def samples(self) -> Iterator[Sample]: ...
 
