@@ -48,19 +48,20 @@ def _element_parts(spec: Any, image_key: str | None, label_key: str | None, wher
         for key in (image, label):
             if key is not None and key not in spec:
                 raise UsageError(f"{where}: elements have no {key!r} entry (they have {keys})")
-        return image, label, spec[image]
-    if isinstance(spec, tuple | list):
+        picked: tuple[Any, Any, Any] = (image, label, spec[image])
+    elif isinstance(spec, tuple | list):
         if not 1 <= len(spec) <= 3:
             raise UsageError(f"{where}: elements are {len(spec)}-tuples; expected (image, label) or (image, label, w)")
-        image = spec[0]
+        picked = (0, (1 if len(spec) > 1 else None), spec[0])
     else:
-        image = spec
-    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        picked = (None, None, spec)
+    image_spec = picked[2]
+    if not hasattr(image_spec, "shape") or not hasattr(image_spec, "dtype"):
         raise UsageError(
-            f"{where}: the image part of each element is a {type(image).__name__}, not a tensor",
+            f"{where}: the image part of each element is a {type(image_spec).__name__}, not a tensor",
             hint="map the dataset to (image, label) or {'image': ..., 'label': ...} elements",
         )
-    return (0, (1 if len(spec) > 1 else None), image) if isinstance(spec, tuple | list) else (None, None, image)
+    return picked
 
 
 def _is_batched(image_spec: Any, where: str) -> bool:
