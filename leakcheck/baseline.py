@@ -199,6 +199,11 @@ class Comparison:
     stale: tuple[Entry, ...]
     # (baseline entry, current entry) pairs matched by content digest: the file was renamed or moved.
     moved: tuple[tuple[Entry, Entry], ...] = ()
+    # The ids of `new`, for `accepts` (asked once per finding).
+    _new_ids: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_new_ids", frozenset(e.id for e in self.new))
 
     def exit_code(self, fail_on: FailOn = "error") -> int:
         """1 when a new entry reaches `fail_on`: accepted problems and stale entries never fail."""
@@ -209,8 +214,7 @@ class Comparison:
 
     def accepts(self, finding: Finding) -> bool:
         """Whether the baseline accepts the whole finding: none of its entries is new."""
-        new = {e.id for e in self.new}
-        return not any(e.id in new for e in _entries_of(finding, {}))
+        return not any(e.id in self._new_ids for e in _entries_of(finding, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {
