@@ -59,6 +59,16 @@ class LeakLine:
     leaked: int
     total: int
     message: str
+    # False when the cross-split check did not run (skipped): the line says so instead of "no images".
+    checked: bool = True
+
+    @property
+    def status(self) -> Literal["leak", "ok", "skipped"]:
+        return "leak" if self.leaked else ("ok" if self.checked else "skipped")
+
+    @property
+    def tag(self) -> str:
+        return {"leak": "LEAK", "ok": "ok", "skipped": "skip"}[self.status]
 
 
 def exit_code(report: Report, *, fail_on: FailOn = "error") -> int:
@@ -103,9 +113,24 @@ class Report:
     def leaking(self) -> bool:
         return any(f.check == LEAK_CHECK for f in self.findings)
 
+    def ran(self, check: str) -> bool:
+        """Whether `check` ran in the scan (a report built without the scan's parameters: assumed so)."""
+        checks = self.parameters.get("checks")
+        return not isinstance(checks, Mapping) or check in checks
+
+    def leaked_per_split(self) -> dict[str, int]:
+        """How many distinct images of each split also appear in some earlier split."""
+        leaked: dict[str, set[str]] = {}
+        for f in self.findings:
+            if f.check == LEAK_CHECK:
+                leaked.setdefault(str(f.metrics["split"]), set()).update(f.samples)
+        return {split: len(keys) for split, keys in leaked.items()}
+
     def headline(self) -> list[LeakLine]:
-        """One line per evaluation split: its leaks into earlier splits, or that it has none."""
+        """One line per evaluation split: its leaks into earlier splits, that it has none, or (when the
+        cross-split check was skipped) that nobody looked."""
         lines: list[LeakLine] = []
+        checked = self.ran(LEAK_CHECK)
         # (An empty split has nothing to leak, nor anything to leak into: the properties check warns of it.)
         names = [s.split for s in self.splits if s.images or s.unreadable]
         for split in names:
@@ -122,7 +147,10 @@ class Report:
                 )
             if not leaks and split != TRAIN and len(names) > 1:
                 earlier = ", ".join(n for n in names if split_order(n) < split_order(split))
-                if earlier:
+                if earlier and not checked:
+                    message = f"{split}: not checked against {earlier} ({LEAK_CHECK} was skipped)"
+                    lines.append(LeakLine(split, None, 0, 0, message, checked=False))
+                elif earlier:
                     lines.append(LeakLine(split, None, 0, 0, f"{split}: no images also appear in {earlier}"))
         return lines
 

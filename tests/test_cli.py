@@ -203,3 +203,57 @@ def test_console_script_and_module_entry_points(leaky: Path) -> None:
     assert result.returncode == 1
     assert json.loads(result.stdout)["verdict"] == "leak"
     assert result.stderr == ""
+
+
+def test_skipped_leak_check_is_not_reported_as_clean(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the cross-split check nobody looked: no report may say that no image also appears."""
+    out_json = leaky.parent / "skip.json"
+    html = leaky.parent / "skip.html"
+    argv = ["scan", str(leaky), "--skip", "cross-split-duplicates", "--json", str(out_json), "--html", str(html)]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "skip  test: not checked against train (cross-split-duplicates was skipped)"
+    assert "not checked" in next(line for line in lines if line.startswith("test "))
+    assert json.loads(out_json.read_text())["headline"] == [
+        "test: not checked against train (cross-split-duplicates was skipped)"
+    ]
+    page = html.read_text()
+    assert '<li class="skipped"><span class="tag">skip</span>' in page
+    # (The test row: its train cell counts nothing; its own diagonal cell, within-split, was checked.)
+    test_row = page.split('<th scope="row">test</th>')[1].split("</tr>")[0]
+    assert test_row.count("cell-none") == 1
+    assert test_row.count("cell-clean") == 1
+    assert test_row.index("cell-none") < test_row.index("cell-clean")
+    assert main(["scan", str(leaky), "--skip", "cross-split-duplicates", "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "no images also appear" not in text
+    assert "| not checked |" in text
+
+
+def test_leaked_column_counts_each_image_once_across_earlier_splits(
+    factory: DatasetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test images copied from train and others copied from val: the column is their union, not the
+    larger of the two findings."""
+    train = factory.add_many("train", LABELS, 3, seed0=0)
+    val = factory.add_many("val", LABELS, 2, seed0=500)
+    for n, src in enumerate(train[:3]):
+        factory.copy_bytes(src, "test", "cat", f"from-train-{n}.jpg")
+    for n, src in enumerate(val[:4]):
+        factory.copy_bytes(src, "test", "cat", f"from-val-{n}.jpg")
+    assert main(["scan", str(factory.root), "--no-near"]) == 1
+    out = capsys.readouterr().out
+    assert "LEAK  test: 3 of 7 images (42.9%) also appear in train" in out
+    row = next(line for line in out.splitlines() if line.startswith("test "))
+    assert row.split()[-1] == "7"
+    assert main(["scan", str(factory.root), "--no-near", "--format", "markdown"]) == 1
+    assert "| `test` | 7 | 1 | 0 | 7 |" in capsys.readouterr().out
+
+
+def test_split_names_are_not_rich_markup(factory: DatasetFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add_many("[bold]holdout", LABELS, 1, seed0=900)
+    assert main(["scan", str(factory.root), "--no-near", "-q"]) in (0, 1)
+    capsys.readouterr()
+    assert main(["scan", str(factory.root), "--no-near"]) in (0, 1)
+    assert "[bold]holdout " in capsys.readouterr().out

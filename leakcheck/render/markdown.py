@@ -7,7 +7,6 @@ and other text has Markdown's punctuation backslash-escaped.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
 from leakcheck.model import Severity
 from leakcheck.render.html_report import pairs_in_display_order
@@ -64,11 +63,8 @@ def render_markdown(report: Report, *, max_items: int = 8, max_pairs: int = 5) -
     if report.headline():
         lines.append("")
 
-    leaked: dict[str, int] = defaultdict(int)
-    for f in report.findings:
-        if f.check == LEAK_CHECK:
-            split = str(f.metrics["split"])
-            leaked[split] = max(leaked[split], len(f.samples))
+    leaked = report.leaked_per_split()
+    checked = report.ran(LEAK_CHECK)
     lines += [
         "| split | images | classes | unreadable | leaked into earlier splits |",
         "| :-- | --: | --: | --: | --: |",
@@ -76,7 +72,7 @@ def render_markdown(report: Report, *, max_items: int = 8, max_pairs: int = 5) -
     for s in report.splits:
         lines.append(
             f"| {md_code(s.split, in_table=True)} | {s.images:,} | {len(s.classes):,} | {s.unreadable:,} | "
-            f"{leaked[s.split]:,} |"
+            f"{f'{leaked.get(s.split, 0):,}' if checked else 'not checked'} |"
         )
     lines.append("")
 

@@ -24,7 +24,8 @@ class MatrixCell:
     """How many images of the row's split also appear in the column's split.
 
     Below the diagonal (a later split against an earlier one) the count is leakage; on the diagonal it
-    is the extra copies inside the split; above it nothing is counted (`kind == "none"`).
+    is the extra copies inside the split; above it, and where the check that counts a cell was skipped,
+    nothing is counted (`kind == "none"`).
     """
 
     kind: CellKind
@@ -66,11 +67,12 @@ def leak_matrix(report: Report) -> LeakMatrix:
         elif f.check == WITHIN_CHECK:
             split = str(f.metrics["split"])
             leaked[(split, split)] = (int(f.metrics["extra_copies"]), int(f.metrics["total"]))
+    counted = {"leak": report.ran(LEAK_CHECK), "within": report.ran(WITHIN_CHECK)}
     rows: list[tuple[MatrixCell, ...]] = []
     for r, split in enumerate(names):
         cells: list[MatrixCell] = []
         for c, other in enumerate(names):
-            if c > r:
+            if c > r or not counted["within" if c == r else "leak"]:
                 cells.append(MatrixCell("none"))
                 continue
             count, total = leaked.get((split, other), (0, images[split]))

@@ -12,7 +12,7 @@ from leakcheck.checks.base import plural
 from leakcheck.index import Relation
 from leakcheck.model import Finding, Severity
 from leakcheck.render.text import printable
-from leakcheck.report import Report
+from leakcheck.report import LEAK_CHECK, Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 _TAG = {Severity.ERROR: "error", Severity.WARNING: "warn ", Severity.INFO: "info "}
@@ -30,6 +30,8 @@ def render_terminal(report: Report, *, max_items: int = 10, verbose: bool = Fals
     for line in report.headline():
         if line.leaked:
             parts.append(Text.assemble(("LEAK  ", "bold red"), (printable(line.message), "red")))
+        elif not line.checked:
+            parts.append(Text.assemble(("skip  ", "bold yellow"), printable(line.message)))
         else:
             parts.append(Text.assemble(("ok    ", "bold green"), printable(line.message)))
     parts.append(Text(""))
@@ -105,14 +107,14 @@ def _splits_table(report: Report) -> Table:
     for col, justify in (("split", "left"), ("images", "right"), ("classes", "right"),
                          ("unreadable", "right"), ("leaked into earlier splits", "right")):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]  # rich types justify as a Literal
-    leaked: dict[str, int] = defaultdict(int)
-    for f in report.findings:
-        if f.check == "cross-split-duplicates":
-            leaked[str(f.metrics["split"])] = max(leaked[str(f.metrics["split"])], len(f.samples))
+    leaked = report.leaked_per_split()
+    checked = report.ran(LEAK_CHECK)
     for s in report.splits:
+        count = leaked.get(s.split, 0)
+        # (Text cells: a split named like rich markup, "[bold]x", is shown as written.)
         table.add_row(
-            printable(s.split), f"{s.images:,}", f"{len(s.classes):,}" if s.classes else "-",
-            f"{s.unreadable:,}", f"{leaked[s.split]:,}" if leaked[s.split] else "-",
+            Text(printable(s.split)), f"{s.images:,}", f"{len(s.classes):,}" if s.classes else "-",
+            f"{s.unreadable:,}", f"{count:,}" if count else ("-" if checked else "not checked"),
         )  # fmt: skip
     return table
 
