@@ -86,14 +86,14 @@ class Settings:
         return merged
 
     def to_parameters(self, data_root: Path) -> dict[str, Any]:
-        """The settings as the report records them; file paths relative to the data root (POSIX)."""
+        """The settings as the report records them; file paths relative to the data root (POSIX). Not
+        `jobs`: the number of workers changes no result, and the report must not change with it."""
         values: dict[str, Any] = {
             "sensitivity": self.sensitivity,
             "near": self.near,
             "phash-distance": self.phash_distance,
             "dhash-distance": self.dhash_distance,
             "max-pixels": self.max_pixels,
-            "jobs": self.jobs,
             "fail-on": self.fail_on,
             "skip": list(self.skip),
             "ignore": list(self.ignore),

@@ -130,8 +130,12 @@ class Finding:
 
     @property
     def id(self) -> str:
-        """A stable id: the check plus the samples (relative keys), independent of where the root lives."""
-        payload = "\0".join((self.check, *sorted(self.samples))) if self.samples else self.check + self.message
+        """A stable id: the check, the splits it is about and the samples (relative keys), independent
+        of where the root lives (test's copies of train and test's copies of val, the same images, are
+        two findings)."""
+        scope = [f"{k}={self.metrics[k]}" for k in ("split", "other") if k in self.metrics]
+        body = sorted(self.samples) if self.samples else [self.message]
+        payload = "\0".join((self.check, *scope, *body))
         return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
     def sort_key(self) -> tuple[int, str, tuple[int, str], tuple[str, ...], str]:

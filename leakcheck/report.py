@@ -172,7 +172,8 @@ class Report:
              "samples": len(f.samples), "hint": f.hint or ""}
             for f in self.findings
         ]  # fmt: skip
-        return pd.DataFrame(rows, columns=["id", "check", "severity", "message", "samples", "hint"])
+        frame = pd.DataFrame(rows, columns=["id", "check", "severity", "message", "samples", "hint"])
+        return frame.astype({"samples": "int64"})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +219,8 @@ class Report:
         """The first `n` duplicate pairs side by side with previews, for display in a notebook."""
         from leakcheck.render.notebook import PairsView
 
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"show_pairs(n): n must be a whole number of at least 1, not {n!r}")
         return PairsView(self, n)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from PIL import Image
 
 import leakcheck
@@ -112,3 +113,32 @@ def test_notebook_html_and_frames(factory: DatasetFactory) -> None:
     assert list(frame.columns) == ["id", "check", "severity", "message", "samples", "hint"]
     assert frame["severity"].iloc[0] == "error"
     assert len(frame) == len(report.findings)
+
+
+def test_finding_ids_differ_between_splits_it_leaked_into(factory: DatasetFactory) -> None:
+    """val and test both copies of the same train images: test's two findings (from train, from val)
+    name the same test images and must still have two ids."""
+    train = factory.add_many("train", ["a"], 3, seed0=0)
+    for n, src in enumerate(train):
+        factory.copy_bytes(src, "val", "a", f"v{n}.jpg")
+        factory.copy_bytes(src, "test", "a", f"t{n}.jpg")
+    report = leakcheck.scan(factory.root, jobs=1, near=False)
+    ids = [f.id for f in report.findings]
+    assert len(ids) == len(set(ids))
+    assert len([f for f in report.findings if f.metrics.get("split") == "test"]) >= 2
+
+
+def test_report_does_not_change_with_the_number_of_workers(factory: DatasetFactory) -> None:
+    factory.add_many("train", ["a", "b"], 40, seed0=0)
+    factory.add_many("test", ["a", "b"], 10, seed0=5000)
+    one = leakcheck.scan(factory.root, jobs=1, cache=False, near=False).to_json()
+    assert leakcheck.scan(factory.root, jobs=2, cache=False, near=False).to_json() == one
+
+
+def test_show_pairs_wants_a_positive_count(factory: DatasetFactory) -> None:
+    factory.add_many("train", ["a"], 2, seed0=0)
+    report = leakcheck.scan(factory.root, jobs=1, near=False)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="at least 1"):
+            report.show_pairs(bad)  # type: ignore[arg-type]
+    assert report.to_frame()["samples"].dtype == "int64"

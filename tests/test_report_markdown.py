@@ -79,3 +79,11 @@ def test_names_in_text_mention_no_one_and_link_no_issue() -> None:
     assert _html(f"x {text}").text_content().replace("\u200b", "").strip() == (
         "x identical images labelled '@someone' vs 'cat': test/@team/#77.jpg"
     )
+
+
+def test_names_in_text_do_not_become_www_links() -> None:
+    """GitHub links a bare 'www.' name after a space or at the start of a line."""
+    name = "www.evil.example/cat/photo WWW.evil.example.jpg"
+    text = md_text(name)
+    assert not re.search(r"www\.", text, re.IGNORECASE)
+    assert _html(f"x {text}").text_content().replace("\u200b", "").strip() == f"x {name}"

@@ -27,11 +27,15 @@ _PUNCTUATION = re.compile(r"([\\`*_\[\]<>|~&])")
 # '@name' mentions people and '#123' links an issue in a GitHub comment (outside code spans); a zero-width
 # space after the sign leaves the text as it reads and stops both.
 _REFERENCE = re.compile(r"([@#])(?=\w)")
+# GitHub also links bare 'www.' names (an image 'photo www.example.com.jpg'); a zero-width space inside
+# 'www.' stops that too.
+_WWW = re.compile(r"(www)(?=\.)", re.IGNORECASE)
 
 
 def md_text(text: str) -> str:
-    """Text that Markdown shows literally (and that mentions no one and links no issue on GitHub)."""
-    return _REFERENCE.sub("\\1\u200b", _PUNCTUATION.sub(r"\\\1", printable(text)))
+    """Text that Markdown shows literally (and that mentions no one and links nothing on GitHub)."""
+    escaped = _PUNCTUATION.sub(r"\\\1", printable(text))
+    return _WWW.sub("\\1\u200b", _REFERENCE.sub("\\1\u200b", escaped))
 
 
 def md_code(text: str, *, in_table: bool = False) -> str:
