@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import traceback
@@ -290,8 +291,15 @@ def _progress(console: Console, enabled: bool) -> Iterator[ProgressStart | None]
 
 def _write(target: str, text: str, stdout: Console) -> None:
     if target == "-":
-        sys.stdout.write(text)
+        # Machine formats are UTF-8 whatever the locale says standard output is (a Windows console,
+        # PYTHONIOENCODING=ascii): JSON must be, and the files are too.
         sys.stdout.flush()
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # (a text-only stream put in its place, as tests and notebooks do)
+            sys.stdout.write(text)
+        else:
+            buffer.write(text.encode("utf-8"))
+            buffer.flush()
         return
     path = Path(target)
     try:
@@ -484,6 +492,7 @@ _COMMANDS = {"scan": _run_scan, "baseline": _run_baseline, "fix": _run_fix, "tra
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 clean, 1 findings, 2 usage/input error, 3 internal error)."""
+    _escape_unencodable()
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
@@ -530,6 +539,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception:
         return _internal_error(err)
+
+
+def _escape_unencodable() -> None:
+    """Human text that the terminal's encoding cannot hold ('±', a name in another script, on an ASCII
+    or cp1252 stream) is written escaped (backslash escapes) instead of failing the run."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _internal_error(err: Console) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,25 @@ def test_split_names_are_not_rich_markup(factory: DatasetFactory, capsys: pytest
     capsys.readouterr()
     assert main(["scan", str(factory.root), "--no-near"]) in (0, 1)
     assert "[bold]holdout " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+def test_a_narrow_terminal_encoding_neither_fails_nor_narrows_the_json(factory: DatasetFactory, encoding: str) -> None:
+    """'±' in the report and a Greek class name: the terminal report escapes what its encoding cannot
+    hold, and the JSON on standard output is UTF-8 all the same."""
+    train = factory.add_many("train", ["γάτα"], 3, seed0=0)
+    factory.copy_bytes(train[0], "test", "γάτα", "copy.jpg")
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    for extra in ([], ["--format", "markdown"]):
+        human = subprocess.run(
+            [sys.executable, "-m", "leakcheck", "scan", str(factory.root), "--no-near", *extra],
+            capture_output=True, env=env, check=False,
+        )  # fmt: skip
+        assert human.returncode == 1, human.stderr.decode(errors="replace")
+        assert b"Traceback" not in human.stderr
+    machine = subprocess.run(
+        [sys.executable, "-m", "leakcheck", "scan", str(factory.root), "--no-near", "--json", "-", "-q"],
+        capture_output=True, env=env, check=False,
+    )  # fmt: skip
+    assert machine.returncode == 1
+    assert "test/γάτα/copy.jpg" in json.loads(machine.stdout.decode("utf-8"))["findings"][0]["samples"]
