@@ -11,6 +11,7 @@ import pytest
 from leakcheck.cli import main
 from leakcheck.render.html_report import render_html
 from tests.chromium import CHROMIUM, Page
+from tests.factory import DatasetFactory
 from tests.report_samples import HOSTILE, HOSTILE_KEY, hand_report, write_dataset
 
 pytestmark = pytest.mark.skipif(
@@ -158,3 +159,24 @@ def test_a_clean_single_split_report_loads_without_errors(page: Page, tmp_path: 
     assert page.errors() == []
     assert page.evaluate("document.getElementById('verdict').textContent") == "PASS"
     assert page.evaluate("document.querySelector('#findings-pager .page-info').textContent") == "nothing to list"
+
+
+def test_label_conflict_previews_find_names_with_a_carriage_return(page: Page, factory: DatasetFactory) -> None:
+    """An HTML parser reads a carriage return in an attribute as a newline: the preview lookup by name
+    must still find the image."""
+    (original,) = factory.add_many("train", ["cat"], 1, seed0=0)
+    factory.copy_bytes(original, "train", "dog", "cr\rret.jpg")
+    factory.add_many("test", ["cat"], 1, seed0=100)
+    out = factory.root.parent / "conflict.html"
+    assert main(["scan", str(factory.root), "--html", str(out), "-q", "-j", "1", "--no-near"]) == 1
+    page.open(out)
+    page.evaluate("Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))")
+    page.settle()
+    assert page.errors() == []
+    shown = page.evaluate(
+        "Array.from(document.querySelectorAll('.conflict img.thumb')).map(i => [i.alt, i.naturalWidth])"
+    )
+    assert sorted(alt for alt, _ in shown) == ["train/cat/cat_000.jpg", "train/dog/cr\rret.jpg"]
+    assert all(width > 0 for _, width in shown)
+    captions = page.evaluate("Array.from(document.querySelectorAll('.conflict figcaption')).map(c => c.textContent)")
+    assert "train/dog/cr\\rret.jpg" in captions

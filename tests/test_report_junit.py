@@ -76,6 +76,20 @@ def test_control_characters_and_markup_in_names_stay_valid_xml() -> None:
     assert doc.find("testsuite").get("name") == "leakcheck r\\x02oot"  # type: ignore[union-attr]
 
 
+def test_line_breaks_in_names_stay_on_their_line() -> None:
+    """XML readers turn CR into LF (and either into a space in an attribute): names are escaped as on
+    the terminal, so that one name stays on one line and reads back as written."""
+    name = "train/cr\rret/new\nline\t.jpg"
+    finding = Finding("label-conflicts", Severity.ERROR, f"identical images: {name}", (name, "train/c.jpg"))
+    doc = _parse(render_junit(Report("ro\not", (finding,), (), (), ())))
+    failure = doc.find("testsuite/testcase/failure")
+    assert failure is not None
+    text = failure.text or ""
+    assert "train/cr\\rret/new\\nline\\t.jpg" in text
+    assert failure.get("message") == "identical images: train/cr\\rret/new\\nline\\t.jpg"
+    assert doc.find("testsuite").get("name") == "leakcheck ro\\not"  # type: ignore[union-attr]
+
+
 def test_long_lists_are_capped_and_output_is_deterministic() -> None:
     findings = tuple(
         Finding("image-properties", Severity.ERROR, f"train/x/{i}.jpg: truncated", (f"train/x/{i}.jpg",))

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 
 from leakcheck.model import Finding, Severity
+from leakcheck.render.text import printable
 from leakcheck.report import FailOn, Report
 
 # Characters XML 1.0 cannot hold at all (control characters a file name may contain).
@@ -29,12 +30,14 @@ def _check_ids(report: Report) -> list[str]:
 def _describe(findings: Sequence[Finding], max_items: int, max_samples: int) -> str:
     lines: list[str] = []
     for f in findings[:max_items]:
-        lines.append(f"[{f.severity}] {f.message}")
+        # (Names in messages escaped as on the terminal: XML readers turn a CR into a newline, and a
+        # newline in a name would split the line.)
+        lines.append(f"[{f.severity}] {printable(f.message)}")
         if f.hint:
-            lines.append(f"    hint: {f.hint}")
+            lines.append(f"    hint: {printable(f.hint)}")
         # (The samples, unless the message already names them all: an unreadable file's does.)
         if any(key not in f.message for key in f.samples):
-            shown = ", ".join(f.samples[:max_samples])
+            shown = ", ".join(printable(key) for key in f.samples[:max_samples])
             more = f" ... and {len(f.samples) - max_samples:,} more" if len(f.samples) > max_samples else ""
             lines.append(f"    samples: {shown}{more}")
     if len(findings) > max_items:
@@ -54,7 +57,7 @@ def render_junit(
     `accepted` (a baseline's `Comparison.accepts`): findings it accepts are output, never failures."""
     threshold = None if fail_on == "never" else Severity.parse(fail_on)
     checks = _check_ids(report)
-    suite_name = _xml_text(f"leakcheck {report.root}")
+    suite_name = _xml_text(printable(f"leakcheck {report.root}"))
     cases: list[ET.Element] = []
     failures = 0
     for check in checks:
@@ -70,7 +73,7 @@ def render_junit(
             failures += 1
             worst = max(f.severity for f in failing)
             summary = failing[0].message if len(failing) == 1 else f"{len(failing):,} findings at or above {fail_on}"
-            failure = ET.SubElement(case, "failure", {"message": _xml_text(summary), "type": str(worst)})
+            failure = ET.SubElement(case, "failure", {"message": _xml_text(printable(summary)), "type": str(worst)})
             failure.text = _describe(failing, max_items, max_samples)
         if rest:
             ET.SubElement(case, "system-out").text = _describe(rest, max_items, max_samples)
