@@ -124,6 +124,34 @@ def test_generated_copies_verify_and_are_explained(family: str) -> None:
     assert words in explanation, (family, explanation)
 
 
+# What an edit does not do, so its explanation must not claim it: a quarter turn swaps the file's width
+# and height without resizing; a crop or a letterbox saved at the original's resolution changes the
+# file's size, not its scale; a crop's colour grid covers another region, not other colours.
+NOT_CLAIMED = {
+    "rotate-90": ("resized",),
+    "crop": ("resized", "changed"),
+    "letterbox": ("resized",),
+    "translate": ("resized", "changed"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(NOT_CLAIMED))
+def test_explanations_claim_no_edit_that_was_not_made(family: str) -> None:
+    edit, _ = EDITS[family]
+    original = scene(3)
+    _, explanation = _verdict(original, edit(original))
+    assert not [w for w in NOT_CLAIMED[family] if w in explanation], (family, explanation)
+
+
+def test_a_crop_that_was_also_resized_says_so() -> None:
+    original = scene(3)
+    w, h = original.size
+    copy = original.crop((w // 10, h // 10, w - w // 10, h - h // 10)).resize((w // 2, h // 2))
+    _, explanation = _verdict(original, copy)
+    assert "cropped/translated" in explanation
+    assert "resized 160x120 -> 80x60" in explanation
+
+
 def _real_photos() -> list[Path]:
     return sorted(FOOD.glob("test/*/*.jpg"))[::15]
 
