@@ -256,8 +256,9 @@ def _best(first: Verdict | None, second: Verdict | None) -> Verdict | None:
     return first
 
 
-# Bumped whenever candidates, verification or the decision change what the detector reports.
-DETECTOR_VERSION = 6
+# Bumped whenever candidates, verification, the decision or the explanations change what the detector
+# reports (7: explanations tell a quarter turn and a crop from a resize).
+DETECTOR_VERSION = 7
 
 
 class NearMemo(Protocol):
