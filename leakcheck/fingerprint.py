@@ -41,8 +41,9 @@ from leakcheck.search import hamming_pairs
 
 # Bump whenever a fingerprint of the same file could change: it invalidates every cached fingerprint.
 # 3: the near-duplicate descriptor; 4: a reduced decode's dHash from its thumbnail; 5: a reduced decode's
-# provisional digest from its statistics and hashes
-FINGERPRINT_VERSION = 5
+# provisional digest from its statistics and hashes; 6: fully transparent pixels' hidden colour is not
+# part of the pixels, and a 16-bit image's descriptor is taken from its own range
+FINGERPRINT_VERSION = 6
 
 # Pillow's own decompression-bomb limit; above it we refuse to decode unless told otherwise.
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -305,6 +306,13 @@ def _spread(thumb: NDArray[np.float64]) -> float:
 
 
 def _pixel_digest(canon_mode: str, arr: NDArray[np.generic]) -> str:
+    """A digest of what the pixels show: the colour hidden under fully transparent pixels (editors and
+    optimisers leave anything there) is taken as 0."""
+    if canon_mode == "RGBA":
+        hidden = arr[..., 3] == 0
+        if hidden.any():
+            arr = arr.copy()
+            arr[hidden] = 0
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{canon_mode}:{arr.shape}:{arr.dtype.str}:".encode())
     h.update(np.ascontiguousarray(arr).data)
@@ -336,6 +344,10 @@ def _fingerprint_image(
     """The fingerprint of a decoded image; `reduced`: it is a reduced JPEG decode, whose dHash is then
     taken from the pHash thumbnail (it estimates the full image's either way, at a third of the cost)."""
     mode = im.mode
+    # (The descriptor stretches 16-bit and float images by their own range: 12-bit data in a 16-bit
+    # file would otherwise be a nearly black picture with too little detail to compare.)
+    shown = im
+    stretched: NDArray[np.float64] | None = None
     canon_mode, arr = canonical_pixels(im)
     if native is None and arr.dtype == np.uint8:
         native = _Native("uint8", "0-255", 0, None)
@@ -345,6 +357,10 @@ def _fingerprint_image(
         lo, hi, bad = finite_range(arr)
         scale = infer_scale(arr.dtype, lo, hi)
         native = _Native(str(arr.dtype), scale, bad, _finite_stats(arr))
+        # Whether the picture is plain is judged on it stretched by its own range, as the descriptor is:
+        # on the 8-bit view, 12-bit data (0-4095, divided by 257) would always look plain.
+        values = arr.mean(axis=2) if arr.ndim == 3 else arr
+        stretched = phash_thumbnail(Image.fromarray(to_uint8(values, "other")))
         im = Image.fromarray(to_uint8(arr, scale))
         canon_mode, arr = canonical_pixels(im)
     gray = im.convert("L") if im.mode != "L" else im
@@ -365,7 +381,7 @@ def _fingerprint_image(
         mode=mode,
         format=fmt,
         stats=native.stats or stats,
-        flat=_spread(thumb) < FLAT_STD,
+        flat=_spread(thumb if stretched is None else stretched) < FLAT_STD,
         dtype=native.dtype,
         scale=native.scale,
         nonfinite=native.nonfinite,
@@ -375,7 +391,7 @@ def _fingerprint_image(
         sharpness=sharpness,
         clipped=clipped,
         jpeg_quality=jpeg_quality,
-        near=describe(im) if descriptor else None,
+        near=describe(shown) if descriptor else None,
     )
 
 

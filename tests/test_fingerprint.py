@@ -102,3 +102,25 @@ def test_flat_images_are_marked() -> None:
     blank = Image.new("RGB", (64, 64), (30, 120, 200))
     assert fingerprint_bytes(Record("x", "t", None), encode(blank, "PNG")).flat
     assert not fingerprint_bytes(Record("y", "t", None), encode(make_image(1), "PNG")).flat
+
+
+def test_the_colour_hidden_under_transparent_pixels_is_not_part_of_the_pixels() -> None:
+    """Two cut-outs that look the same, one hiding black and the other white under their transparent
+    part (as editors and optimisers leave it), have one pixel digest; a visible difference still counts."""
+    rgba = np.dstack([np.asarray(make_image(8)), np.full((80, 96), 255, dtype=np.uint8)])
+    rgba[:, :30, 3] = 0
+    black, white = rgba.copy(), rgba.copy()
+    black[:, :30, :3] = 0
+    white[:, :30, :3] = 255
+    a, b = (
+        fingerprint_bytes(Record(n, "t", None), encode(Image.fromarray(x, "RGBA"), "PNG"))
+        for n, x in (("a", black), ("b", white))
+    )
+    assert a.pixel_digest == b.pixel_digest
+    assert a.near is not None
+    assert b.near is not None
+    assert a.near.thumb == b.near.thumb
+    shown = white.copy()
+    shown[:, 40, :3] = 0
+    c = fingerprint_bytes(Record("c", "t", None), encode(Image.fromarray(shown, "RGBA"), "PNG"))
+    assert c.pixel_digest != a.pixel_digest

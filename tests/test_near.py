@@ -568,3 +568,31 @@ def test_folders_verify_on_every_core_and_in_memory_data_in_process_by_default(
     scan({"train": (images, np.zeros(4, dtype=int)), "test": (images[:2], np.zeros(2, dtype=int))})
     scan({"train": (images, np.zeros(4, dtype=int)), "test": (images[:2], np.zeros(2, dtype=int))}, jobs=2)
     assert seen == [default_jobs(), 1, 1, 2]
+
+
+def test_twelve_bit_data_in_sixteen_bit_files_is_compared(tmp_path: Path) -> None:
+    """X-ray and CT exports keep 0-4095 in 16-bit PNGs: as 8-bit (divided by 257) the picture is nearly
+    black; the detector stretches it by its own range and finds the mirrored and turned copies."""
+    gray = np.asarray(scene(4).convert("L"), dtype=np.uint16) * 16
+    images = [
+        ("train/x/a.png", Image.fromarray(gray)),
+        ("test/x/mirror.png", Image.fromarray(np.ascontiguousarray(gray[:, ::-1]))),
+        ("test/x/turned.png", Image.fromarray(np.ascontiguousarray(np.rot90(gray)))),
+    ]
+    index = Index(_fingerprints(tmp_path, images), MatchOptions(method="verified"))
+    near = {(r.a, r.b) for r in index.relations() if r.kind == "near"}
+    assert ("train/x/a.png", "test/x/mirror.png") in near
+    assert ("train/x/a.png", "test/x/turned.png") in near
+
+
+def test_strips_one_pixel_thick_are_compared_without_failing(tmp_path: Path) -> None:
+    """A 1 x 500 column cut from a photo and a 16 x 512 squeeze of it make thumbnails one pixel thick."""
+    photo = scene(5, (400, 500))
+    images = [
+        ("train/x/photo.png", photo),
+        ("val/x/column.png", photo.crop((200, 0, 201, 500))),
+        ("val/x/squeezed.png", photo.resize((16, 512))),
+        ("test/x/row.png", photo.crop((0, 250, 400, 251)).resize((500, 1))),
+    ]
+    index = Index(_fingerprints(tmp_path, images), MatchOptions(method="verified", sensitivity="thorough"))
+    assert all(r.kind in ("near", "exact-bytes", "exact-pixels") for r in index.relations())

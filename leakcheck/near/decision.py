@@ -46,7 +46,10 @@ def _tensor(d: NearDescriptor) -> Tensor:
     """Per pixel: the structure tensor's smaller eigenvalue and half its trace (0 on a 2-px border,
     which is the thumbnail's edge rather than the picture's structure)."""
     px = smooth(d.pixels())
-    gy, gx = (np.asarray(g, dtype=np.float32) for g in np.gradient(px))
+    # (A thumbnail one pixel thick, from a 1 x 500 strip, has no gradient across that side.)
+    gy, gx = (
+        np.asarray(np.gradient(px, axis=n), dtype=np.float32) if px.shape[n] > 1 else np.zeros_like(px) for n in (0, 1)
+    )
     jxx, jyy, jxy = smooth(gx * gx), smooth(gy * gy), smooth(gx * gy)
     half_trace = (jxx + jyy) / 2.0
     lam_min = np.maximum(half_trace - np.sqrt(((jxx - jyy) / 2.0) ** 2 + jxy**2), 0.0)

@@ -65,8 +65,12 @@ def dihedral(arr: NDArray[np.float32], k: int, mirrored: bool) -> NDArray[np.flo
 
 def _working_copy(im: Image.Image) -> Image.Image:
     """A reduced RGB or L copy with long side <= _WORK_SIDE (integer reduction first: cheap on photos)."""
-    if im.mode not in ("L", "RGB"):
-        im = im.convert("RGB") if im.mode in ("RGBA", "P", "PA", "CMYK", "YCbCr", "LA", "LAB", "HSV") else _to_l(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        # What shows: the picture over white, whatever colour its transparent pixels hide.
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    elif im.mode not in ("L", "RGB"):
+        im = im.convert("RGB") if im.mode in ("P", "CMYK", "YCbCr", "LAB", "HSV") else _to_l(im)
     long_side = max(im.size)
     factor = long_side // (2 * _WORK_SIDE)
     if factor >= 2:
