@@ -41,6 +41,7 @@ from leakcheck.render.terminal import render_terminal
 from leakcheck.render.text import printable
 from leakcheck.report import Report
 from leakcheck.sources.folder import IMAGE_EXTENSIONS, list_folder
+from leakcheck.sources.groups import GroupNamer
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import split_order
 from leakcheck.thumbnails import thumbnailer
@@ -465,11 +466,19 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError("--ratios applies to --strategy resplit only")
     if args.strategy == "resplit" and args.ratios is None:
         raise UsageError("--strategy resplit needs --ratios", hint="e.g. --ratios 0.8,0.1,0.1")
-    listing = ignore_paths(list_folder(args.path, aliases=settings.split_aliases()), IgnoreRules(settings.ignore))
+    if os.path.isfile(args.path):
+        raise UsageError(f"{args.path}: fix works on folders of images, not on a manifest or array file")
+    aliases = settings.split_aliases()
+    listing = ignore_paths(list_folder(args.path, aliases=aliases), IgnoreRules(settings.ignore))
     splits = sorted(listing.split_dirs, key=split_order)
-    ratios = Ratios.parse(args.ratios, splits) if args.ratios is not None else None
+    ratios = Ratios.parse(args.ratios, splits, aliases) if args.ratios is not None else None
     report = _scan(args, settings, err)
-    plan = plan_fix(listing.records, report.relations, root=listing.root, split_dirs=listing.split_dirs,
+    records = listing.records
+    if args.group_pattern is not None:
+        # (The scan checked the pattern; the plan keeps each group in one split, as it keeps copies.)
+        namer = GroupNamer(args.group_pattern)
+        records = tuple(namer(r) for r in records)
+    plan = plan_fix(records, report.relations, root=listing.root, split_dirs=listing.split_dirs,
                     strategy=args.strategy, ratios=ratios, seed=args.seed)  # fmt: skip
     result = write_fix(plan, args.path, args.out, manifest_only=args.manifest_only, copy=args.copy)
     if not args.quiet:

@@ -17,9 +17,11 @@ Strategies:
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import random
 import shutil
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from leakcheck.errors import InputError, UsageError
 from leakcheck.index import Relation
 from leakcheck.model import Record
 from leakcheck.sources.folder import display_name
-from leakcheck.splits import split_order
+from leakcheck.splits import DEFAULT_ALIASES, canonical_split, split_order
 
 Strategy = Literal["drop-eval-copies", "resplit"]
 STRATEGIES: tuple[Strategy, ...] = ("drop-eval-copies", "resplit")
@@ -78,11 +80,13 @@ class Ratios:
     fractions: tuple[tuple[str, float], ...]
 
     @classmethod
-    def parse(cls, text: str, splits: Sequence[str]) -> Ratios:
+    def parse(cls, text: str, splits: Sequence[str], aliases: Mapping[str, Iterable[str]] = DEFAULT_ALIASES) -> Ratios:
         """`0.8,0.1,0.1` (the data set's splits in order: train, val, test, others) or `train=0.8,test=0.2`.
+        A name is read as the split it spells (`Validation` is `val`, as for folders; `aliases`).
 
         Raises:
-            UsageError: malformed numbers, negative or all-zero ratios, or a count that does not match.
+            UsageError: malformed numbers, negative or all-zero ratios, a count that does not match, or a
+            name that cannot be a split folder.
         """
         parts = [p.strip() for p in text.split(",") if p.strip()]
         named = all("=" in p for p in parts)
@@ -90,7 +94,10 @@ class Ratios:
             raise UsageError(f"--ratios {text!r}: expected numbers like 0.8,0.1,0.1 or train=0.8,test=0.2")
         pairs: list[tuple[str, str]]
         if named:
-            pairs = [(name.strip(), value) for name, _, value in (p.partition("=") for p in parts)]
+            pairs = [
+                (_split_name(name.strip(), splits, aliases), value)
+                for name, _, value in (p.partition("=") for p in parts)
+            ]
         else:
             if len(parts) != len(splits):
                 raise UsageError(
@@ -107,13 +114,31 @@ class Ratios:
             if not number >= 0 or number == float("inf"):
                 raise UsageError(f"--ratios: {name}={value} must be a finite number >= 0")
             values.append((name, number))
-        if len({n for n, _ in values}) != len(values):
+        if len({n.casefold() for n, _ in values}) != len(values):
             raise UsageError(f"--ratios {text!r}: a split is named twice")
         total = sum(v for _, v in values)
         if total <= 0:
             raise UsageError(f"--ratios {text!r}: at least one ratio must be positive")
         ordered = sorted(values, key=lambda nv: split_order(nv[0]))
         return cls(tuple((n, v / total) for n, v in ordered))
+
+
+def _split_name(name: str, splits: Sequence[str], aliases: Mapping[str, Iterable[str]]) -> str:
+    """The split a `--ratios` name stands for: a known spelling, one of the data's splits whatever its case,
+    or a new split, whose name must make a plain folder.
+
+    Raises:
+        UsageError: the name cannot be a folder of its own in the output.
+    """
+    known = canonical_split(name, aliases)
+    if known is not None:
+        return known
+    for split in splits:
+        if split.casefold() == name.casefold():
+            return split
+    if name in ("", ".", "..") or "/" in name or "\\" in name or name in (ACTIONS_FILE, MANIFEST_FILE):
+        raise UsageError(f"--ratios: {name!r} cannot be a split folder", hint="name splits like train=0.8,test=0.2")
+    return name
 
 
 def _partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -140,9 +165,17 @@ def _partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[st
 class _Links:
     """Duplicate structure rebuilt from the report's relations: exact groups, near links between them."""
 
-    def __init__(self, keys: Iterable[str], relations: Iterable[Relation]) -> None:
+    def __init__(
+        self, keys: Iterable[str], relations: Iterable[Relation], groups: Mapping[str, str] | None = None
+    ) -> None:
         self.keys = tuple(keys)
         self.relations = tuple(relations)
+        # Samples that share a group id (`--group-pattern`, a manifest's group column): a patient's images
+        # belong in one split as much as copies do.
+        self.mates: dict[str, list[str]] = defaultdict(list)
+        for key, group in sorted((groups or {}).items()):
+            self.mates[group].append(key)
+        self.group_of = dict(groups or {})
         # Relations may name samples that are not records (a file removed since the scan): they still join.
         everyone = (*self.keys, *(k for r in self.relations for k in (r.a, r.b)))
         self.members = _partition(everyone, ((r.a, r.b) for r in self.relations if r.kind != "near"))
@@ -160,12 +193,16 @@ class _Links:
         out = [(other, "exact copy") for other in self.members[group] if other != key]
         for linked, distance in sorted(self.near[group].items()):
             out.extend((other, f"near copy, distance {distance}") for other in self.members[linked])
+        mate_group = self.group_of.get(key)
+        if mate_group is not None:
+            out.extend((other, f"same group {mate_group!r}") for other in self.mates[mate_group] if other != key)
         return out
 
     def clusters(self) -> list[list[str]]:
         """The records joined by any relation, transitively (near links chained too)."""
         known = set(self.keys)
-        pairs = ((r.a, r.b) for r in self.relations if r.a in known and r.b in known)
+        pairs = [(r.a, r.b) for r in self.relations if r.a in known and r.b in known]
+        pairs += [(keys[0], other) for keys in self.mates.values() for other in keys[1:]]
         return sorted(_partition(self.keys, pairs).values())
 
 
@@ -197,7 +234,7 @@ def plan_fix(
     """
     root_path = Path(root)
     by_key = {r.key: r for r in records}
-    links = _Links(by_key, relations)
+    links = _Links(by_key, relations, {r.key: r.group for r in records if r.group is not None})
     if strategy == "drop-eval-copies":
         actions = [_drop_or_keep(record, links, by_key, root_path) for record in records]
     elif strategy == "resplit":
@@ -259,14 +296,23 @@ def _resplit(records: Sequence[Record], links: _Links, ratios: Ratios, seed: int
 def _place(
     records: Sequence[Record], assignment: Mapping[str, str], root: Path, split_dirs: Mapping[str, str]
 ) -> list[Action]:
-    """Actions for a re-split; a moved file whose name is taken in its new folder gets `.from-<split>`."""
+    """Actions for a re-split; a moved file whose name is taken in its new folder gets `.from-<split>`.
+    Names are compared as a case-insensitive, normalising filesystem would (macOS, Windows): `A.jpg` takes
+    `a.jpg` there, and a file cannot take the name of a folder."""
     taken: set[tuple[str, ...]] = set()
+    folders: set[tuple[str, ...]] = set()
+
+    def take(parts: tuple[str, ...]) -> None:
+        folded = _fold(parts)
+        taken.add(folded)
+        folders.update(folded[:n] for n in range(1, len(folded)))
+
     actions: list[Action] = []
     staying = [r for r in records if assignment[r.key] == r.split]
     leaving = [r for r in records if assignment[r.key] != r.split]
     for record in staying:
         parts = _relative_parts(record, root)
-        taken.add(parts)
+        take(parts)
         actions.append(Action("kept", record.key, record.key, record.split, record.split, record.label,
                               f"re-split: stays in {record.split}", record.path, parts))  # fmt: skip
     for record in leaving:
@@ -275,16 +321,21 @@ def _place(
         parts = (split_dirs.get(new_split, new_split), *rest)
         stem, dot, suffix = parts[-1].rpartition(".")
         n = 0
-        while parts in taken:
+        while _fold(parts) in taken or _fold(parts) in folders:
             n += 1
             tag = f".from-{record.split}" + (f"-{n}" if n > 1 else "")
             parts = (*parts[:-1], f"{stem}{tag}.{suffix}" if dot else f"{parts[-1]}{tag}")
-        taken.add(parts)
-        target = "/".join((split_dirs.get(new_split, new_split), *record.key.split("/")[1:-1], parts[-1]))
+        take(parts)
+        # (The target as keys spell it: a name that is not UTF-8 with backslash escapes.)
+        target = "/".join((split_dirs.get(new_split, new_split), *record.key.split("/")[1:-1], display_name(parts[-1])))
         actions.append(Action("moved", record.key, target, record.split, new_split, record.label,
                               f"re-split by duplicate cluster, class {record.label or '(none)'}",
                               record.path, parts))  # fmt: skip
     return actions
+
+
+def _fold(parts: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(unicodedata.normalize("NFC", p).casefold() for p in parts)
 
 
 def render_actions_csv(plan: FixPlan) -> str:
@@ -327,16 +378,80 @@ class WriteResult:
 
 
 def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
-    """Refuse an output folder inside the data (or holding it): `fix` must never write among the originals.
+    """Refuse an output folder inside the data (or holding it), also through a linked split or class
+    folder, and one that holds files `fix` did not write: `fix` must never write among the originals,
+    nor replace anything but its own earlier output. Cheap: run it before the scan.
 
     Raises:
-        UsageError: the folders overlap.
+        UsageError: the folders overlap, `out` is a broken link or a file, or it holds other files.
     """
+    if not os.fspath(out):
+        raise UsageError("--out is empty", hint="name a new folder beside the data")
     data, target = Path(root).resolve(), Path(out).resolve()
     if target == data or data in target.parents:
         raise UsageError(f"{out}: inside the data folder {root}", hint="choose --out beside the data, not in it")
     if target in data.parents:
         raise UsageError(f"{out}: holds the data folder {root}", hint="choose a new folder beside the data")
+    for linked in _linked_folders(Path(root)):
+        if target == linked or linked in target.parents:
+            raise UsageError(
+                f"{out}: inside {linked}, a folder of the data set (linked from {root})",
+                hint="choose --out beside the data, not in it",
+            )
+    out_path = Path(out)
+    if out_path.is_symlink() and not out_path.exists():
+        raise UsageError(f"{out}: a link to nothing", hint="remove the link, or choose a new folder for --out")
+    if out_path.exists() and not out_path.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder", hint="choose a new folder for --out")
+    if out_path.is_dir():
+        _own_files(out_path)
+
+
+def _linked_folders(root: Path) -> list[Path]:
+    """Where the split and class folders (two levels) that are links lead: the listing follows them."""
+    found: list[Path] = []
+    level = [root]
+    for _ in range(2):
+        below: list[Path] = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if not entry.is_dir():
+                        continue
+                except OSError:
+                    continue
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    found.append(path.resolve())
+                below.append(path)
+        level = below
+    return found
+
+
+def _own_files(out: Path) -> dict[str, str]:
+    """The files under `out` ({shown name: relative path}), all checked to be an earlier fix's output.
+
+    Raises:
+        UsageError: `out` holds a file (or a link) that no earlier `fix` wrote there.
+    """
+    on_disk = _files_under(out)
+    # The actions CSV spells a name that is not UTF-8 with backslash escapes, as sample keys do.
+    present = {display_name(f): f for f in on_disk}
+    if present:
+        previous = _previous_outputs(out)
+        foreign = [
+            shown for shown, f in present.items() if previous is None or shown not in previous or (out / f).is_symlink()
+        ]
+        if foreign:
+            raise UsageError(
+                f"{out}: not empty and not the output of 'leakcheck fix' (it holds {foreign[0]})",
+                hint="choose a new or empty folder for --out",
+            )
+    return present
 
 
 def _files_under(folder: Path) -> list[str]:
@@ -392,40 +507,34 @@ def write_fix(
     out_path = Path(out)
     actions_text = render_actions_csv(plan)
     removed = 0
-    if out_path.exists():
-        if not out_path.is_dir():
-            raise UsageError(f"{out}: exists and is not a folder", hint="choose a new folder for --out")
-        on_disk = _files_under(out_path)
-        # The actions CSV spells a name that is not UTF-8 with backslash escapes, as sample keys do.
-        present = {display_name(f): f for f in on_disk}
+    if out_path.is_dir():
+        present = _own_files(out_path)
         if present:
-            previous = _previous_outputs(out_path)
-            foreign = [
-                shown
-                for shown, f in present.items()
-                if previous is None or shown not in previous or (out_path / f).is_symlink()
-            ]
-            if foreign:
-                raise UsageError(
-                    f"{out}: not empty and not the output of 'leakcheck fix' (it holds {foreign[0]})",
-                    hint="choose a new or empty folder for --out",
-                )
             wanted = {ACTIONS_FILE} | (
                 {MANIFEST_FILE} if manifest_only else {a.target for a in plan.actions if a.action != "dropped"}
             )
             # (As bytes: reading as text would turn a name's "\r" into "\n".)
             old_text = (out_path / ACTIONS_FILE).read_bytes().decode("utf-8", "replace")
-            if old_text == actions_text and set(present) == wanted:
+            if (
+                old_text == actions_text
+                and set(present) == wanted
+                and (manifest_only or all(_current(a, out_path, copy) for a in plan.actions if a.action != "dropped"))
+            ):
                 return WriteResult(up_to_date=True)
-            removed = _remove_outputs(out_path, on_disk)
-    out_path.mkdir(parents=True, exist_ok=True)
+            removed = _remove_outputs(out_path, list(present.values()))
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{out}: cannot create the folder ({exc.strerror or exc})", hint="choose another --out"
+        ) from None
     # The actions file goes first: should the run stop half-way, the next run still recognises the folder
     # as its own output and replaces it.
-    (out_path / ACTIONS_FILE).write_text(actions_text, encoding="utf-8", newline="")
+    _write_text(out_path / ACTIONS_FILE, actions_text)
     linked = copied = 0
     base = out_path.resolve()
     if manifest_only:
-        (out_path / MANIFEST_FILE).write_text(render_manifest_csv(plan, out_path), encoding="utf-8", newline="")
+        _write_text(out_path / MANIFEST_FILE, render_manifest_csv(plan, out_path))
     else:
         for action in plan.actions:
             if action.action == "dropped" or action.path is None:
@@ -435,30 +544,105 @@ def write_fix(
                 # (Only a link made inside --out while this ran can lead elsewhere; the check above saw none.)
                 # Checked before any folder is made, so that none is made through such a link.
                 raise UsageError(f"{out}: {target} leads outside the output folder", hint="choose a new folder")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not copy:
-                try:
-                    os.link(action.path, target)
-                    linked += 1
-                    continue
-                except OSError:
-                    pass  # another filesystem, or links not allowed: copy instead
             try:
-                shutil.copy2(action.path, target)
+                target.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise InputError(
-                    f"{action.path}: cannot copy ({exc.strerror or exc})",
-                    hint="make the file readable, or --ignore it and run fix again",
-                ) from None
-            copied += 1
+                raise _cannot_write(target.parent, exc) from None
+            if _put(action.path, target, copy=copy):
+                linked += 1
+            else:
+                copied += 1
     return WriteResult(linked=linked, copied=copied, removed=removed)
+
+
+# Why a hard link can fail where a copy still works: another filesystem, links not allowed there, too
+# many links to the file already, no permission to link a file one does not own (protected_hardlinks).
+_COPY_INSTEAD = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def _put(source: Path, target: Path, *, copy: bool) -> bool:
+    """`target` made a hard link to `source`'s file (True) or a copy of it (False). The file a link
+    leads to is what is linked or copied (a relative link would lead nowhere from the output). Nothing
+    that exists is ever written over: a name already taken (a folder of that name, or a case-insensitive
+    filesystem's `A.jpg` for `a.jpg`) is an error, not a fallback to copying into or over it.
+
+    Raises:
+        InputError: the source cannot be read.
+        UsageError: the target cannot be written (its name is taken, the disk is full or read-only).
+    """
+    real = Path(os.path.realpath(source))
+    if not copy:
+        try:
+            os.link(real, target)
+            return True
+        except OSError as exc:
+            if exc.errno not in _COPY_INSTEAD:
+                raise _cannot_write(target, exc) from None
+    try:
+        src = real.open("rb")
+    except OSError as exc:
+        raise InputError(
+            f"{source}: cannot read it ({exc.strerror or exc})",
+            hint="make the file readable, or --ignore it and run fix again",
+        ) from None
+    with src:
+        try:
+            dst = target.open("xb")
+        except OSError as exc:
+            raise _cannot_write(target, exc) from None
+        try:
+            with dst:
+                shutil.copyfileobj(src, dst)
+        except OSError as exc:
+            raise _cannot_write(target, exc) from None
+    shutil.copystat(real, target)
+    return False
+
+
+def _cannot_write(target: Path, exc: OSError) -> UsageError:
+    if exc.errno == errno.EEXIST:
+        return UsageError(
+            f"{target}: the name is already taken in the output (a folder of that name, or a name that "
+            "differs only in case on this filesystem)",
+            hint="rename one of the two source files, or --ignore one",
+        )
+    return UsageError(
+        f"{target}: cannot write it ({exc.strerror or exc})", hint="check the space and permissions of --out"
+    )
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def _current(action: Action, out: Path, copy: bool) -> bool:
+    """Whether the file an earlier run wrote for `action` is what this run would write: a hard link to
+    the source's file (`copy` off), or a copy (`copy` on) with the source's size and modification time."""
+    if action.path is None:
+        return False
+    target = out.joinpath(*action.target_parts)
+    try:
+        src, dst = os.stat(action.path), os.lstat(target)
+    except OSError:
+        return False
+    same_file = (src.st_dev, src.st_ino) == (dst.st_dev, dst.st_ino)
+    if not copy:
+        # (Where links are impossible, the earlier run copied too: then a current copy is what it wrote.)
+        return same_file or (
+            src.st_dev != dst.st_dev and (src.st_size, src.st_mtime_ns) == (dst.st_size, dst.st_mtime_ns)
+        )
+    return not same_file and (src.st_size, src.st_mtime_ns) == (dst.st_size, dst.st_mtime_ns)
 
 
 def _remove_outputs(out: Path, files: Iterable[str]) -> int:
     """Delete an earlier fix's files (all of them checked to be its own) and the folders left empty."""
     count = 0
     base = out.resolve()
-    for rel in files:
+    # The actions CSV last: should this stop half-way, the next run still recognises the folder.
+    for rel in sorted(files, key=lambda f: f == ACTIONS_FILE):
         path = out / rel
         if base not in path.resolve().parents:
             raise UsageError(f"{out}: {rel} lies outside the output folder", hint="choose a new folder for --out")

@@ -263,3 +263,174 @@ def test_an_interrupted_fix_is_replaced_by_the_next(data: Path, tmp_path: Path) 
         (out / name).unlink()
     assert fix(data, out) == 0
     assert {k: v[0] for k, v in snapshot(out).items()} == {k: v[0] for k, v in expected.items()}
+
+
+# --- what the audit of `fix` found ------------------------------------------------------------------
+
+
+def test_a_folder_named_like_a_moved_file_is_never_written_into(tmp_path: Path) -> None:
+    """val/c/x.jpg moves to train, where train/c/x.jpg is a folder holding an original: the moved file
+    gets another name, and nothing is copied into that folder (a hard link to the original inside it)."""
+    root = tmp_path / "d"
+    write_image(root / "train/c/x.jpg/x.jpg", 1)
+    write_image(root / "train/c/y.jpg", 2)
+    write_image(root / "val/c/x.jpg", 3)
+    write_image(root / "test/c/z.jpg", 4)
+    before = snapshot(root)
+    out = tmp_path / "o"
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=1") == 0
+    assert snapshot(root) == before
+    assert (out / "train/c/x.jpg").is_dir()
+    assert (out / "train/c/x.from-val.jpg").is_file()
+    assert sorted(p.name for p in (out / "train/c/x.jpg").iterdir()) == ["x.jpg"]
+
+
+def test_names_that_differ_only_in_case_are_renamed_as_on_case_insensitive_disks(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    write_image(root / "train/c/A.jpg", 1)
+    write_image(root / "val/c/a.jpg", 2)
+    out = tmp_path / "o"
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=1") == 0
+    assert sorted(p.name for p in (out / "train/c").iterdir()) == ["A.jpg", "a.from-val.jpg"]
+
+
+def test_a_copy_run_replaces_the_hard_links_of_an_earlier_run(data: Path, tmp_path: Path) -> None:
+    """Editing the "clean" copy made with --copy must never edit an original."""
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    assert (out / "train/cat/00.jpg").stat().st_ino == (data / "train/cat/00.jpg").stat().st_ino
+    assert fix(data, out, "--copy") == 0
+    assert (out / "train/cat/00.jpg").stat().st_ino != (data / "train/cat/00.jpg").stat().st_ino
+    assert (out / "train/cat/00.jpg").read_bytes() == (data / "train/cat/00.jpg").read_bytes()
+
+
+def test_a_changed_original_is_copied_again(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    assert fix(data, out, "--copy") == 0
+    write_image(data / "train/cat/02.jpg", 999)
+    assert fix(data, out, "--copy") == 0
+    assert (out / "train/cat/02.jpg").read_bytes() == (data / "train/cat/02.jpg").read_bytes()
+
+
+def test_linked_images_are_linked_by_what_they_lead_to(tmp_path: Path) -> None:
+    pool = tmp_path / "pool"
+    root = tmp_path / "d"
+    for n, split in enumerate(("train", "train", "test")):
+        write_image(pool / f"p{n}.jpg", n)
+        (root / split / "c").mkdir(parents=True, exist_ok=True)
+        (root / split / "c" / f"p{n}.jpg").symlink_to(Path("../../../pool") / f"p{n}.jpg")
+    out = tmp_path / "outs" / "o"
+    assert fix(root, out) == 0
+    written = sorted(p for p in out.rglob("*.jpg"))
+    assert len(written) == 3
+    assert not any(p.is_symlink() for p in written)
+    assert (out / "test/c/p2.jpg").read_bytes() == (pool / "p2.jpg").read_bytes()
+    assert fix(root, out) == 0  # its own output, recognised
+
+
+def test_out_inside_a_linked_split_folder_is_refused_before_the_scan(tmp_path: Path) -> None:
+    real = make_dataset(tmp_path / "real")
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "train").symlink_to(real / "train")
+    (root / "test").symlink_to(real / "test")
+    before = snapshot(real)
+    assert fix(root, real / "train" / "clean") == 2
+    assert snapshot(real) == before
+
+
+def test_a_half_removed_earlier_output_is_still_recognised(data: Path, tmp_path: Path) -> None:
+    """The actions CSV is removed last: a run killed while replacing its output leaves a folder the next
+    run still takes for its own."""
+    out = tmp_path / "clean"
+    assert fix(data, out) == 0
+    unlink = Path.unlink
+    calls = 0
+
+    def killed_on_the_fifth(self: Path, missing_ok: bool = False) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise KeyboardInterrupt
+        unlink(self, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "unlink", killed_on_the_fifth)
+        assert fix(data, out, "--strategy", "resplit", "--ratios", "0.5,0.5") == 130
+    assert (out / ACTIONS_FILE).is_file()
+    assert fix(data, out, "--strategy", "resplit", "--ratios", "0.5,0.5") == 0
+
+
+def test_group_pattern_keeps_each_group_in_one_split(tmp_path: Path) -> None:
+    root = tmp_path / "g"
+    seed = 0
+    for split in ("train", "test"):
+        for p in range(5):
+            for k in range(2):
+                seed += 1
+                write_image(root / split / "c" / f"P{p}_{split}_{k}.jpg", seed)
+    out = tmp_path / "o"
+    assert fix(root, out, "--group-pattern", r"^(P\d+)_", "--strategy", "resplit", "--ratios", "0.6,0.4") == 0
+    where: dict[str, set[str]] = {}
+    for row in actions(out):
+        where.setdefault(row["source"].split("/")[-1].split("_")[0], set()).add(row["new_split"])
+    assert all(len(splits) == 1 for splits in where.values()), where
+    dropped = tmp_path / "dropped"
+    assert fix(root, dropped, "--group-pattern", r"^(P\d+)_") == 0
+    assert [r["reason"].startswith("same group") for r in actions(dropped) if r["action"] == "dropped"] == [True] * 10
+
+
+@pytest.mark.parametrize(
+    ("ratios", "message"),
+    [
+        ("train=0.5,=0.5", "cannot be a split folder"),
+        ("train=0.5,..=0.5", "cannot be a split folder"),
+        ("train=0.5,a/b=0.5", "cannot be a split folder"),
+        ("train=0.5,leakcheck-fix.csv=0.5", "cannot be a split folder"),
+        ("train=0.8,TRAIN=0.2", "named twice"),
+    ],
+)
+def test_ratio_names_must_make_split_folders(
+    data: Path, tmp_path: Path, ratios: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fix(data, tmp_path / "o", "--strategy", "resplit", "--ratios", ratios) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_ratio_names_are_read_as_the_splits_they_spell(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d")
+    (root / "test").rename(root / "Validation")
+    out = tmp_path / "o"
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=0.8,VAL=0.2") == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["Validation", "train"]
+
+
+def test_a_name_that_is_not_utf8_can_move(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d")
+    name = os.fsencode(root / "test" / "cat") + b"/caf\xe9.jpg"
+    write_image(Path(os.fsdecode(name)), 77)
+    out = tmp_path / "o"
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=1") == 0
+    row = next(r for r in actions(out) if r["source"] == "test/cat/caf\\xe9.jpg")
+    assert row["target"] == "train/cat/caf\\xe9.jpg"
+    assert (out / "train" / "cat" / os.fsdecode(b"caf\xe9.jpg")).is_file()
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=1") == 0  # and is recognised again
+
+
+def test_broken_link_and_file_outputs_are_refused_before_the_scan(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere")
+    assert fix(data, link) == 2
+    assert "a link to nothing" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert fix(data, foreign) == 2
+    assert "not the output of 'leakcheck fix'" in capsys.readouterr().err
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,split\n")
+    assert main(["fix", str(manifest), "--out", str(tmp_path / "x"), "-q"]) == 2
+    assert "fix works on folders of images" in capsys.readouterr().err
