@@ -9,6 +9,7 @@ never chain: a sample's near copies are the members of the groups linked to its 
 
 from __future__ import annotations
 
+import numbers
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,15 @@ class MatchOptions:
     def __post_init__(self) -> None:
         for name in ("phash_distance", "dhash_distance"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value <= 64:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise ValueError(f"{name} must be a whole number of bits (0-64), got {value!r}")
+            if value is not None and not 0 <= int(value) <= 64:
                 raise ValueError(f"{name} must be between 0 and 64, got {value}")
+        score = self.min_score
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, numbers.Real) or not 0.0 <= float(score) <= 1.0
+        ):
+            raise ValueError(f"min_score must be a number between 0 and 1, got {score!r}")
         if self.method not in ("verified", "hash"):
             raise ValueError(f"method must be 'verified' or 'hash', got {self.method!r}")
         self.settings()

@@ -12,6 +12,7 @@ from PIL import Image
 
 import leakcheck
 from leakcheck.cli import main
+from leakcheck.errors import UsageError
 from tests.factory import DatasetFactory, snapshot
 
 LABELS = ["cat", "dog"]
@@ -297,3 +298,20 @@ def test_linked_files_and_folders_are_listed_like_their_targets(factory: Dataset
         assert record.path is not None
         assert record.path.parts == (factory.root / key).parts
     assert [(s.path, s.reason) for s in listing.skipped] == [("test/cat/notes.", "not an image file")]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"min_score": "0.5"}, "min_score must be a number between 0 and 1"),
+        ({"min_score": float("nan")}, "min_score must be a number between 0 and 1"),
+        ({"phash_distance": "3"}, "phash_distance must be a whole number"),
+        ({"dhash_distance": 2.5}, "dhash_distance must be a whole number"),
+    ],
+)
+def test_wrong_types_of_expert_options_are_usage_errors(
+    factory: DatasetFactory, option: dict[str, object], message: str
+) -> None:
+    factory.add_many("train", ["a"], 2, seed0=0)
+    with pytest.raises(UsageError, match=message):
+        leakcheck.scan(factory.root, jobs=1, **option)  # type: ignore[arg-type]
