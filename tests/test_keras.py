@@ -24,7 +24,7 @@ keras = pytest.importorskip("keras")
 
 import leakcheck  # noqa: E402  # after the TensorFlow environment variable
 from leakcheck.cli import main  # noqa: E402
-from leakcheck.errors import RefusedError  # noqa: E402
+from leakcheck.errors import InputError, RefusedError  # noqa: E402
 from leakcheck.keras import (  # noqa: E402
     LeakcheckCallback,
     TrainOptions,
@@ -531,6 +531,38 @@ def test_train_with_allowed_leakage_and_a_weights_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         base.get_layer("Conv1").get_weights()[0], pretrained.get_layer("Conv1").get_weights()[0]
     )
+
+
+def test_the_validation_hold_out_keeps_every_set_of_copies_on_one_side(tmp_path: Path) -> None:
+    """No val/ folder and copies inside train/: a copy on each side of the cut would be a leak."""
+    root = write_folder(tmp_path / "data", {"train": 8, "test": 2})
+    for cls in TINTS:
+        for i in range(4):
+            shutil.copy(root / "train" / cls / f"{i:03d}.png", root / "train" / cls / f"dup{i}.png")
+    options = TrainOptions(backbone="mobilenetv2", alpha=0.35, image_size=32, weights="none", epochs=1)
+    result = train(root, tmp_path / "run", options=options, jobs=1, cache=False)
+    assert len(result.held_out) == int(0.2 * 36)
+    assert result.summary["images"] == {"train": 36 - len(result.held_out), "val": len(result.held_out), "test": 6}
+    every = {p.relative_to(root).as_posix() for p in (root / "train").rglob("*.png")}
+    held = set(result.held_out)
+    assert held <= every
+    trained_on = {(root / key).read_bytes() for key in every - held}
+    assert not [key for key in held if (root / key).read_bytes() in trained_on]
+
+
+def test_a_hold_out_that_must_split_a_set_of_copies_is_refused() -> None:
+    from leakcheck.index import Relation
+    from leakcheck.keras.training import _hold_out
+
+    keys = [f"train/a/{i}.png" for i in range(5)]
+    star = [Relation(keys[0], "train", "a", k, "train", "a", "exact-bytes", 0) for k in keys[1:]]
+    assert _hold_out(keys, [], 0.2, 0) in ([0], [1], [2], [3], [4])
+    with pytest.raises(InputError, match="without splitting a set of duplicates"):
+        _hold_out(keys, star, 0.2, 0)
+    # A near link chains sets together just like an exact copy.
+    near = [*star[:2], Relation(keys[3], "train", "a", keys[4], "train", "a", "near", 3, 0.9)]
+    held = _hold_out(keys, near, 0.4, 1)
+    assert held == [3, 4]
 
 
 def test_imagenet_weights_only_from_the_local_cache(

@@ -26,6 +26,7 @@ from leakcheck._version import __version__
 from leakcheck.csvtext import CsvText
 from leakcheck.errors import DataNotFoundError, InputError, LayoutError, RefusedError, UsageError
 from leakcheck.fixing import check_out_folder
+from leakcheck.index import Relation
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone, keras_cache
 from leakcheck.keras.evaluation import CleanEvaluation, leaked_keys, score_split
 from leakcheck.keras.figures import confusion_matrix_png, learning_curves_png
@@ -97,6 +98,8 @@ class TrainResult:
     scan: Report
     preflight: Report
     evaluations: Mapping[str, CleanEvaluation] = field(default_factory=dict)
+    # Report keys of the validation images held out of train/ (empty when DATA has a val/ folder).
+    held_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "summary", MappingProxyType(dict(self.summary)))
@@ -160,7 +163,7 @@ def train(
                 )
 
     keras.utils.set_random_seed(options.seed)
-    datasets = _datasets(split_dirs, class_names, options)
+    datasets = _datasets(split_dirs, class_names, options, root, report)
     model, base = _build_model(backbone, weights, len(class_names), options)
     say("preflight: checking the model against its data")
     checked = preflight(model, datasets["train"], datasets.get("val"), datasets.get("test"), epochs=options.epochs)
@@ -219,7 +222,10 @@ def train(
     files["summary.json"] = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     for name, payload in files.items():
         (out_dir / name).write_bytes(payload)
-    return TrainResult(out_dir, summary, report, checked, evaluations)
+    held_out: tuple[str, ...] = ()
+    if "val" not in split_dirs:
+        held_out = tuple(sorted(_keys_and_labels(datasets["val"], class_names, root)[0]))
+    return TrainResult(out_dir, summary, report, checked, evaluations, held_out)
 
 
 def _resolve_weights(options: TrainOptions, backbone: TrainableBackbone) -> str | None:
@@ -249,7 +255,9 @@ def _class_folders(split_dir: Path) -> list[str]:
     return sorted(entry.name for entry in os.scandir(split_dir) if entry.is_dir() and not entry.name.startswith("."))
 
 
-def _datasets(split_dirs: Mapping[str, Path], class_names: list[str], options: TrainOptions) -> dict[str, Any]:
+def _datasets(
+    split_dirs: Mapping[str, Path], class_names: list[str], options: TrainOptions, root: Path, report: Report
+) -> dict[str, Any]:
     common: dict[str, Any] = {
         "labels": "inferred",
         "label_mode": "categorical",
@@ -265,12 +273,87 @@ def _datasets(split_dirs: Mapping[str, Path], class_names: list[str], options: T
         out["train"] = load(split_dirs[TRAIN], shuffle=True, **common)
         out["val"] = load(split_dirs["val"], shuffle=False, **common)
     else:
-        out["train"], out["val"] = load(
-            split_dirs[TRAIN], shuffle=True, validation_split=options.validation_fraction, subset="both", **common
-        )
+        # The files Keras would read, in a fixed order; the hold-out is cut from them by duplicate sets.
+        listed = [Path(p) for p in load(split_dirs[TRAIN], shuffle=False, **common).file_paths]
+        keys = [p.relative_to(root).as_posix() for p in listed]
+        val_rows = set(_hold_out(keys, report.relations, options.validation_fraction, options.seed))
+        labels = [class_names.index(p.relative_to(split_dirs[TRAIN]).parts[0]) for p in listed]
+        rows = {
+            "train": [i for i in range(len(listed)) if i not in val_rows],
+            "val": sorted(val_rows),
+        }
+        for split, chosen in rows.items():
+            out[split] = _from_paths(
+                [str(listed[i]) for i in chosen], [labels[i] for i in chosen], class_names, options,
+                shuffle=split == "train",
+            )  # fmt: skip
     if "test" in split_dirs:
         out["test"] = load(split_dirs["test"], shuffle=False, **common)
     return out
+
+
+def _hold_out(keys: Sequence[str], relations: Sequence[Relation], fraction: float, seed: int) -> list[int]:
+    """Indices of `keys` to hold out for validation: about `fraction` of them, drawn as whole duplicate sets.
+
+    Images the scan relates (exact copies and near duplicates, chained) form one set, and a set goes to one
+    side of the cut only, so no validation image has a copy in what the model trains on.
+    """
+    position = {key: i for i, key in enumerate(keys)}
+    parent = list(range(len(keys)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for relation in relations:
+        if relation.kind == "similar":  # semantically alike, not a copy
+            continue
+        a, b = position.get(relation.a), position.get(relation.b)
+        if a is not None and b is not None:
+            ra, rb = find(a), find(b)
+            parent[max(ra, rb)] = min(ra, rb)
+    sets: dict[int, list[int]] = {}
+    for i in range(len(keys)):
+        sets.setdefault(find(i), []).append(i)
+    groups = sorted(sets.values())
+    target = max(1, int(fraction * len(keys)))
+    held: list[int] = []
+    for g in np.random.default_rng(seed).permutation(len(groups)).tolist():
+        if len(held) + len(groups[g]) <= target:
+            held.extend(groups[g])
+        if len(held) == target:
+            break
+    if not held or len(held) == len(keys):
+        raise InputError(
+            f"cannot hold out {fraction:.0%} of {len(keys)} train images for validation without splitting a set "
+            "of duplicates across the cut",
+            hint="add a val/ folder, or remove the copies inside train/ (leakcheck scan DATA --pairs F lists them)",
+        )
+    return sorted(held)
+
+
+def _from_paths(
+    paths: Sequence[str], labels: Sequence[int], class_names: Sequence[str], options: TrainOptions, *, shuffle: bool
+) -> tf.data.Dataset:
+    """Images loaded as image_dataset_from_directory loads them (decoded to RGB, bilinear resize, float32),
+    one-hot labels, batched; `file_paths` and `class_names` attached as Keras does."""
+    size = (options.image_size, options.image_size)
+
+    def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.image.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(image, size, method="bilinear")
+        image.set_shape((*size, 3))
+        return image, tf.one_hot(label, len(class_names))
+
+    ds = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, dtype=np.int64)))
+    if shuffle:
+        ds = ds.shuffle(max(len(paths), 1), seed=options.seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(options.batch_size)
+    ds.file_paths = list(paths)
+    ds.class_names = list(class_names)
+    return ds
 
 
 def _augmented(ds: tf.data.Dataset, options: TrainOptions) -> tf.data.Dataset:
