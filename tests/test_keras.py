@@ -324,6 +324,38 @@ def test_random_augmentation_on_the_validation_pipeline() -> None:
     assert [f.severity for f in notes] == [leakcheck.Severity.INFO]
 
 
+def test_a_validation_pipeline_that_only_reshuffles_many_images_is_a_note(tmp_path: Path) -> None:
+    """More images than preflight reads, reshuffled on every pass (image_dataset_from_directory's default
+    shuffle=True, as in the Keras tutorials): the same images in another order, not augmentation."""
+    rng = np.random.default_rng(16)
+    x, y = images(600, seed=16), rng.integers(0, 3, 600)
+    model = small_cnn(3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+    def severities(val: Any, max_samples: int = 256) -> list[leakcheck.Severity]:
+        report = preflight(model, (x[:60], y[:60]), val=val, max_samples=max_samples)
+        return [f.severity for f in report.findings if f.check == "keras-eval-repeatable"]
+
+    shuffled = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(600).batch(32)
+    assert severities(shuffled) == [leakcheck.Severity.INFO]
+    # Read too little to find the images of one pass in another: unsure, a warning that does not stop fit.
+    assert severities(shuffled, max_samples=8) == [leakcheck.Severity.WARNING]
+    root = write_folder(tmp_path / "data", {"val": 100}, size=8)  # 300 files
+    from_folder = keras.utils.image_dataset_from_directory(root / "val", image_size=(32, 32), verbose=False)
+    assert severities(from_folder) == [leakcheck.Severity.INFO]
+    # Real augmentation stays an error: reshuffled as well, in place, or a flip that leaves half the images.
+    augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.2)])
+    flip = keras.layers.RandomFlip("horizontal")
+    in_place = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    for val in (
+        shuffled.map(lambda a, b: (augment(a, training=True), b)),
+        in_place.map(lambda a, b: (augment(a, training=True), b)),
+        in_place.map(lambda a, b: (flip(a, training=True), b)),
+        shuffled.map(lambda a, b: (flip(a, training=True), b)),
+    ):
+        assert severities(val) == [leakcheck.Severity.ERROR]
+
+
 def test_class_names_that_differ_between_splits(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "data", {"train": 4, "val": 4})
     write_folder(root, {"val": 2}, classes=("ant",), seed=1)  # a class folder only val has: indices shift

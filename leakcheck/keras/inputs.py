@@ -26,7 +26,9 @@ class SplitFacts:
     `samples` and `steps` (batches per epoch) are None when they cannot be known without a full pass.
     `labels_complete` says whether the label facts cover the whole split (always for arrays) or only
     the samples inspected. `repeatable` is None when not tested (arrays, or the train split);
-    `reordered_only` is True when two passes hold the same samples in another order.
+    `reordered_only` is True when two passes hold the same samples in another order; `repeat_unsure` is
+    True when the passes differ but reading `reference` samples of a third pass could not tell a
+    reshuffle over more images from random augmentation.
     """
 
     split: str
@@ -43,6 +45,8 @@ class SplitFacts:
     labels_complete: bool = False
     repeatable: bool | None = None
     reordered_only: bool = False
+    repeat_unsure: bool = False
+    reference: int = 0
 
 
 @dataclass(slots=True)
@@ -67,15 +71,9 @@ def read_split(
     """Inspect one split given as `(x, y)` arrays, a `tf.data.Dataset` or a `keras.utils.PyDataset`."""
     kind = _data_kind(split, data)
     first = _read_pass(kind, data, input_rank=input_rank, max_samples=max_samples)
-    repeatable: bool | None = None
-    reordered_only = False
+    repeat = _Repeat()
     if check_repeat and kind != "arrays":
-        second = _read_pass(kind, data, input_rank=input_rank, max_samples=max_samples, sequence_batches=1)
-        n = min(len(first.digests), len(second.digests))
-        if kind == "sequence":
-            n = len(second.digests)
-        repeatable = first.digests[:n] == second.digests[:n]
-        reordered_only = not repeatable and Counter(first.digests[:n]) == Counter(second.digests[:n])
+        repeat = _compare_passes(kind, data, first, input_rank=input_rank, max_samples=max_samples)
     if kind == "arrays":  # labels are cheap to read in full, pixels are only sampled
         labels: np.ndarray[Any, Any] | None = np.asarray(data[1])
         labels_complete = True
@@ -102,9 +100,74 @@ def read_split(
         class_counts=tuple(sorted(counts.items())),
         class_names=_class_names(data),
         labels_complete=labels_complete,
-        repeatable=repeatable,
-        reordered_only=reordered_only,
+        repeatable=repeat.same,
+        reordered_only=repeat.reordered,
+        repeat_unsure=repeat.unsure,
+        reference=repeat.reference,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    same: bool | None = None
+    reordered: bool = False
+    unsure: bool = False
+    reference: int = 0
+
+
+def _compare_passes(kind: DataKind, data: Any, first: _Pass, *, input_rank: int | None, max_samples: int) -> _Repeat:
+    """Whether a second pass yields the first pass's images: in the same order, reordered, or changed.
+
+    Only a prefix of each pass is read, so "same images in another order" is told from "changed images"
+    by looking every image of the second pass up among the images of other passes: first among those of
+    the first pass; then, when labels show the order did not change (the same label sequence), a
+    mismatch is augmentation in place; otherwise a third pass is read, stopping once every image of the
+    second is found, at its end (then any image not found is new: augmentation), or after a window of
+    `_REFERENCE_FACTOR * max_samples` samples (then the answer is unsure).
+    """
+    second = _read_pass(kind, data, input_rank=input_rank, max_samples=max_samples, sequence_batches=1)
+    n = len(second.digests) if kind == "sequence" else min(len(first.digests), len(second.digests))
+    if first.digests[:n] == second.digests[:n]:
+        return _Repeat(same=True)
+    seen = Counter(first.digests)
+    wanted = [d for d in second.digests[:n] if d not in seen]
+    if not wanted:
+        return _Repeat(same=False, reordered=True, reference=len(first.digests))
+    if kind == "sequence" or (first.exhausted and second.exhausted) or _same_label_order(first, second, n):
+        # A batch index of a PyDataset, a whole split, or an unchanged label order: nothing else to find.
+        return _Repeat(same=False, reference=len(first.digests))
+    missing = set(wanted)
+    limit = _REFERENCE_FACTOR * max_samples
+    read, exhausted = 0, True
+    for x, _ in _batches(kind, data, input_rank=input_rank, limit=None):
+        for row in x.reshape(len(x), -1):
+            missing.discard(_digest(row))
+        read += len(x)
+        if not missing or read >= limit:
+            exhausted = False
+            break
+    if not missing:
+        return _Repeat(same=False, reordered=True, reference=read)
+    return _Repeat(same=False, unsure=not exhausted, reference=read)
+
+
+_REFERENCE_FACTOR = 16  # a third pass reads at most this many times the samples of the first two
+
+
+def _same_label_order(first: _Pass, second: _Pass, n: int) -> bool:
+    """The two passes yield the same labels in the same order, and the labels are varied enough (more
+    than one class among the samples compared) for that to mean the order did not change."""
+    if not first.labels or not second.labels:
+        return False
+    a, b = np.concatenate(first.labels)[:n], np.concatenate(second.labels)[:n]
+    if a.shape != b.shape or len(a) < 8:
+        return False
+    flat = a.reshape(len(a), -1)
+    return bool(np.array_equal(a, b)) and len(np.unique(flat, axis=0)) > 1
+
+
+def _digest(row: np.ndarray[Any, Any]) -> str:
+    return hashlib.sha1(row.tobytes(), usedforsecurity=False).hexdigest()
 
 
 def _data_kind(split: str, data: Any) -> DataKind:
@@ -126,7 +189,7 @@ def _read_pass(
     for x, y in _batches(kind, data, input_rank=input_rank, limit=sequence_batches):
         out.batches += 1
         flat = x.reshape(len(x), -1)
-        out.digests.extend(hashlib.sha1(row.tobytes(), usedforsecurity=False).hexdigest() for row in flat)
+        out.digests.extend(_digest(row) for row in flat)
         if x.size:
             lo, hi = float(x.min()), float(x.max())
             out.x_min = lo if out.x_min is None else min(out.x_min, lo)
@@ -135,7 +198,7 @@ def _read_pass(
             out.labels.append(y)
         if len(out.digests) >= max_samples:
             return out
-    out.exhausted = sequence_batches is None
+    out.exhausted = kind != "sequence" or sequence_batches is None
     return out
 
 
