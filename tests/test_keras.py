@@ -610,6 +610,60 @@ def test_imagenet_weights_only_from_the_local_cache(
     assert not (tmp_path / "run").exists()
 
 
+def test_missing_weights_are_one_line_before_tensorflow_starts(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "data", {"train": 2, "test": 1})
+    done = _python(
+        "import sys\nfrom leakcheck.cli import main\n"
+        f"code = main(['train', {str(root)!r}, '--out', {str(tmp_path / 'run')!r}, '-q'])\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\nsys.exit(code)",
+        KERAS_HOME=str(tmp_path / "keras-home"),
+    )
+    assert done.returncode == 2
+    assert done.stdout.strip() == "[]"  # TensorFlow was never imported
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("leakcheck: error: ImageNet weights for ResNet50 are not in the local Keras cache")
+    assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in line
+
+
+def test_a_broken_cached_weights_file_is_named_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    cached = tmp_path / "keras-home" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir(parents=True)
+    root = write_folder(tmp_path / "data", {"train": 2, "test": 1})
+    args = ["train", str(root), "--out", str(tmp_path / "run"), "--image-size", "32", "-q", "-j", "1", "--no-cache"]
+    cached.write_bytes(b"")  # an interrupted download
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"{cached}: the weights file cannot be read (empty)" in line
+    assert "delete it" in line
+    # An HDF5 file cut short passes the quick look and fails in h5py, while the model is built.
+    cached.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(2000))
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"{cached}: the weights file cannot be read (" in line
+    assert "Traceback" not in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_mobilenetv2_weights_for_an_alpha_and_size_keras_publishes_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    root = write_folder(tmp_path / "data", {"train": 2, "test": 1})
+    args = ["train", str(root), "--out", str(tmp_path / "run"), "--backbone", "mobilenetv2", "-q"]
+    assert main([*args, "--alpha", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "MobileNetV2 has no ImageNet weights for alpha 0.3" in err
+    assert "0.35, 0.5, 0.75, 1, 1.3, 1.4" in err
+    assert main([*args, "--alpha", "0.35", "--image-size", "160"]) == 2
+    err = capsys.readouterr().err
+    assert "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_160_no_top.h5 is missing" in err
+    # The call to run where there is a network caches that very file.
+    assert "MobileNetV2(include_top=False, weights='imagenet', alpha=0.35, input_shape=(160, 160, 3))" in err
+
+
 def test_train_checks_the_data_and_the_run_folder_before_anything_else(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -625,8 +679,8 @@ def test_train_checks_the_data_and_the_run_folder_before_anything_else(
 
 
 # --- optional stays optional --------------------------------------------------------------------------
-def _python(code: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+def _python(code: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **environment}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import keras
+
+from leakcheck.keras.weights import weights_file
 
 PreprocessMode = Literal["caffe", "tf", "torch", "internal"]
 
@@ -70,12 +70,7 @@ class TrainableBackbone:
 
     def weights_file(self, *, image_size: int, alpha: float) -> str:
         """The file name Keras caches ImageNet weights (without the classifier top) under."""
-        if self.name == "resnet50":
-            return "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-        if self.name == "mobilenetv2":
-            rows = image_size if image_size in (96, 128, 160, 192, 224) else 224
-            return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
-        return f"{self.name}_notop.h5"
+        return weights_file(self.name, image_size=image_size, alpha=alpha)
 
     def build(self, *, image_size: int, weights: str | None, alpha: float) -> keras.Model:
         """The convolutional base without its classifier; `weights` is None or a local file path."""
@@ -97,12 +92,6 @@ TRAINABLE_BACKBONES: dict[str, TrainableBackbone] = {
     "mobilenetv2": TrainableBackbone("mobilenetv2", "MobileNetV2", "mobilenet_v2", ("block_16_", "Conv_1")),
     "efficientnetb0": TrainableBackbone("efficientnetb0", "EfficientNetB0", "efficientnet", ("block7a_", "top_")),
 }
-
-
-def keras_cache() -> Path:
-    """Where Keras keeps downloaded weights: `$KERAS_HOME/models`, by default `~/.keras/models`."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
 
 
 @keras.saving.register_keras_serializable(package="leakcheck")

@@ -24,16 +24,16 @@ import tensorflow as tf
 
 from leakcheck._version import __version__
 from leakcheck.csvtext import CsvText
-from leakcheck.errors import DataNotFoundError, InputError, LayoutError, RefusedError, UsageError
-from leakcheck.fixing import check_out_folder
+from leakcheck.errors import InputError, LayoutError, RefusedError, UsageError
 from leakcheck.index import Relation
-from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone, keras_cache
+from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone
 from leakcheck.keras.evaluation import CleanEvaluation, leaked_keys, score_split
 from leakcheck.keras.figures import confusion_matrix_png, learning_curves_png
 from leakcheck.keras.preflight import preflight
+from leakcheck.keras.weights import broken_weights, check_before_training
 from leakcheck.report import Report
 from leakcheck.scanning import scan
-from leakcheck.sources.folder import list_folder, split_folders
+from leakcheck.sources.folder import list_folder
 from leakcheck.splits import TRAIN
 
 MODEL_FILE = "model.keras"
@@ -130,14 +130,11 @@ def train(
     options = options or TrainOptions()
     say = log or (lambda _message: None)
     root, out_dir = Path(data), Path(out)
-    # The data first (a missing folder is the first thing to say), then where the run goes: never inside
-    # the data, where the next scan would take the run folder for a split.
-    split_folders(root)
-    check_out_folder(root, out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UsageError(f"{out_dir}: already exists and is not empty", hint="choose a new --out folder")
     backbone = TRAINABLE_BACKBONES[options.backbone]
-    weights = _resolve_weights(options, backbone)
+    weights = check_before_training(
+        root, out_dir, backbone=options.backbone, weights=options.weights, image_size=options.image_size,
+        alpha=options.alpha,
+    )  # fmt: skip
 
     say(f"scanning {root} for leaks")
     report = scan(root, jobs=jobs, cache=cache, cache_dir=cache_dir)
@@ -226,28 +223,6 @@ def train(
     if "val" not in split_dirs:
         held_out = tuple(sorted(_keys_and_labels(datasets["val"], class_names, root)[0]))
     return TrainResult(out_dir, summary, report, checked, evaluations, held_out)
-
-
-def _resolve_weights(options: TrainOptions, backbone: TrainableBackbone) -> str | None:
-    """None (random init) or a local file for the backbone's `weights=`; never a download."""
-    choice = options.weights
-    if choice.lower() == "none":
-        return None
-    if choice.lower() == "imagenet":
-        name = backbone.weights_file(image_size=options.image_size, alpha=options.alpha)
-        path = keras_cache() / name
-        if not path.is_file():
-            raise InputError(
-                f"ImageNet weights for {backbone.constructor} are not in the local Keras cache: {path} is missing "
-                "(leakcheck never downloads)",
-                hint=f"copy {name} there from a machine where keras.applications.{backbone.constructor}"
-                "(include_top=False, weights='imagenet') has run, or use --weights none or --weights FILE",
-            )
-        return str(path)
-    path = Path(choice)
-    if not path.is_file():
-        raise DataNotFoundError(f"{choice}: no such weights file", hint="use --weights imagenet, none, or FILE")
-    return str(path)
 
 
 def _class_folders(split_dir: Path) -> list[str]:
@@ -378,6 +353,10 @@ def _build_model(
 ) -> tuple[keras.Model, keras.Model]:
     try:
         base = backbone.build(image_size=options.image_size, weights=weights, alpha=options.alpha)
+    except OSError as exc:  # h5py: a truncated or damaged file
+        if weights is None:
+            raise
+        raise broken_weights(weights, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     except ValueError as exc:
         raise UsageError(f"cannot build {backbone.constructor}: {exc}") from None
     base.trainable = False
