@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -204,6 +205,14 @@ def _add_train_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.path), args.backbone)
+    if _importable("tensorflow") and _importable("keras"):  # (else the import below says how to install them)
+        # What needs no TensorFlow comes first: a missing folder or weights file is one line and a quick exit,
+        # not TensorFlow's start-up first. train() runs the same checks again.
+        _train_checks().check_before_training(
+            args.path, run_dir, backbone=args.backbone, weights=args.weights, image_size=args.image_size,
+            alpha=args.alpha,
+        )  # fmt: skip
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from leakcheck.keras import TrainOptions, train
 
@@ -217,7 +226,6 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    run_dir = Path(args.out) if args.out else _default_run_dir(Path(args.path), args.backbone)
     say = None if args.quiet else (lambda message: err.print(f"leakcheck: {message}", markup=False))
     try:
         result = train(
@@ -238,6 +246,31 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print("LEAK  the splits leak: trust the 'no copy in train' number", style="bold red")
     out.print(f"run folder: {result.out}", markup=False)
     return 0
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _train_checks() -> ModuleType:
+    """leakcheck/keras/weights.py loaded on its own: imported as leakcheck.keras.weights it would run
+    leakcheck/keras/__init__.py, which imports TensorFlow. That file imports neither."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "leakcheck._train_checks", Path(__file__).resolve().parent / "keras" / "weights.py"
+    )
+    if spec is None or spec.loader is None:  # (never: the file ships with the package)
+        raise LeakcheckError("leakcheck/keras/weights.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _default_run_dir(data: Path, backbone: str) -> Path:
