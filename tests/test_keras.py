@@ -165,6 +165,22 @@ def test_loss_must_match_the_label_encoding(loss: str, labels: str, fixed_loss: 
     assert "keras-loss-labels" not in checks_of(preflight(model, (x, target)))
 
 
+def test_string_labels_are_a_finding_not_a_traceback() -> None:
+    x = images(30)
+    names = np.array(["cat", "dog", "bird"] * 10)
+    model = small_cnn(3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    as_tensor = tf.data.Dataset.from_tensor_slices((x, tf.constant(names))).batch(8)
+    for train_data in ((x, names), as_tensor):
+        report = preflight(model, train_data, epochs=1)
+        (finding,) = [f for f in report.findings if f.check == "keras-loss-labels"]
+        assert finding.severity == leakcheck.Severity.ERROR
+        assert finding.message.startswith("the train labels are strings")
+        assert "StringLookup" in (finding.hint or "")
+    ids = np.array([sorted(set(names)).index(v) for v in names])
+    assert "keras-loss-labels" not in checks_of(preflight(model, (x, ids), epochs=1))
+
+
 def test_output_units_must_cover_the_classes() -> None:
     x, y = images(40), np.random.default_rng(4).integers(0, 10, 40)
     model = small_cnn(5)

@@ -65,6 +65,18 @@ class LossMatchesLabels:
 
     def run(self, subject: Subject) -> Iterator[Finding]:
         m, train = subject.model, subject.train
+        for split in subject.splits:
+            if split.encoding == "string":
+                yield Finding(
+                    self.id,
+                    Severity.ERROR,
+                    f"the {split.split} labels are strings (class names), but Keras losses and metrics need "
+                    "numbers: integer class indices or one-hot vectors",
+                    metrics={"split": split.split, "encoding": split.encoding},
+                    hint="map the names to indices with one shared, sorted list of names for every split "
+                    "(names = sorted(set(y_train)); y = np.array([names.index(v) for v in y])) or "
+                    "keras.layers.StringLookup(vocabulary=names, num_oov_indices=0)",
+                )
         if not m.compiled:
             yield Finding(
                 self.id,

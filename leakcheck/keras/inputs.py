@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from leakcheck.errors import UsageError
 
-Encoding = Literal["integer", "one-hot", "multi-hot", "other", "none"]
+Encoding = Literal["integer", "one-hot", "multi-hot", "string", "other", "none"]
 DataKind = Literal["arrays", "dataset", "sequence"]
 KERAS_DEFAULT_BATCH = 32
 
@@ -234,7 +234,14 @@ def _unpack(element: Any, *, input_rank: int | None) -> tuple[np.ndarray[Any, An
 def _label_encoding(labels: np.ndarray[Any, Any] | None) -> tuple[Encoding, int | None]:
     if labels is None or labels.size == 0:
         return "none", None
-    values = labels.astype(np.float64)
+    if labels.dtype.kind in "US" or (
+        labels.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in labels.reshape(-1)[:1000])
+    ):
+        return "string", None  # class names (tf.string tensors arrive as bytes)
+    try:
+        values = labels.astype(np.float64)
+    except (TypeError, ValueError):
+        return "other", None
     if labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1):
         if np.all(values >= 0) and np.all(values == np.round(values)):
             return "integer", int(values.max()) + 1
