@@ -372,6 +372,30 @@ def test_a_validation_pipeline_that_only_reshuffles_many_images_is_a_note(tmp_pa
         assert severities(val) == [leakcheck.Severity.ERROR]
 
 
+def test_train_and_val_that_share_samples(tmp_path: Path) -> None:
+    """validation_split with a different seed for each subset: the two subsets overlap."""
+    root = write_folder(tmp_path / "data", {"train": 10})
+    common: dict[str, Any] = {"validation_split": 0.25, "image_size": (32, 32), "batch_size": 8, "verbose": False}
+    train_ds = keras.utils.image_dataset_from_directory(root / "train", subset="training", seed=1, **common)
+    val_ds = keras.utils.image_dataset_from_directory(root / "train", subset="validation", seed=2, **common)
+    model = small_cnn(3)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    (finding,) = [f for f in preflight(model, train_ds, val_ds).findings if f.check == "keras-split-overlap"]
+    assert finding.severity == leakcheck.Severity.ERROR
+    assert finding.metrics["by"] == "files"
+    shared = set(train_ds.file_paths) & set(val_ds.file_paths)
+    assert finding.metrics["shared"] == len(shared) > 0
+    assert finding.message.startswith(f"val and train share samples: {len(shared)} of 7 val files")
+    train_ok, val_ok = keras.utils.image_dataset_from_directory(root / "train", subset="both", seed=1, **common)
+    assert "keras-split-overlap" not in checks_of(preflight(model, train_ok, val_ok))
+    # Without file lists the pixels tell: arrays whose test part repeats train images.
+    x, y = images(40), np.random.default_rng(17).integers(0, 3, 40)
+    report = preflight(model, (x[:30], y[:30]), None, (x[25:], y[25:]))
+    (finding,) = [f for f in report.findings if f.check == "keras-split-overlap"]
+    assert (finding.metrics["split"], finding.metrics["shared"], finding.metrics["by"]) == ("test", 5, "images read")
+    assert "keras-split-overlap" not in checks_of(preflight(model, (x[:30], y[:30]), None, (x[30:], y[30:])))
+
+
 def test_class_names_that_differ_between_splits(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "data", {"train": 4, "val": 4})
     write_folder(root, {"val": 2}, classes=("ant",), seed=1)  # a class folder only val has: indices shift
@@ -758,6 +782,7 @@ def test_public_api_of_leakcheck_keras() -> None:
         "keras-input-range",
         "keras-batchnorm-steps",
         "keras-eval-repeatable",
+        "keras-split-overlap",
         "keras-class-order",
         "keras-tiny-data",
     ]

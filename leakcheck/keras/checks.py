@@ -507,6 +507,53 @@ class ClassOrderAgrees:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SplitsAreDisjoint:
+    """No val or test sample is also a train sample: the same files (when the datasets list them) or the
+    same pixels (among the samples read)."""
+
+    id: ClassVar[str] = "keras-split-overlap"
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        splits = subject.splits
+        for i, split in enumerate(splits):
+            for other in splits[:i]:
+                if split.split == other.split:
+                    continue
+                if split.file_paths is not None and other.file_paths is not None:
+                    shared = sorted(set(split.file_paths) & set(other.file_paths))
+                    if shared:
+                        yield self._finding(split, other, len(shared), len(split.file_paths), "files", shared)
+                        continue
+                same = split.digests & other.digests
+                if same:
+                    yield self._finding(split, other, len(same), split.inspected, "images read", [])
+
+    def _finding(
+        self, split: SplitFacts, other: SplitFacts, shared: int, total: int, what: str, samples: list[str]
+    ) -> Finding:
+        how = "the same files" if what == "files" else "identical pixels"
+        hint = "split the data once and build every split from its own files"
+        if what == "files":
+            hint = (
+                "with validation_split, pass the same seed (and shuffle) for subset='training' and "
+                "subset='validation', or subset='both'; otherwise " + hint
+            )
+        return Finding(
+            self.id,
+            Severity.ERROR,
+            f"{split.split} and {other.split} share samples: {shared:,} of {total:,} {split.split} {what} are "
+            f"also {other.split} samples ({how}), so {split.split} metrics are measured on images the model "
+            f"{'trained on' if other.split == TRAIN else 'is tuned on'}",
+            samples=tuple(samples[:20]),
+            metrics={"split": split.split, "other": other.split, "shared": shared, "compared": total, "by": what},
+            hint=hint,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnoughData:
     """The training set is not tiny for the number of trainable parameters or per class."""
 
@@ -566,6 +613,7 @@ PREFLIGHT_CHECKS: tuple[PreflightCheck, ...] = (
     InputRangeMatchesBackbone(),
     BatchNormCanConverge(),
     EvaluationIsRepeatable(),
+    SplitsAreDisjoint(),
     ClassOrderAgrees(),
     EnoughData(),
 )

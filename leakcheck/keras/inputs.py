@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class SplitFacts:
     reordered_only: bool = False
     repeat_unsure: bool = False
     reference: int = 0
+    digests: frozenset[str] = frozenset()
+    file_paths: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -104,6 +107,8 @@ def read_split(
         reordered_only=repeat.reordered,
         repeat_unsure=repeat.unsure,
         reference=repeat.reference,
+        digests=frozenset(first.digests),
+        file_paths=_file_paths(data),
     )
 
 
@@ -278,3 +283,14 @@ def _class_names(data: Any) -> tuple[str, ...] | None:
     if isinstance(indices, dict):
         return tuple(str(name) for name, _ in sorted(indices.items(), key=lambda kv: kv[1]))
     return None
+
+
+def _file_paths(data: Any) -> tuple[str, ...] | None:
+    """The files a dataset reads (image_dataset_from_directory sets `file_paths`), normalised."""
+    paths = getattr(data, "file_paths", None)
+    if paths is None or isinstance(data, (tuple, list)):
+        return None
+    try:
+        return tuple(os.path.normpath(os.path.abspath(str(p))) for p in paths)
+    except TypeError:
+        return None

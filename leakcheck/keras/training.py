@@ -27,6 +27,7 @@ from leakcheck.csvtext import CsvText
 from leakcheck.errors import InputError, LayoutError, RefusedError, UsageError
 from leakcheck.index import Relation
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone
+from leakcheck.keras.checks import PREFLIGHT_CHECKS
 from leakcheck.keras.evaluation import CleanEvaluation, leaked_keys, score_split
 from leakcheck.keras.figures import confusion_matrix_png, learning_curves_png
 from leakcheck.keras.preflight import preflight
@@ -163,7 +164,11 @@ def train(
     datasets = _datasets(split_dirs, class_names, options, root, report)
     model, base = _build_model(backbone, weights, len(class_names), options)
     say("preflight: checking the model against its data")
-    checked = preflight(model, datasets["train"], datasets.get("val"), datasets.get("test"), epochs=options.epochs)
+    # With --allow-leakage the scan has already said which images repeat across splits.
+    checks = tuple(c for c in PREFLIGHT_CHECKS if not (options.allow_leakage and c.id == "keras-split-overlap"))
+    checked = preflight(
+        model, datasets["train"], datasets.get("val"), datasets.get("test"), epochs=options.epochs, checks=checks
+    )
     if checked.counts()["error"]:
         raise RefusedError("training refused: preflight found errors", report=checked)
     for finding in checked.findings:
