@@ -236,6 +236,23 @@ def test_a_val_split_scaled_unlike_train_is_an_error() -> None:
     assert "keras-input-range" not in checks_of(same)
 
 
+def test_noise_augmentation_on_train_only_keeps_its_scale() -> None:
+    """Gaussian noise on [0, 1] training images dips below 0; the images are still at the 0-1 scale."""
+    x = (images(60, seed=18) / 255).astype("float32")
+    x[:, :4] = 0.0  # dark rows, where noise goes furthest below 0
+    y = np.random.default_rng(18).integers(0, 3, 60)
+    model = small_cnn(3, rescale=False)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    noisy = tf.data.Dataset.from_tensor_slices((x[:40], y[:40])).batch(16)
+    noisy = noisy.map(lambda a, b: (a + tf.random.normal(tf.shape(a), stddev=0.05), b))
+    clean = tf.data.Dataset.from_tensor_slices((x[40:], y[40:])).batch(16)
+    assert "keras-input-range" not in checks_of(preflight(model, noisy, clean))
+    # A val split really at another scale ([-1, 1] against train's [0, 1]) is still an error.
+    signed = tf.data.Dataset.from_tensor_slices((x[40:] * 2 - 1, y[40:])).batch(16)
+    (finding,) = [f for f in preflight(model, noisy, signed).findings if f.check == "keras-input-range"]
+    assert "(signed scale) but train pixels" in finding.message
+
+
 def _on_backbone(base: Any, *front: Any) -> Any:
     inputs = keras.Input((32, 32, 3))
     h = inputs

@@ -288,11 +288,11 @@ class InputRangeMatchesBackbone:
         train = subject.train
         if train.x_min is None or train.x_max is None:
             return
-        reference = _range_kind(train.x_min, train.x_max)
+        reference = _range_kind(train)
         for split in subject.splits:
             if split.split == TRAIN or split.x_min is None or split.x_max is None:
                 continue
-            kind = _range_kind(split.x_min, split.x_max)
+            kind = _range_kind(split)
             if kind != reference:
                 yield Finding(
                     "keras-input-range",
@@ -361,12 +361,19 @@ class InputRangeMatchesBackbone:
         )
 
 
-def _range_kind(lo: float, hi: float) -> str:
-    """The scale pixels are at, coarsely (augmentation may push a [0, 1] image a little past 1): raw
-    0-255, signed (such as [-1, 1] or standardized), or small and non-negative (such as [0, 1])."""
+def _range_kind(split: SplitFacts) -> str:
+    """The scale pixels are at, coarsely: raw 0-255, signed (such as [-1, 1] or standardized), or small
+    and non-negative (such as [0, 1]).
+
+    Augmentation may push a [0, 1] image a little past its ends (noise added to dark pixels goes below
+    0), so "signed" is judged on the robust range (0.5th to 99.5th percentile), and only when the
+    negative part is a real share of the span (more than a fifth of the positive part)."""
+    hi = split.x_max if split.x_max is not None else 0.0
     if hi > _PIXEL_BYTES:
         return "raw 0-255 scale"
-    if lo < -0.05:
+    low = split.x_low if split.x_low is not None else (split.x_min or 0.0)
+    high = split.x_high if split.x_high is not None else hi
+    if low < -0.05 and -low > 0.2 * max(high, 0.0):
         return "signed scale"
     return "0-1 scale"
 

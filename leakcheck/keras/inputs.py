@@ -7,7 +7,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ from leakcheck.errors import UsageError
 Encoding = Literal["integer", "one-hot", "multi-hot", "string", "other", "none"]
 DataKind = Literal["arrays", "dataset", "sequence"]
 KERAS_DEFAULT_BATCH = 32
+_VALUES_PER_BATCH = 16384  # pixel values kept per batch for the percentiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class SplitFacts:
     reference: int = 0
     digests: frozenset[str] = frozenset()
     file_paths: tuple[str, ...] | None = None
+    # The 0.5th and 99.5th percentiles of the values read: the range without the tails that noise
+    # augmentation or a few outlying pixels add.
+    x_low: float | None = None
+    x_high: float | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +65,13 @@ class _Pass:
     x_max: float | None = None
     batches: int = 0
     exhausted: bool = False
+    values: list[np.ndarray[Any, Any]] = field(default_factory=list)
+
+    def percentiles(self) -> tuple[float | None, float | None]:
+        if not self.values:
+            return None, None
+        low, high = np.percentile(np.concatenate(self.values), [0.5, 99.5])
+        return float(low), float(high)
 
 
 def read_split(
@@ -108,6 +120,8 @@ def read_split(
         repeat_unsure=repeat.unsure,
         reference=repeat.reference,
         digests=frozenset(first.digests),
+        x_low=first.percentiles()[0],
+        x_high=first.percentiles()[1],
         file_paths=_file_paths(data),
     )
 
@@ -199,6 +213,8 @@ def _read_pass(
             lo, hi = float(x.min()), float(x.max())
             out.x_min = lo if out.x_min is None else min(out.x_min, lo)
             out.x_max = hi if out.x_max is None else max(out.x_max, hi)
+            values = x.reshape(-1)
+            out.values.append(values[:: max(1, values.size // _VALUES_PER_BATCH)].astype(np.float64))
         if y is not None:
             out.labels.append(y)
         if len(out.digests) >= max_samples:
