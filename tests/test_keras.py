@@ -144,6 +144,17 @@ def test_accuracy_on_a_one_unit_output_resolves_to_binary_accuracy() -> None:
     assert preflight(fixed, (x, y)).findings == ()
 
 
+@pytest.mark.parametrize("metric", ["binary_accuracy", "function", "object"])
+def test_binary_accuracy_however_it_is_spelled(metric: str) -> None:
+    x, y = images(40), keras.utils.to_categorical(np.random.default_rng(19).integers(0, 5, 40), 5)
+    given = {"binary_accuracy": "binary_accuracy", "function": keras.metrics.binary_accuracy,
+             "object": keras.metrics.BinaryAccuracy()}[metric]  # fmt: skip
+    model = small_cnn(5)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=[given])
+    (finding,) = [f for f in preflight(model, (x, y)).findings if f.check == "keras-binary-accuracy"]
+    assert " is BinaryAccuracy, which thresholds every output" in finding.message
+
+
 @pytest.mark.parametrize(
     ("loss", "labels", "fixed_loss"),
     [

@@ -188,7 +188,9 @@ def _metric_specs(model: Any) -> tuple[MetricSpec, ...]:
 def _metric_name(metric: Any) -> str:
     if isinstance(metric, str):
         return metric
-    if isinstance(metric, dict):  # a serialised metric object
+    if isinstance(metric, dict):  # a serialised metric object, or a metric function (by its name)
+        if metric.get("class_name") == "function" and isinstance(metric.get("config"), str):
+            return str(metric["config"])
         return str(metric.get("class_name", ""))
     return str(getattr(metric, "__name__", metric))
 
