@@ -27,7 +27,7 @@ from leakcheck.config import (
     scan_with_settings,
 )
 from leakcheck.errors import DataNotFoundError, LeakcheckError, RefusedError, UsageError
-from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_out_folder, plan_fix, write_fix
+from leakcheck.fixing import ACTIONS_FILE, MANIFEST_FILE, STRATEGIES, Ratios, check_fix_out, plan_fix, write_fix
 from leakcheck.model import Severity
 from leakcheck.near.semantic import DEFAULT_MIN_SIMILARITY
 from leakcheck.near.sensitivity import SENSITIVITIES
@@ -494,7 +494,7 @@ def _run_baseline(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = _settings(args)
-    check_out_folder(args.path, args.out)
+    check_fix_out(args.path, args.out)
     if args.strategy != "resplit" and args.ratios is not None:
         raise UsageError("--ratios applies to --strategy resplit only")
     if args.strategy == "resplit" and args.ratios is None:

@@ -379,11 +379,11 @@ class WriteResult:
 
 def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
     """Refuse an output folder inside the data (or holding it), also through a linked split or class
-    folder, and one that holds files `fix` did not write: `fix` must never write among the originals,
-    nor replace anything but its own earlier output. Cheap: run it before the scan.
+    folder, a link that leads nowhere and a file: nothing must ever be written among the originals.
+    Cheap: run it before the scan (`fix` runs `check_fix_out`, which also looks at what `out` holds).
 
     Raises:
-        UsageError: the folders overlap, `out` is a broken link or a file, or it holds other files.
+        UsageError: the folders overlap, or `out` is a broken link or a file.
     """
     if not os.fspath(out):
         raise UsageError("--out is empty", hint="name a new folder beside the data")
@@ -403,8 +403,18 @@ def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) 
         raise UsageError(f"{out}: a link to nothing", hint="remove the link, or choose a new folder for --out")
     if out_path.exists() and not out_path.is_dir():
         raise UsageError(f"{out}: exists and is not a folder", hint="choose a new folder for --out")
-    if out_path.is_dir():
-        _own_files(out_path)
+
+
+def check_fix_out(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
+    """`check_out_folder`, and `out` must be new, empty or an earlier fix's output (nothing else is
+    ever replaced). Cheap: run it before the scan.
+
+    Raises:
+        UsageError: as `check_out_folder`, or `out` holds files `fix` did not write.
+    """
+    check_out_folder(root, out)
+    if Path(out).is_dir():
+        _own_files(Path(out))
 
 
 def _linked_folders(root: Path) -> list[Path]:
@@ -503,7 +513,7 @@ def write_fix(
     Raises:
         UsageError: `out` overlaps the data, is a file, or holds files `fix` did not write.
     """
-    check_out_folder(root, out)
+    check_fix_out(root, out)
     out_path = Path(out)
     actions_text = render_actions_csv(plan)
     removed = 0
