@@ -141,7 +141,7 @@ def _split_name(name: str, splits: Sequence[str], aliases: Mapping[str, Iterable
     return name
 
 
-def _partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+def partition(keys: Iterable[str], pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """Union-find: each set of keys joined by `pairs`, transitively, as {smallest key: sorted members}."""
     parent = {k: k for k in keys}
 
@@ -178,7 +178,7 @@ class _Links:
         self.group_of = dict(groups or {})
         # Relations may name samples that are not records (a file removed since the scan): they still join.
         everyone = (*self.keys, *(k for r in self.relations for k in (r.a, r.b)))
-        self.members = _partition(everyone, ((r.a, r.b) for r in self.relations if r.kind != "near"))
+        self.members = partition(everyone, ((r.a, r.b) for r in self.relations if r.kind != "near"))
         self.group = {key: first for first, members in self.members.items() for key in members}
         self.near: dict[str, dict[str, int]] = defaultdict(dict)
         for r in self.relations:
@@ -203,7 +203,7 @@ class _Links:
         known = set(self.keys)
         pairs = [(r.a, r.b) for r in self.relations if r.a in known and r.b in known]
         pairs += [(keys[0], other) for keys in self.mates.values() for other in keys[1:]]
-        return sorted(_partition(self.keys, pairs).values())
+        return sorted(partition(self.keys, pairs).values())
 
 
 def _relative_parts(record: Record, root: Path) -> tuple[str, ...]:
@@ -513,7 +513,7 @@ def write_fix(
     Raises:
         UsageError: `out` overlaps the data, is a file, or holds files `fix` did not write.
     """
-    check_fix_out(root, out)
+    check_out_folder(root, out)
     out_path = Path(out)
     actions_text = render_actions_csv(plan)
     removed = 0
