@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -46,6 +45,7 @@ from leakcheck.sources.groups import GroupNamer
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import split_order
 from leakcheck.thumbnails import thumbnailer
+from leakcheck.train_setup import check_before_training
 
 
 class _Parser(argparse.ArgumentParser):
@@ -209,7 +209,7 @@ def _run_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     if _importable("tensorflow") and _importable("keras"):  # (else the import below says how to install them)
         # What needs no TensorFlow comes first: a missing folder or weights file is one line and a quick exit,
         # not TensorFlow's start-up first. train() runs the same checks again.
-        _train_checks().check_before_training(
+        check_before_training(
             args.path, run_dir, backbone=args.backbone, weights=args.weights, image_size=args.image_size,
             alpha=args.alpha,
         )  # fmt: skip
@@ -256,21 +256,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _train_checks() -> ModuleType:
-    """leakcheck/keras/weights.py loaded on its own: imported as leakcheck.keras.weights it would run
-    leakcheck/keras/__init__.py, which imports TensorFlow. That file imports neither."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "leakcheck._train_checks", Path(__file__).resolve().parent / "keras" / "weights.py"
-    )
-    if spec is None or spec.loader is None:  # (never: the file ships with the package)
-        raise LeakcheckError("leakcheck/keras/weights.py is missing")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _default_run_dir(data: Path, backbone: str) -> Path:

@@ -1,8 +1,8 @@
 """Which weights the trainer loads and whether they are on disk: plain Python, no TensorFlow.
 
-`leakcheck train` loads this file on its own (see `leakcheck.cli`), before TensorFlow is imported, so
-that a missing or broken weights file is one line and a quick exit 2, not TensorFlow's start-up noise
-first. Keep it free of Keras and TensorFlow imports, and of relative imports.
+Outside `leakcheck.keras` (whose `__init__` imports TensorFlow), so that `leakcheck train` runs these
+checks before TensorFlow is imported: a missing or broken weights file is one line and a quick exit 2,
+not TensorFlow's start-up noise first. Keep it free of Keras and TensorFlow imports.
 """
 
 from __future__ import annotations

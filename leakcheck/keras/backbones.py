@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import keras
 
-from leakcheck.keras.weights import weights_file
+from leakcheck.train_setup import weights_file
 
 PreprocessMode = Literal["caffe", "tf", "torch", "internal"]
 

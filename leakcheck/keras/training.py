@@ -25,17 +25,18 @@ import tensorflow as tf
 from leakcheck._version import __version__
 from leakcheck.csvtext import CsvText
 from leakcheck.errors import InputError, LayoutError, RefusedError, UsageError
+from leakcheck.fixing import partition
 from leakcheck.index import Relation
 from leakcheck.keras.backbones import TRAINABLE_BACKBONES, BackbonePreprocessing, TrainableBackbone
 from leakcheck.keras.checks import PREFLIGHT_CHECKS
 from leakcheck.keras.evaluation import CleanEvaluation, leaked_keys, score_split
 from leakcheck.keras.figures import confusion_matrix_png, learning_curves_png
 from leakcheck.keras.preflight import preflight
-from leakcheck.keras.weights import broken_weights, check_before_training
 from leakcheck.report import Report
 from leakcheck.scanning import scan
 from leakcheck.sources.folder import list_folder
 from leakcheck.splits import TRAIN
+from leakcheck.train_setup import broken_weights, check_before_training
 
 MODEL_FILE = "model.keras"
 OUTPUT_FILES = (
@@ -279,25 +280,13 @@ def _hold_out(keys: Sequence[str], relations: Sequence[Relation], fraction: floa
     side of the cut only, so no validation image has a copy in what the model trains on.
     """
     position = {key: i for i, key in enumerate(keys)}
-    parent = list(range(len(keys)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for relation in relations:
-        if relation.kind == "similar":  # semantically alike, not a copy
-            continue
-        a, b = position.get(relation.a), position.get(relation.b)
-        if a is not None and b is not None:
-            ra, rb = find(a), find(b)
-            parent[max(ra, rb)] = min(ra, rb)
-    sets: dict[int, list[int]] = {}
-    for i in range(len(keys)):
-        sets.setdefault(find(i), []).append(i)
-    groups = sorted(sets.values())
+    pairs = [
+        (r.a, r.b)
+        for r in relations
+        # ("similar": semantically alike, not a copy.)
+        if r.kind != "similar" and r.a in position and r.b in position
+    ]
+    groups = sorted(sorted(position[k] for k in members) for members in partition(keys, pairs).values())
     target = max(1, int(fraction * len(keys)))
     held: list[int] = []
     for g in np.random.default_rng(seed).permutation(len(groups)).tolist():
