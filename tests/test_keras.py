@@ -439,6 +439,40 @@ def test_class_names_that_differ_between_splits(tmp_path: Path) -> None:
     assert "keras-class-order" not in checks_of(preflight(model, train_ds, fixed_val))
 
 
+def test_classes_missing_from_a_split_or_badly_imbalanced(tmp_path: Path) -> None:
+    x, y = images(100, seed=20), np.arange(100) % 5
+    model = small_cnn(5)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+    def coverage(*splits: Any) -> list[tuple[leakcheck.Severity, str]]:
+        report = preflight(model, *splits)
+        return [(f.severity, f.message) for f in report.findings if f.check == "keras-class-coverage"]
+
+    assert coverage((x[:60], y[:60]), (x[60:], y[60:])) == []
+    # Class 3 is in val but never in train.
+    ((severity, message),) = coverage((x[:60], np.where(y[:60] == 3, 4, y[:60])), (x[60:], y[60:]))
+    assert severity == leakcheck.Severity.ERROR
+    assert message.startswith("val has 8 images of 1 class that train has none of (3)")
+    # Class 2 is missing from val (the output layer declares five classes).
+    ((severity, message),) = coverage((x[:60], y[:60]), (x[60:], np.where(y[60:] == 2, 0, y[60:])))
+    assert severity == leakcheck.Severity.WARNING
+    assert message.startswith("val has no images of 1 of the 5 classes its output units declare (2)")
+    # 1 image of class 4 for 12 of every other class.
+    keep = (y[:60] != 4) | (np.arange(60) == 4)
+    ((severity, message),) = coverage((x[:60][keep], y[:60][keep]))
+    assert severity == leakcheck.Severity.WARNING
+    assert "strongly imbalanced: 0 has 12 images, 4 only 1 (12 to 1)" in message
+    # An empty class folder in train: image_dataset_from_directory still declares the class.
+    root = write_folder(tmp_path / "data", {"train": 4})
+    (root / "train" / "yellow").mkdir()
+    train_ds = keras.utils.image_dataset_from_directory(root / "train", image_size=(32, 32), verbose=False)
+    three = small_cnn(4)
+    three.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    (finding,) = [f for f in preflight(three, train_ds).findings if f.check == "keras-class-coverage"]
+    assert finding.severity == leakcheck.Severity.ERROR
+    assert finding.message.startswith("train has no images of 1 of the 4 classes its class_names declare (yellow)")
+
+
 def test_tiny_dataset_for_the_model_size() -> None:
     rng = np.random.default_rng(12)
     x, y = images(12), rng.integers(0, 3, 12)
@@ -812,5 +846,6 @@ def test_public_api_of_leakcheck_keras() -> None:
         "keras-eval-repeatable",
         "keras-split-overlap",
         "keras-class-order",
+        "keras-class-coverage",
         "keras-tiny-data",
     ]

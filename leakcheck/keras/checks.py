@@ -607,6 +607,87 @@ class EnoughData:
                 )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassesCovered:
+    """Every class the evaluation splits hold is in train, every declared class has images, and no class
+    dwarfs another in train. Judged on class counts of whole splits (arrays, datasets read to their end,
+    or image_dataset_from_directory's file list)."""
+
+    id: ClassVar[str] = "keras-class-coverage"
+    max_imbalance: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_imbalance <= 1:
+            raise ValueError("max_imbalance must be above 1")
+
+    def params(self) -> Mapping[str, Any]:
+        return {"max_imbalance": self.max_imbalance}
+
+    def run(self, subject: Subject) -> Iterator[Finding]:
+        train = subject.train
+        if train.encoding not in ("integer", "one-hot"):
+            return
+        trained = {c for c, n in train.class_counts if n}
+        for split in subject.splits:
+            if split.split == TRAIN or split.encoding not in ("integer", "one-hot") or not train.labels_complete:
+                continue
+            unseen = sorted({c for c, n in split.class_counts if n} - trained)
+            if unseen:
+                count = sum(n for c, n in split.class_counts if c in unseen)
+                shown = ", ".join(_class_name(split, c) for c in unseen[:10])
+                yield Finding(
+                    self.id,
+                    Severity.ERROR,
+                    f"{split.split} has {count:,} images of {len(unseen)} class{'es' if len(unseen) > 1 else ''} "
+                    f"that train has none of ({shown}): the model cannot learn to recognise them",
+                    metrics={"split": split.split, "classes": [_class_name(split, c) for c in unseen]},
+                    hint="add training images of those classes, or drop the classes from every split",
+                )
+        for split in subject.splits:
+            declared, source = self._declared(subject, split)
+            if not split.labels_complete or declared is None:
+                continue
+            present = {c for c, n in split.class_counts if n}
+            empty = [c for c in range(declared) if c not in present]
+            if split.split == TRAIN and source != "class_names":
+                continue  # more output units than train classes: keras-output-units says so
+            if empty:
+                shown = ", ".join(_class_name(split, c) for c in empty[:10])
+                yield Finding(
+                    self.id,
+                    Severity.ERROR if split.split == TRAIN else Severity.WARNING,
+                    f"{split.split} has no images of {len(empty)} of the {declared} classes its {source} declare "
+                    f"({shown})"
+                    + (": the model is asked to learn classes it never sees" if split.split == TRAIN else
+                       f": {split.split} metrics say nothing about them"),
+                    metrics={"split": split.split, "classes": [_class_name(split, c) for c in empty],
+                             "declared_by": source},
+                    hint="add images of those classes (an empty class folder declares a class), or remove them",
+                )  # fmt: skip
+        counts = [n for _, n in train.class_counts if n]
+        if train.labels_complete and len(counts) > 1 and max(counts) >= self.max_imbalance * min(counts):
+            largest = max(train.class_counts, key=lambda cn: cn[1])
+            smallest = min((cn for cn in train.class_counts if cn[1]), key=lambda cn: cn[1])
+            yield Finding(
+                self.id,
+                Severity.WARNING,
+                f"train classes are strongly imbalanced: {_class_name(train, largest[0])} has {largest[1]:,} images, "
+                f"{_class_name(train, smallest[0])} only {smallest[1]:,} ({largest[1] / smallest[1]:.0f} to 1): "
+                "accuracy rewards predicting the large classes",
+                metrics={"largest": largest[1], "smallest": smallest[1]},
+                hint="pass class_weight to fit, resample, and judge per-class recall rather than accuracy",
+            )
+
+    @staticmethod
+    def _declared(subject: Subject, split: SplitFacts) -> tuple[int | None, str]:
+        if split.class_names:
+            return len(split.class_names), "class_names"
+        units = subject.model.output_units
+        if units is not None and units > 2:
+            return units, "output units"
+        return None, ""
+
+
 def _class_name(split: SplitFacts, index: int) -> str:
     names = split.class_names
     return names[index] if names and index < len(names) else str(index)
@@ -622,5 +703,6 @@ PREFLIGHT_CHECKS: tuple[PreflightCheck, ...] = (
     EvaluationIsRepeatable(),
     SplitsAreDisjoint(),
     ClassOrderAgrees(),
+    ClassesCovered(),
     EnoughData(),
 )

@@ -102,6 +102,13 @@ def read_split(
         counts.update(int(v) for v in labels.reshape(-1))
     elif labels is not None and encoding == "one-hot":
         counts.update(int(v) for v in labels.argmax(axis=-1))
+    names, paths = _class_names(data), _file_paths(data)
+    if not labels_complete and names and paths is not None and encoding in ("integer", "one-hot"):
+        # image_dataset_from_directory: every file's class is its folder, and its label that folder's index.
+        by_folder = Counter(os.path.basename(os.path.dirname(path)) for path in paths)
+        if set(by_folder) <= set(names):
+            counts = Counter({names.index(name): n for name, n in by_folder.items()})
+            labels_complete = True
     return SplitFacts(
         split=split,
         kind=kind,
@@ -113,7 +120,7 @@ def read_split(
         encoding=encoding,
         classes=classes,
         class_counts=tuple(sorted(counts.items())),
-        class_names=_class_names(data),
+        class_names=names,
         labels_complete=labels_complete,
         repeatable=repeat.same,
         reordered_only=repeat.reordered,
@@ -122,7 +129,7 @@ def read_split(
         digests=frozenset(first.digests),
         x_low=first.percentiles()[0],
         x_high=first.percentiles()[1],
-        file_paths=_file_paths(data),
+        file_paths=paths,
     )
 
 
