@@ -302,6 +302,23 @@ def test_raw_pixels_into_mobilenetv2_which_expects_minus_one_to_one() -> None:
     assert "keras-input-range" not in checks_of(preflight(fixed, (x, y)))
 
 
+def test_pixels_scaled_twice_reach_the_network_nearly_uniform() -> None:
+    x, y = images(32), np.random.default_rng(21).integers(0, 3, 32)
+    rescaled = small_cnn(3)  # Rescaling(1/255) inside the model
+    rescaled.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    (finding,) = [f for f in preflight(rescaled, (x / 255, y)).findings if f.check == "keras-input-range"]
+    assert finding.severity == leakcheck.Severity.ERROR
+    assert "scaled twice" in finding.message
+    assert "keras-input-range" not in checks_of(preflight(rescaled, (x, y)))
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.35)
+    model = _on_backbone(base)
+    once = keras.applications.mobilenet_v2.preprocess_input(x.copy())
+    twice = keras.applications.mobilenet_v2.preprocess_input(once.copy())
+    (finding,) = [f for f in preflight(model, (twice, y)).findings if f.check == "keras-input-range"]
+    assert "when they reach MobileNetV2" in finding.message
+    assert "keras-input-range" not in checks_of(preflight(model, (once, y)))
+
+
 # --- BatchNorm ------------------------------------------------------------------------------------------
 def test_batchnorm_statistics_that_cannot_converge_in_the_planned_steps() -> None:
     x, y = images(64), np.random.default_rng(9).integers(0, 3, 64)

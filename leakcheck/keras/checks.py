@@ -318,6 +318,20 @@ class InputRangeMatchesBackbone:
         raw = lo >= 0 and hi > _PIXEL_BYTES
         unit = lo >= -1e-3 and hi <= 1.0 + 1e-3
         kind = m.backbone
+        expected = _EXPECTED_SPAN.get(kind.mode if kind else ("rescaled" if path.rescaling else ""))
+        if expected is not None and 0 < hi - lo < _COLLAPSED * expected:
+            target = kind.label if kind else "the network"
+            yield Finding(
+                self.id,
+                Severity.ERROR,
+                f"{seen}: the values span only {hi - lo:.3g} when they reach {target}, about "
+                f"{(hi - lo) / expected:.1%} of the span it expects: the images were scaled twice (nearly "
+                "uniform images)",
+                metrics={**metrics, "span": hi - lo, "expected_span": expected},
+                hint="scale once: remove the division by 255 from the pipeline or the Rescaling layer from the "
+                "model, and apply preprocess_input once",
+            )
+            return
         if kind is None:
             if raw:
                 yield Finding(
@@ -359,6 +373,13 @@ class InputRangeMatchesBackbone:
             metrics=metrics,
             hint=fix,
         )
+
+
+# The span of values each kind of input takes for images that use the full 0-255 range; a span below
+# `_COLLAPSED` of it means the pixels were scaled twice. (Caffe-mode preprocessing applied twice keeps
+# its span, and a model that rescales internally is judged by its range above.)
+_EXPECTED_SPAN = {"rescaled": 1.0, "tf": 2.0, "torch": 4.7}
+_COLLAPSED = 0.05
 
 
 def _range_kind(split: SplitFacts) -> str:
