@@ -319,6 +319,52 @@ def test_pixels_scaled_twice_reach_the_network_nearly_uniform() -> None:
     assert "keras-input-range" not in checks_of(preflight(model, (once, y)))
 
 
+def test_models_with_their_own_preprocessing_fed_pixels_divided_by_255() -> None:
+    # MobileNetV3, EfficientNetV2 and ConvNeXt carry a Rescaling and/or Normalization layer inside and take
+    # raw 0-255 images; x / 255 reaches their first convolution as a nearly uniform image.
+    x, y = images(32), np.random.default_rng(22).integers(0, 3, 32)
+    for constructor in (keras.applications.MobileNetV3Small, keras.applications.EfficientNetV2B0,
+                        keras.applications.ConvNeXtTiny):  # fmt: skip
+        model = _on_backbone(constructor(include_top=False, weights=None, input_shape=(32, 32, 3)))
+        (finding,) = [f for f in preflight(model, (x / 255, y)).findings if f.check == "keras-input-range"]
+        assert finding.severity == leakcheck.Severity.ERROR, constructor.__name__
+        assert "scaled twice" in finding.message, constructor.__name__
+        assert "keras-input-range" not in checks_of(preflight(model, (x, y))), constructor.__name__
+
+
+def test_caffe_mode_preprocess_input_applied_twice() -> None:
+    x, y = images(32), np.random.default_rng(23).integers(0, 3, 32)
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    model = _on_backbone(base)
+    once = keras.applications.vgg16.preprocess_input(x.copy())
+    twice = keras.applications.vgg16.preprocess_input(once.copy())
+    (finding,) = [f for f in preflight(model, (twice, y)).findings if f.check == "keras-input-range"]
+    assert finding.severity == leakcheck.Severity.ERROR
+    assert "mean-subtracted twice" in finding.message
+    assert "keras-input-range" not in checks_of(preflight(model, (once, y)))
+
+
+def test_normalization_layer_never_adapted_or_adapted_to_another_scale() -> None:
+    x, y = images(48), np.random.default_rng(24).integers(0, 3, 48)
+
+    def with_norm(norm: Any) -> Any:
+        head = [keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)]
+        model = keras.Sequential([keras.Input((32, 32, 3)), norm, *head, keras.layers.Softmax()])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        return model
+
+    never = with_norm(keras.layers.Normalization(name="norm"))
+    found = [f for f in preflight(never, (x, y)).findings if f.check == "keras-input-range"]
+    assert [f.severity for f in found] == [leakcheck.Severity.WARNING, leakcheck.Severity.WARNING]
+    assert found[0].message.startswith("Normalization layer 'norm' was given no mean and variance")
+    assert "raw 0-255 pixels reach the network" in found[1].message  # it changed nothing
+    adapted = keras.layers.Normalization()
+    adapted.adapt(x)
+    assert "keras-input-range" not in checks_of(preflight(with_norm(adapted), (x, y)))
+    (finding,) = [f for f in preflight(with_norm(adapted), (x / 255, y)).findings if f.check == "keras-input-range"]
+    assert "scaled twice" in finding.message
+
+
 # --- BatchNorm ------------------------------------------------------------------------------------------
 def test_batchnorm_statistics_that_cannot_converge_in_the_planned_steps() -> None:
     x, y = images(64), np.random.default_rng(9).integers(0, 3, 64)

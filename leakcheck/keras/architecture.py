@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import keras
+import numpy as np
 
 from leakcheck.keras.backbones import BackboneKind, BackbonePreprocessing, identify
 
@@ -66,14 +67,25 @@ class MetricSpec:
 class InputPath:
     """What happens to pixel values between the model's input and its first network layer (or backbone).
 
-    Values become `x * scale + offset`; `normalised_by` names a layer whose effect cannot be reduced to
-    that (Normalization, a Lambda, the backbone's own preprocessing), after which the range is not judged.
+    Values become `x * scale + offset`; `rescaling` names the Rescaling layers and `standardising` the
+    Normalization layers with fixed mean and variance that make it so (a Normalization's channels are
+    averaged into one scale and offset: coarse, but the checks only tell scales apart). `normalised_by`
+    names a layer whose effect cannot be reduced to that (a Lambda, the backbone's own preprocessing, an
+    inverting Normalization), after which the range is not judged. `unadapted` names Normalization layers
+    that were neither given a mean and variance nor adapted: they pass values through unchanged.
     """
 
     scale: float = 1.0
     offset: float = 0.0
     normalised_by: str | None = None
     rescaling: tuple[str, ...] = ()
+    standardising: tuple[str, ...] = ()
+    unadapted: tuple[str, ...] = ()
+
+    @property
+    def scaled_by(self) -> tuple[str, ...]:
+        """Every layer that changed the values on the way, in order."""
+        return self.rescaling + self.standardising
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,18 +210,43 @@ def _metric_name(metric: Any) -> str:
 def _input_path(model: Any) -> tuple[BackboneKind | None, InputPath]:
     """The backbone nested in `model` (if any) and what the layers before it do to pixel values."""
     scale, offset = 1.0, 0.0
-    rescaling: list[str] = []
+    names: dict[str, list[str]] = {"rescaling": [], "standardising": [], "unadapted": []}
+
+    def path(normalised_by: str | None = None) -> InputPath:
+        return InputPath(scale, offset, normalised_by, *(tuple(names[key]) for key in names))
+
     for layer in _preprocessing_layers(model):
         kind = identify(sub.name for sub in _walk(layer)) if getattr(layer, "layers", None) else None
         if kind is not None:
-            return kind, InputPath(scale, offset, None, tuple(rescaling))
-        if isinstance(layer, keras.layers.Rescaling):
-            s, o = float(layer.scale), float(layer.offset)
+            return kind, path()
+        affine = _affine(layer)
+        if affine == "unadapted":
+            names["unadapted"].append(layer.name)
+        elif affine is not None:
+            s, o = affine
             scale, offset = scale * s, offset * s + o
-            rescaling.append(layer.name)
+            names["standardising" if isinstance(layer, keras.layers.Normalization) else "rescaling"].append(layer.name)
         elif type(layer).__name__ in _NORMALISING or isinstance(layer, BackbonePreprocessing):
-            return None, InputPath(scale, offset, f"{layer.name} ({type(layer).__name__})", tuple(rescaling))
-    return None, InputPath(scale, offset, None, tuple(rescaling))
+            return None, path(f"{layer.name} ({type(layer).__name__})")
+    return None, path()
+
+
+def _affine(layer: Any) -> tuple[float, float] | Literal["unadapted"] | None:
+    """What a Rescaling layer, or a Normalization layer with a fixed mean and variance, does to values
+    (`x * scale + offset`, a Normalization's channels averaged); "unadapted" for a Normalization that was
+    neither given its statistics nor adapted; None for any other layer."""
+    if isinstance(layer, keras.layers.Rescaling):
+        return float(layer.scale), float(layer.offset)
+    if not isinstance(layer, keras.layers.Normalization) or layer.invert or getattr(layer, "mean", None) is None:
+        return None
+    mean = np.asarray(layer.mean, dtype=np.float64).ravel()
+    variance = np.asarray(layer.variance, dtype=np.float64).ravel()
+    if layer.input_mean is None and not mean.any() and (variance == 1).all():
+        return "unadapted"  # adapt() was never called: the initial statistics, which change nothing
+    if not (np.isfinite(mean).all() and np.isfinite(variance).all() and (variance > 0).all()):
+        return None
+    s = 1.0 / float(np.sqrt(variance.mean()))
+    return s, -float(mean.mean()) * s
 
 
 def _preprocessing_layers(model: Any) -> Iterator[Any]:
@@ -238,7 +275,7 @@ def _passes_values(layer: Any) -> bool:
     """Layers that keep the value range (augmentation, padding, resizing) or transform it affinely."""
     name = type(layer).__name__
     return (
-        isinstance(layer, keras.layers.Rescaling)
+        _affine(layer) is not None
         or name.startswith("Random")
         or name in ("Resizing", "CenterCrop", "ZeroPadding2D", "Cropping2D", "Identity")
     )

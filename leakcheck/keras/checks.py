@@ -307,29 +307,41 @@ class InputRangeMatchesBackbone:
     def _train_range(self, subject: Subject) -> Iterator[Finding]:
         m, train = subject.model, subject.train
         path = m.input_path
+        for name in path.unadapted:
+            yield Finding(
+                self.id,
+                Severity.WARNING,
+                f"Normalization layer {name!r} was given no mean and variance and was never adapted: it passes "
+                "values through unchanged",
+                metrics={"layer": name},
+                hint=f"call model.get_layer({name!r}).adapt(train images) before fit, or pass mean= and variance=",
+            )
         if train.x_min is None or train.x_max is None or path.normalised_by is not None:
             return
         ends = (train.x_min * path.scale + path.offset, train.x_max * path.scale + path.offset)
         lo, hi = min(ends), max(ends)
         seen = f"train pixels span {train.x_min:.3g} to {train.x_max:.3g}"
-        if path.rescaling:
-            seen += f", {lo:.3g} to {hi:.3g} after {', '.join(path.rescaling)}"
+        if path.scaled_by:
+            seen += f", {lo:.3g} to {hi:.3g} after {', '.join(path.scaled_by)}"
         metrics = {"min": lo, "max": hi, "backbone": m.backbone.label if m.backbone else None}
         raw = lo >= 0 and hi > _PIXEL_BYTES
         unit = lo >= -1e-3 and hi <= 1.0 + 1e-3
         kind = m.backbone
-        expected = _EXPECTED_SPAN.get(kind.mode if kind else ("rescaled" if path.rescaling else ""))
+        expected = _EXPECTED_SPAN.get(
+            kind.mode if kind else "standardised" if path.standardising else "rescaled" if path.rescaling else ""
+        )
         if expected is not None and 0 < hi - lo < _COLLAPSED * expected:
             target = kind.label if kind else "the network"
             yield Finding(
                 self.id,
                 Severity.ERROR,
                 f"{seen}: the values span only {hi - lo:.3g} when they reach {target}, about "
-                f"{(hi - lo) / expected:.1%} of the span it expects: the images were scaled twice (nearly "
-                "uniform images)",
+                f"{(hi - lo) / expected:.1%} of the span it expects: the images were scaled twice (or are "
+                "nearly uniform)",
                 metrics={**metrics, "span": hi - lo, "expected_span": expected},
-                hint="scale once: remove the division by 255 from the pipeline or the Rescaling layer from the "
-                "model, and apply preprocess_input once",
+                hint="scale once: a model that rescales 0-255 pixels itself (a Rescaling layer, or keras.applications "
+                "models with their preprocessing built in: EfficientNet, EfficientNetV2, ConvNeXt, MobileNetV3) "
+                "takes raw 0-255 images, so drop the division by 255 from the pipeline; apply preprocess_input once",
             )
             return
         if kind is None:
@@ -354,8 +366,21 @@ class InputRangeMatchesBackbone:
                 )
             return
         fix = f"feed 0-255 images through {kind.preprocess} (in the pipeline or as the first layer)"
-        if path.rescaling:
-            fix += f" instead of {', '.join(path.rescaling)}"
+        if path.scaled_by:
+            fix += f" instead of {', '.join(path.scaled_by)}"
+        if kind.mode == "caffe" and train.x_low is not None and train.x_high is not None:
+            robust_low = min(v * path.scale + path.offset for v in (train.x_low, train.x_high))
+            if robust_low < _CAFFE_LOWEST - 1:
+                yield Finding(
+                    self.id,
+                    Severity.ERROR,
+                    f"{seen}; a 200th of the values are below {robust_low:.4g} when they reach {kind.label}, but "
+                    f"one pass of {kind.preprocess} gives nothing below {_CAFFE_LOWEST:g}: the images were "
+                    "mean-subtracted twice (preprocess_input applied twice, or the pipeline centred them before it)",
+                    metrics={**metrics, "robust_min": robust_low},
+                    hint=f"apply {kind.preprocess} once, to raw 0-255 RGB images",
+                )
+                return
         if kind.mode == "caffe" and hi <= 2.0:
             severity, what = Severity.ERROR, "scaled pixels"
         elif kind.mode == "caffe" and raw:
@@ -378,8 +403,11 @@ class InputRangeMatchesBackbone:
 # The span of values each kind of input takes for images that use the full 0-255 range; a span below
 # `_COLLAPSED` of it means the pixels were scaled twice. (Caffe-mode preprocessing applied twice keeps
 # its span, and a model that rescales internally is judged by its range above.)
-_EXPECTED_SPAN = {"rescaled": 1.0, "tf": 2.0, "torch": 4.7}
+_EXPECTED_SPAN = {"rescaled": 1.0, "standardised": 4.0, "tf": 2.0, "torch": 4.7}
 _COLLAPSED = 0.05
+# Caffe-mode preprocessing subtracts the ImageNet channel means (largest: 123.68) from 0-255 pixels, so a
+# single pass never goes below this.
+_CAFFE_LOWEST = -123.68
 
 
 def _range_kind(split: SplitFacts) -> str:
