@@ -534,6 +534,18 @@ def test_classes_missing_from_a_split_or_badly_imbalanced(tmp_path: Path) -> Non
     (finding,) = [f for f in preflight(three, train_ds).findings if f.check == "keras-class-coverage"]
     assert finding.severity == leakcheck.Severity.ERROR
     assert finding.message.startswith("train has no images of 1 of the 4 classes its class_names declare (yellow)")
+    # Deeper folders keep the class of the first level (as in image_dataset_from_directory and the scan).
+    nested = root / "train" / "red" / "2024" / "batch"
+    nested.mkdir(parents=True)
+    for image in sorted((root / "train" / "red").glob("*.png")):
+        image.rename(nested / image.name)
+    train_ds = keras.utils.image_dataset_from_directory(
+        root / "train", image_size=(32, 32), batch_size=2, verbose=False
+    )
+    # Only 4 of the 12 images are read: the counts come from the file list.
+    report = preflight(three, train_ds, max_samples=4)
+    (finding,) = [f for f in report.findings if f.check == "keras-class-coverage"]
+    assert finding.message.startswith("train has no images of 1 of the 4 classes its class_names declare (yellow)")
 
 
 def test_tiny_dataset_for_the_model_size() -> None:
@@ -677,6 +689,10 @@ def test_train_refuses_a_leaking_folder(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_train_one_epoch_on_a_clean_folder_writes_the_run_folder(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "data", {"train": 8, "val": 3, "test": 3})
+    deeper = root / "test" / "red" / "extra"  # deeper folders keep the class of the first level
+    deeper.mkdir()
+    for image in sorted((root / "test" / "red").glob("*.png")):
+        image.rename(deeper / image.name)
     out = tmp_path / "run"
     assert main(["train", str(root), "--out", str(out), "--epochs", "1", "-q", *SMALL]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
@@ -695,6 +711,7 @@ def test_train_one_epoch_on_a_clean_folder_writes_the_run_folder(tmp_path: Path)
     assert sum(map(sum, summary["confusion_matrix"]["matrix"])) == 9
     per_class = json.loads((out / "per_class.json").read_text(encoding="utf-8"))
     assert [c["class"] for c in per_class["classes"]] == ["blue", "green", "red"]
+    assert [c["support"] for c in per_class["classes"]] == [3, 3, 3]
     assert str(tmp_path) not in (out / "summary.json").read_text(encoding="utf-8")
     # The saved model takes raw 0-255 images: the backbone's preprocessing is a layer inside it.
     model = keras.models.load_model(out / "model.keras")

@@ -104,10 +104,10 @@ def read_split(
         counts.update(int(v) for v in labels.argmax(axis=-1))
     names, paths = _class_names(data), _file_paths(data)
     if not labels_complete and names and paths is not None and encoding in ("integer", "one-hot"):
-        # image_dataset_from_directory: every file's class is its folder, and its label that folder's index.
-        by_folder = Counter(os.path.basename(os.path.dirname(path)) for path in paths)
-        if set(by_folder) <= set(names):
-            counts = Counter({names.index(name): n for name, n in by_folder.items()})
+        # image_dataset_from_directory: every file's class is its class folder, and its label that folder's index.
+        folders = class_folders(paths, names)
+        if folders is not None:
+            counts = Counter(names.index(name) for name in folders)
             labels_complete = True
     return SplitFacts(
         split=split,
@@ -194,6 +194,23 @@ def _same_label_order(first: _Pass, second: _Pass, n: int) -> bool:
 
 def _digest(row: np.ndarray[Any, Any]) -> str:
     return hashlib.sha1(row.tobytes(), usedforsecurity=False).hexdigest()
+
+
+def class_folders(paths: Sequence[str], names: Sequence[str]) -> list[str] | None:
+    """The class folder of each of image_dataset_from_directory's `file_paths` (`<directory>/<class>/...`,
+    where deeper folders keep their class), or None where no level below a shared folder names a class
+    for every file."""
+    parts = [os.path.normpath(os.path.dirname(path)).split(os.sep) for path in paths]
+    if not parts:
+        return None
+    shared = 0
+    while all(len(p) > shared and p[shared] == parts[0][shared] for p in parts):
+        shared += 1
+    known = set(names)
+    for level in range(min(shared, min(len(p) for p in parts) - 1), -1, -1):
+        if all(p[level] in known for p in parts):
+            return [p[level] for p in parts]
+    return None
 
 
 def _data_kind(split: str, data: Any) -> DataKind:

@@ -422,9 +422,9 @@ def _fit(
 def _keys_and_labels(ds: Any, class_names: Sequence[str], root: Path) -> tuple[list[str], np.ndarray[Any, Any]]:
     """Report keys and label indices of an unshuffled dataset, in the order it yields its images."""
     index = {name: i for i, name in enumerate(class_names)}
-    paths = [Path(p) for p in ds.file_paths]  # root/<split folder>/<class>/<file>, as the scan keys them
-    keys = [p.relative_to(root).as_posix() for p in paths]
-    return keys, np.array([index[p.parent.name] for p in paths], dtype=np.int64)
+    # root/<split folder>/<class>/.../<file>, as the scan keys them: deeper folders keep their class.
+    keys = [Path(p).relative_to(root).as_posix() for p in ds.file_paths]
+    return keys, np.array([index[key.split("/")[1]] for key in keys], dtype=np.int64)
 
 
 def _confusion(labels: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any], classes: int) -> np.ndarray[Any, Any]:
