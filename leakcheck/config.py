@@ -116,20 +116,29 @@ def _relative(path: Path | None, root: Path) -> str | None:
 
 def find_config(start: str | os.PathLike[str]) -> Path | None:
     """The nearest config file at or above `start`: a leakcheck.toml, or a pyproject.toml that has a
-    [tool.leakcheck] table."""
+    [tool.leakcheck] table.
+
+    The folders above `start` as it is written come first (a data folder that is a link into another
+    disk still takes the config of the repository that holds the link), then those above the folder the
+    link points to."""
+    given = Path(os.path.abspath(start))
     try:
-        folder = Path(start).resolve()
+        resolved = given.resolve()
     except (OSError, RuntimeError):  # a link loop: the scan itself says what is wrong with the path
         return None
-    if not _is(folder, Path.is_dir):
-        folder = folder.parent
-    for candidate in (folder, *folder.parents):
-        own = candidate / "leakcheck.toml"
-        if _is(own, Path.is_file):
-            return own
-        pyproject = candidate / "pyproject.toml"
-        if _is(pyproject, Path.is_file) and _tool_table(_read_toml(pyproject)) is not None:
-            return pyproject
+    seen: set[Path] = set()
+    for path in (given, resolved):
+        folder = path if _is(path, Path.is_dir) else path.parent
+        for candidate in (folder, *folder.parents):
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            own = candidate / "leakcheck.toml"
+            if _is(own, Path.is_file):
+                return own
+            pyproject = candidate / "pyproject.toml"
+            if _is(pyproject, Path.is_file) and _tool_table(_read_toml(pyproject)) is not None:
+                return pyproject
     return None
 
 

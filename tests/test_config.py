@@ -50,6 +50,20 @@ def test_nearest_config_wins_walking_up(tmp_path: Path) -> None:
     assert load_settings(tmp_path / "sub" / "data").phash_distance == 6
 
 
+def test_a_data_folder_that_is_a_link_takes_the_config_beside_the_link(tmp_path: Path) -> None:
+    (tmp_path / "disk" / "food" / "train").mkdir(parents=True)
+    (tmp_path / "disk" / "leakcheck.toml").write_text("phash-distance = 6\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "pyproject.toml").write_text('[tool.leakcheck]\nfail-on = "never"\n')
+    (repo / "data").symlink_to(tmp_path / "disk" / "food", target_is_directory=True)
+    assert find_config(repo / "data") == repo / "pyproject.toml"
+    assert load_settings(repo / "data").fail_on == "never"
+    # Without a config above the link, the one above its target is used.
+    (repo / "pyproject.toml").unlink()
+    assert find_config(repo / "data") == tmp_path / "disk" / "leakcheck.toml"
+
+
 def test_pyproject_without_table_is_passed_over(tmp_path: Path) -> None:
     (tmp_path / "leakcheck.toml").write_text('fail-on = "warning"\n')
     inner = tmp_path / "repo"
