@@ -423,7 +423,7 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                   "(--no-cache scans again)", markup=False, highlight=False)  # fmt: skip
     comparison = None
     if accepted is not None:
-        comparison = compare(entries_from(report, report_digests(report, args.path)), accepted)
+        comparison = compare(entries_from(report, report_digests(report, report.root_path or args.path)), accepted)
     stdout_taken = "-" in (args.json, args.pairs, args.junit, args.html)
     if not args.quiet and args.format == "markdown":
         text = render_markdown(report, max_items=args.max_items)
@@ -469,7 +469,7 @@ def _run_baseline(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError("no baseline file named", hint="pass -o FILE, or set 'baseline' in the config")
     _check_targets(args.path, {"--output": target})
     report = _scan(args, settings, err)
-    entries = entries_from(report, report_digests(report, args.path))
+    entries = entries_from(report, report_digests(report, report.root_path or args.path))
     _write(target, render_baseline_json(entries), out)
     if not args.quiet:
         where = "standard output" if target == "-" else _shown(Path(target))

@@ -171,6 +171,35 @@ def test_renaming_a_leaked_file_matches_it_by_content(
     assert "moved test/cat/leak-bytes.jpg -> test/cat/renamed-leak.jpg" in out
 
 
+def test_a_manifest_baseline_matches_a_renamed_leak_by_content(
+    project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest's paths are relative to its own folder, and so are the files whose digests are taken."""
+    data, _ = project
+    manifest = data.parent / "data.csv"
+
+    def write_manifest() -> None:
+        rows = ["path,label,split"] + [
+            f"data/{p.relative_to(data).as_posix()},{p.parent.name},{p.parent.parent.name}"
+            for p in sorted(data.rglob("*.jpg"))
+        ]
+        manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    write_manifest()
+    baseline = data.parent / "manifest-baseline.json"
+    assert main(["baseline", str(manifest), "-o", str(baseline), "-q", "--no-config"]) == 0
+    assert all(entry.get("digest") for entry in json.loads(baseline.read_text(encoding="utf-8"))["entries"]
+               if entry["check"] == "cross-split-duplicates")  # fmt: skip
+    (data / "test/cat/leak-bytes.jpg").rename(data / "test/cat/renamed-leak.jpg")
+    write_manifest()
+    code, payload, _ = gate(manifest, baseline, capsys)
+    assert code == 0
+    assert payload["baseline"]["moved"] == [
+        {"from": "data/test/cat/leak-bytes.jpg", "to": "data/test/cat/renamed-leak.jpg",
+         "check": "cross-split-duplicates"}
+    ]  # fmt: skip
+
+
 def test_fail_on_applies_to_new_findings(project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     data, baseline = project
     shutil.copyfile(data / "train/cat/01.jpg", data / "train/cat/zz-dup.jpg")  # a new within-split warning
