@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,9 @@ class Comparison:
     stale: tuple[Entry, ...]
     # (baseline entry, current entry) pairs matched by content digest: the file was renamed or moved.
     moved: tuple[tuple[Entry, Entry], ...] = ()
+    # Baseline entries of checks that did not judge this run (skipped, or set to severity info): neither
+    # confirmed nor gone.
+    unchecked: tuple[Entry, ...] = ()
     # The ids of `new`, for `accepts` (asked once per finding).
     _new_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -222,13 +225,19 @@ class Comparison:
             "accepted": len(self.accepted),
             "moved": [{"from": old.sample, "to": cur.sample, "check": cur.check} for old, cur in self.moved],
             "stale": [e.to_dict() for e in self.stale],
+            "not_checked": [e.to_dict() for e in self.unchecked],
         }
 
 
-def compare(current: Iterable[Entry], baseline: Iterable[Entry]) -> Comparison:
+def compare(current: Iterable[Entry], baseline: Iterable[Entry], *, unjudged: Collection[str] = ()) -> Comparison:
     """Match current entries to baseline ones: by id (same check, scope, sample), then the rest by content
-    digest within the same check and scope (a renamed file), one to one."""
-    remaining = {e.id: e for e in baseline}
+    digest within the same check and scope (a renamed file), one to one.
+
+    Baseline entries of the checks in `unjudged` (skipped in this run, or set to severity info, so that
+    they produce no entries) are neither matched nor stale: they are `unchecked`."""
+    every = list(baseline)
+    unchecked = tuple(sorted((e for e in every if e.check in unjudged), key=Entry.sort_key))
+    remaining = {e.id: e for e in every if e.check not in unjudged}
     accepted: list[Entry] = []
     unmatched: list[Entry] = []
     for entry in sorted(current, key=Entry.sort_key):
@@ -256,4 +265,5 @@ def compare(current: Iterable[Entry], baseline: Iterable[Entry]) -> Comparison:
         accepted=tuple(sorted(accepted, key=Entry.sort_key)),
         stale=tuple(sorted(remaining.values(), key=Entry.sort_key)),
         moved=tuple(moved),
+        unchecked=unchecked,
     )

@@ -423,7 +423,10 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                   "(--no-cache scans again)", markup=False, highlight=False)  # fmt: skip
     comparison = None
     if accepted is not None:
-        comparison = compare(entries_from(report, report_digests(report, report.root_path or args.path)), accepted)
+        unjudged = {c for c in CHECK_IDS if not report.ran(c)}
+        unjudged |= {c for c, level in settings.severity.items() if level < Severity.WARNING}
+        current = entries_from(report, report_digests(report, report.root_path or args.path))
+        comparison = compare(current, accepted, unjudged=unjudged)
     stdout_taken = "-" in (args.json, args.pairs, args.junit, args.html)
     if not args.quiet and args.format == "markdown":
         text = render_markdown(report, max_items=args.max_items)

@@ -135,6 +135,22 @@ def test_fixed_leaks_are_reported_as_no_longer_occurring(
     assert "gone  cross-split-duplicates [test:train] test/dog/leak-near.jpg" in out
 
 
+@pytest.mark.parametrize("how", [("--skip", "cross-split-duplicates"), ("--severity", "cross-split-duplicates=info")])
+def test_entries_of_a_check_that_did_not_judge_are_not_gone(
+    project: tuple[Path, Path], capsys: pytest.CaptureFixture[str], how: tuple[str, str]
+) -> None:
+    data, baseline = project
+    code, payload, out = gate(data, baseline, capsys, *how)
+    assert code == 0
+    assert payload["baseline"]["stale"] == []
+    assert sorted(e["sample"] for e in payload["baseline"]["not_checked"]) == [
+        "test/cat/leak-bytes.jpg", "test/dog/leak-near.jpg"
+    ]  # fmt: skip
+    assert "gone" not in out
+    assert "re-run 'leakcheck baseline'" not in out
+    assert "2 accepted entries not checked in this run (cross-split-duplicates: skipped or set to info)" in out
+
+
 def test_renaming_folders_above_the_data_root_changes_nothing(
     project: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -41,6 +41,12 @@ def render_comparison(
     parts.extend(_listed(comparison.stale, "gone  ", "green", max_items))
     if comparison.stale:
         parts.append(Text("      these no longer occur: re-run 'leakcheck baseline' to drop them", style="dim"))
+    if comparison.unchecked:
+        n = len(comparison.unchecked)
+        checks = printable(", ".join(sorted({e.check for e in comparison.unchecked})))
+        entries = "entry" if n == 1 else "entries"
+        parts.append(Text(f"{n:,} accepted {entries} not checked in this run ({checks}: skipped or set to info); kept",
+                          style="dim"))  # fmt: skip
     failed, verdict = _verdict(comparison, fail_on)
     parts.append(Text.assemble(("FAIL", "bold red") if failed else ("PASS", "bold green"), f"  {verdict}"))
     return Group(*parts)
