@@ -219,6 +219,10 @@ class Comparison:
         """Whether the baseline accepts the whole finding: none of its entries is new."""
         return not any(e.id in self._new_ids for e in _entries_of(finding, {}))
 
+    def new_samples(self, finding: Finding) -> list[str]:
+        """The finding's samples whose entries are new (a finding can hold accepted and new samples)."""
+        return [e.sample for e in _entries_of(finding, {}) if e.id in self._new_ids and finding.samples]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "new": [e.to_dict() for e in self.new],

@@ -453,8 +453,8 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.pairs:
         _write(args.pairs, render_pairs_csv(report), out)
     if args.junit:
-        accepts = comparison.accepts if comparison is not None else None
-        _write(args.junit, render_junit(report, fail_on=settings.fail_on, accepted=accepts), out)
+        accepts, new = (comparison.accepts, comparison.new_samples) if comparison is not None else (None, None)
+        _write(args.junit, render_junit(report, fail_on=settings.fail_on, accepted=accepts, new_samples=new), out)
     if args.html:
         _write(args.html, render_html(report, thumbnail=thumbnailer(args.path)), out)
     if comparison is not None:

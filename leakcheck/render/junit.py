@@ -27,7 +27,12 @@ def _check_ids(report: Report) -> list[str]:
     return ids
 
 
-def _describe(findings: Sequence[Finding], max_items: int, max_samples: int) -> str:
+def _describe(
+    findings: Sequence[Finding],
+    max_items: int,
+    max_samples: int,
+    new_samples: Callable[[Finding], Sequence[str]] | None = None,
+) -> str:
     lines: list[str] = []
     for f in findings[:max_items]:
         # (Names in messages escaped as on the terminal: XML readers turn a CR into a newline, and a
@@ -35,6 +40,11 @@ def _describe(findings: Sequence[Finding], max_items: int, max_samples: int) -> 
         lines.append(f"[{f.severity}] {printable(f.message)}")
         if f.hint:
             lines.append(f"    hint: {printable(f.hint)}")
+        new = new_samples(f) if new_samples is not None else []
+        if new:  # what fails the run, first: the rest of the finding was accepted by the baseline
+            shown = ", ".join(printable(key) for key in new[:max_samples])
+            more = f" ... and {len(new) - max_samples:,} more" if len(new) > max_samples else ""
+            lines.append(f"    new since the baseline: {shown}{more}")
         # (The samples, unless the message already names them all: an unreadable file's does.)
         if any(key not in f.message for key in f.samples):
             shown = ", ".join(printable(key) for key in f.samples[:max_samples])
@@ -52,9 +62,11 @@ def render_junit(
     max_items: int = 100,
     max_samples: int = 10,
     accepted: Callable[[Finding], bool] | None = None,
+    new_samples: Callable[[Finding], Sequence[str]] | None = None,
 ) -> str:
     """The JUnit XML document. `fail_on="never"` reports every finding as output, none as a failure;
-    `accepted` (a baseline's `Comparison.accepts`): findings it accepts are output, never failures."""
+    `accepted` (a baseline's `Comparison.accepts`): findings it accepts are output, never failures;
+    `new_samples` (`Comparison.new_samples`): a failure names the samples that are new first."""
     threshold = None if fail_on == "never" else Severity.parse(fail_on)
     checks = _check_ids(report)
     suite_name = _xml_text(printable(f"leakcheck {report.root}"))
@@ -74,7 +86,7 @@ def render_junit(
             worst = max(f.severity for f in failing)
             summary = failing[0].message if len(failing) == 1 else f"{len(failing):,} findings at or above {fail_on}"
             failure = ET.SubElement(case, "failure", {"message": _xml_text(printable(summary)), "type": str(worst)})
-            failure.text = _describe(failing, max_items, max_samples)
+            failure.text = _describe(failing, max_items, max_samples, new_samples)
         if rest:
             ET.SubElement(case, "system-out").text = _describe(rest, max_items, max_samples)
         cases.append(case)
