@@ -7,7 +7,7 @@ import io
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
@@ -337,15 +337,17 @@ def _resolved(path: str) -> Path | None:
         return None
 
 
-def _check_targets(data: str, targets: dict[str, str | None]) -> None:
+def _check_targets(data: str, targets: dict[str, str | None], inputs: Mapping[str, Path | None] | None = None) -> None:
     """Refuse, before scanning, output files that would overwrite what is being scanned (the manifest or
-    .npz file named as DATA, or any existing image file) or that two outputs share.
+    .npz file named as DATA, or any existing image file), one of `inputs` (the baseline compared against,
+    the config file), or that two outputs share.
 
     Raises:
         UsageError: naming the option and the file.
     """
     seen: dict[Path, str] = {}
     source = None if data.startswith("tfds:") else _resolved(data)
+    read = {path: what for what, given in (inputs or {}).items() if given and (path := _resolved(str(given)))}
     for option, target in targets.items():
         if not target or target == "-" or (path := _resolved(target)) is None:
             continue
@@ -356,6 +358,8 @@ def _check_targets(data: str, targets: dict[str, str | None]) -> None:
             raise UsageError(
                 f"{option} {target}: that is the data set being scanned", hint="write the output beside it"
             )
+        if path in read:
+            raise UsageError(f"{option} {target}: that is {read[path]}", hint="write the output to another file")
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.exists():
             raise UsageError(
                 f"{option} {target}: would overwrite an image file",
@@ -414,8 +418,15 @@ def _shown(path: Path) -> str:
 
 def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     targets = {"--json": args.json, "--pairs": args.pairs, "--junit": args.junit, "--html": args.html}
-    _check_targets(args.path, targets)
     settings = _settings(args)
+    _check_targets(
+        args.path,
+        targets,
+        {
+            "the baseline this scan compares against": settings.baseline,
+            "the config file this scan reads": settings.config_file,
+        },
+    )
     accepted = read_baseline(settings.baseline) if settings.baseline else None
     report = _scan(args, settings, err)
     if report.reused and not args.quiet:
@@ -531,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("DATA is empty", hint="pass the data set's folder, file or tfds:NAME")
         if args.command == "scan" and [args.json, args.pairs, args.junit, args.html].count("-") > 1:
             raise UsageError("only one of --json, --pairs, --junit and --html can use standard output ('-')")
+        if args.command == "scan" and args.quiet and args.format == "markdown":
+            raise UsageError("--quiet drops the terminal report that --format markdown asks for", hint="drop --quiet")
         return _COMMANDS[args.command](args, out, err)
     except LeakcheckError as exc:
         if exc.exit_code == 3:

@@ -116,6 +116,24 @@ def test_outputs_never_overwrite_the_data_or_each_other(
     twice = tmp_path / "out.txt"
     assert main(["scan", str(leaky), "-q", "--json", str(twice), "--pairs", str(twice)]) == 2
     assert f"--json and --pairs both write {twice}" in capsys.readouterr().err
+    # Nor the baseline the scan compares against, nor the config file it reads.
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", str(leaky), "-q", "--no-config", "-o", str(baseline)]) == 0
+    recorded = baseline.read_bytes()
+    argv = ["scan", str(leaky), "-q", "--no-config", "--baseline", str(baseline), "--junit", str(baseline)]
+    assert main(argv) == 2
+    assert f"--junit {baseline}: that is the baseline this scan compares against" in capsys.readouterr().err
+    assert baseline.read_bytes() == recorded
+    config = tmp_path / "leakcheck.toml"
+    config.write_text('fail-on = "never"\n', encoding="utf-8")
+    assert main(["scan", str(leaky), "-q", "--config", str(config), "--json", str(config)]) == 2
+    assert "that is the config file this scan reads" in capsys.readouterr().err
+    assert config.read_text(encoding="utf-8") == 'fail-on = "never"\n'
+
+
+def test_quiet_markdown_is_a_contradiction(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(leaky), "-q", "--format", "markdown"]) == 2
+    assert "--quiet drops the terminal report that --format markdown asks for" in capsys.readouterr().err
 
 
 def _scan_raising(
