@@ -28,6 +28,9 @@ BASELINE_FORMAT = "leakcheck-baseline"
 BASELINE_VERSION = 1
 # Metrics that say what a finding is about (rather than how much); they form an entry's scope.
 _SCOPE_KEYS = ("split", "other", "problem", "match")
+# Textual metrics that grade a finding rather than say what it is about: a colour-order warning whose
+# confidence rises as the split grows is still the accepted warning.
+_GRADING_KEYS = ("confidence",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +70,17 @@ def _subject(finding: Finding) -> str:
     """What a finding about no sample is about: its textual metrics (class names), not its numbers."""
     parts: list[str] = []
     for key, value in sorted(finding.metrics.items()):
-        if key in _SCOPE_KEYS:
+        if key in _SCOPE_KEYS or key in _GRADING_KEYS:
             continue
         if isinstance(value, str):
             parts.append(f"{key}={value}")
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
             parts.append(f"{key}={','.join(value)}")
-    return "; ".join(parts) or finding.message
+    if parts:
+        return "; ".join(parts)
+    # A finding whose scope says all it is about (a colour-order warning between two splits): its grading
+    # and figures may change while it stays the same problem.
+    return "-" if _scope(finding) and any(key in finding.metrics for key in ("problem", "other")) else finding.message
 
 
 def entries_from(report: Report, digests: Mapping[str, str] | None = None) -> tuple[Entry, ...]:

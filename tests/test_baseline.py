@@ -298,6 +298,16 @@ def test_entries_split_findings_per_sample_and_skip_info() -> None:
                     metrics={"split": "train", "ratio": 15.0, "largest": "cat", "smallest": "dog"})  # fmt: skip
     assert compare(entries_from(_report(leak, worse)), entries).new == ()
 
+    # A colour-order warning whose confidence grew with the split: the same problem, still accepted.
+    def colours(confidence: str) -> Finding:
+        return Finding("pixel-normalization", Severity.WARNING, f"test: colour channels look reversed ({confidence})",
+                       metrics={"split": "test", "other": "train", "problem": "colour-order",
+                                "confidence": confidence, "swap_ratio": 0.1})  # fmt: skip
+
+    medium = entries_from(_report(colours("medium")))
+    assert [(e.scope, e.sample) for e in medium] == [("test:train:colour-order", "-")]
+    assert compare(entries_from(_report(colours("high"))), medium).new == ()
+
 
 def test_round_trip_and_matching_is_one_to_one() -> None:
     old = (Entry("c", "test:train", "test/a.jpg", "d1", Severity.ERROR),)
