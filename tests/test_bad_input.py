@@ -215,6 +215,51 @@ def test_symlink_loops_are_skipped_with_a_warning(factory: DatasetFactory) -> No
     assert sum(s.images for s in report.splits) == 5
 
 
+def test_links_back_to_the_data_root_are_loops_not_leaks(factory: DatasetFactory) -> None:
+    """A link to the root (or above it) inside a split would put every split inside that one: copies of
+    the test images "in train" and a class named after a split."""
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add("test", "cat", "t.jpg", 99)
+    (factory.root / "train" / "cat" / "up").symlink_to(factory.root, target_is_directory=True)
+    (factory.root / "train" / "dog" / "above").symlink_to(factory.root.parent, target_is_directory=True)
+    (factory.root / "val").symlink_to(".", target_is_directory=True)
+    report = leakcheck.scan(factory.root, jobs=1, cache=False)
+    assert not report.leaking
+    assert report.relations == ()
+    skipped = {f.samples[0]: f.metrics["reason"] for f in report.findings if f.metrics.get("problem") == "skipped"
+               and f.samples}  # fmt: skip
+    assert skipped["train/cat/up"] == "symlink loop (a link back to the data root)"
+    assert skipped[f"train/dog/above/{factory.root.name}"] == "symlink loop (a link back to the data root)"
+    assert skipped["val"] == "symlink loop (a link back to the data root)"
+    assert sum(s.images for s in report.splits) == 5
+
+
+def test_a_split_link_that_leads_nowhere_is_a_warning(factory: DatasetFactory) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add("test", "cat", "t.jpg", 99)
+    (factory.root / "val").symlink_to(factory.root.parent / "unmounted" / "val")
+    report = leakcheck.scan(factory.root, jobs=1, cache=False)
+    (finding,) = [f for f in report.findings if f.samples == ("val",)]
+    assert finding.severity == leakcheck.Severity.WARNING
+    assert finding.message == "val: skipped, broken symlink"
+
+
+def test_a_name_that_reads_like_another_files_escaped_name_is_skipped(factory: DatasetFactory) -> None:
+    """`x\\xff.jpg` (a literal backslash) and the file whose name holds the byte 0xff read the same."""
+    factory.add_many("train", LABELS, 2, seed0=0)
+    folder = factory.root / "test" / "cat"
+    folder.mkdir(parents=True)
+    factory.add("test", "cat", "plain.jpg", 50)
+    (folder / "x\\xff.jpg").write_bytes((factory.root / "train" / "cat").joinpath(
+        sorted(os.listdir(factory.root / "train" / "cat"))[0]).read_bytes())  # fmt: skip
+    (folder / os.fsdecode(b"x\xff.jpg")).write_bytes((folder / "plain.jpg").read_bytes())
+    report = leakcheck.scan(factory.root, jobs=1, cache=False)
+    assert sum(s.images for s in report.splits) == 6
+    (finding,) = [f for f in report.findings if f.metrics.get("reason", "").startswith("another file has this name")]
+    assert finding.severity == leakcheck.Severity.WARNING
+    assert finding.samples == ("test/cat/x\\xff.jpg",)
+
+
 def test_hidden_and_non_image_files_are_skipped_and_counted(factory: DatasetFactory) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     (factory.root / "train" / ".DS_Store").write_bytes(b"\0")

@@ -50,17 +50,34 @@ def list_folder(
     root_path = Path(root)
     split_dirs, skipped = split_folders(root_path, aliases=aliases)
     records: list[Record] = []
+    top = root_path.stat()
     for split in sorted(split_dirs, key=split_order):
         dirname = split_dirs[split]
-        _walk_split(root_path, (dirname,), split, records, skipped)
+        _walk_split(root_path, (dirname,), split, records, skipped, (top.st_dev, top.st_ino))
     if not records:
         raise DataNotFoundError(
             f"{root}: no image files in {', '.join(display_name(n) for n in sorted(split_dirs.values()))}",
             hint=f"supported extensions: {' '.join(sorted(IMAGE_EXTENSIONS))}",
         )
-    records.sort(key=lambda r: r.key)
+    records.sort(key=lambda r: r.key)  # stable: among equal keys, the walk's order (sorted names)
+    records = _unique_keys(records, skipped)
     skipped.sort(key=lambda s: (s.path, s.reason))
     return FolderListing(root_path, tuple(records), tuple(skipped), dict(split_dirs))
+
+
+def _unique_keys(records: list[Record], skipped: list[Skipped]) -> list[Record]:
+    """`records` (sorted by key) without those whose key another file already has: a name with bytes that
+    are not UTF-8 is shown with backslash escapes (`x\\xff.jpg`), which another file may hold literally.
+    The second file is skipped with a warning, never confused with the first."""
+    unique: list[Record] = []
+    for record in records:
+        if unique and unique[-1].key == record.key:
+            skipped.append(Skipped(record.key, "another file has this name once bytes that are not UTF-8 are shown "
+                                   "as backslash escapes (the other holds a backslash): only one is scanned; rename "
+                                   "one of them"))  # fmt: skip
+            continue
+        unique.append(record)
+    return unique
 
 
 def split_folders(
@@ -95,7 +112,8 @@ def split_folders(
             skipped.append(Skipped(_key((entry.name,)), "hidden"))
             continue
         if not _is_dir(entry):
-            skipped.append(Skipped(_key((entry.name,)), "not in a split folder"))
+            kind = _kind(entry)  # a link that leads nowhere may be a split whose disk is not mounted: say so
+            skipped.append(Skipped(_key((entry.name,)), "not in a split folder" if kind == "file" else kind))
             continue
         canonical = canonical_split(entry.name, aliases)
         if canonical is None:
@@ -128,10 +146,16 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _walk_split(
-    root: Path, split_parts: tuple[str, ...], split: str, records: list[Record], skipped: list[Skipped]
+    root: Path,
+    split_parts: tuple[str, ...],
+    split: str,
+    records: list[Record],
+    skipped: list[Skipped],
+    top: tuple[int, int],
 ) -> None:
     # An explicit stack with a set of visited (device, inode) pairs follows symlinked folders without
-    # ever looping: os.walk(followlinks=True) would recurse forever on a link to an ancestor.
+    # ever looping: os.walk(followlinks=True) would recurse forever on a link to an ancestor. The data
+    # root (`top`) is never entered again: through a link it would put every split inside this one.
     visited: set[tuple[int, int]] = set()
     stack: list[tuple[tuple[str, ...], str | None]] = [(split_parts, None)]
     while stack:
@@ -143,6 +167,9 @@ def _walk_split(
             skipped.append(Skipped(_key(parts), f"{UNREADABLE_FOLDER}: {exc.strerror or exc}"))
             continue
         ident = (st.st_dev, st.st_ino)
+        if ident == top:
+            skipped.append(Skipped(_key(parts), "symlink loop (a link back to the data root)"))
+            continue
         if ident in visited:
             skipped.append(Skipped(_key(parts), "symlink loop (folder already visited)"))
             continue
