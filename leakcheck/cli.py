@@ -409,11 +409,11 @@ def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:
 
 
 def _shown(path: Path) -> str:
-    """A path for messages: relative to the working folder when below it."""
+    """A path for messages: relative to the working folder when below it, control characters escaped."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return printable(path.resolve().relative_to(Path.cwd().resolve()).as_posix())
     except ValueError:
-        return str(path)
+        return printable(str(path))
 
 
 def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -515,7 +515,7 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
     result = write_fix(plan, args.path, args.out, manifest_only=args.manifest_only, copy=args.copy)
     if not args.quiet:
         counts = plan.counts()
-        sizes = ", ".join(f"{split} {n:,}" for split, n in plan.split_sizes().items())
+        sizes = ", ".join(f"{printable(split)} {n:,}" for split, n in plan.split_sizes().items())
         out.print(f"{args.strategy}: kept {counts['kept']:,}, moved {counts['moved']:,}, dropped "
                   f"{counts['dropped']:,} ({sizes})", markup=False, highlight=False)  # fmt: skip
         if result.up_to_date:
@@ -524,7 +524,8 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
             written = f"wrote {MANIFEST_FILE}"
         else:
             written = f"{result.linked:,} hard links, {result.copied:,} copies"
-        out.print(f"{_shown(Path(args.out))}: {written}; every action in {ACTIONS_FILE}", markup=False)
+        out.print(f"{_shown(Path(args.out))}: {written}; every action in {ACTIONS_FILE}", markup=False,
+                  highlight=False)  # fmt: skip
     return 0
 
 

@@ -378,8 +378,8 @@ class WriteResult:
 
 
 def check_out_folder(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
-    """Refuse an output folder inside the data (or holding it), also through a linked split or class
-    folder, a link that leads nowhere and a file: nothing must ever be written among the originals.
+    """Refuse an output folder inside the data (or holding it), also through a linked folder at any depth,
+    a link that leads nowhere and a file: nothing must ever be written among the originals.
     Cheap: run it before the scan (`fix` runs `check_fix_out`, which also looks at what `out` holds).
 
     Raises:
@@ -418,27 +418,31 @@ def check_fix_out(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
 
 
 def _linked_folders(root: Path) -> list[Path]:
-    """Where the split and class folders (two levels) that are links lead: the listing follows them."""
+    """Where the folders that are links, at any depth, lead: the listing follows them (hidden folders
+    aside, which it skips), so whatever lies there is read as part of the data set."""
     found: list[Path] = []
-    level = [root]
-    for _ in range(2):
-        below: list[Path] = []
-        for folder in level:
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        for entry in entries:
             try:
-                entries = list(os.scandir(folder))
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
             except OSError:
                 continue
-            for entry in entries:
-                try:
-                    if not entry.is_dir():
-                        continue
-                except OSError:
-                    continue
-                path = Path(entry.path)
-                if entry.is_symlink():
-                    found.append(path.resolve())
-                below.append(path)
-        level = below
+            path = Path(entry.path)
+            if entry.is_symlink():
+                found.append(path.resolve())
+            stack.append(path)
     return found
 
 

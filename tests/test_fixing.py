@@ -339,6 +339,35 @@ def test_out_inside_a_linked_split_folder_is_refused_before_the_scan(tmp_path: P
     assert snapshot(real) == before
 
 
+def test_out_reached_through_a_link_deep_inside_the_data_is_refused(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The listing follows links at any depth: an --out that a class's sub-folder links to would be read
+    back as part of the data by the next scan (and the next fix would copy its own output into itself)."""
+    out = tmp_path / "clean"
+    out.mkdir()
+    (data / "test" / "cat" / "sub").symlink_to(out, target_is_directory=True)
+    before = snapshot(data)
+    assert fix(data, out) == 2
+    assert "a folder of the data set" in capsys.readouterr().err
+    assert snapshot(data) == before
+    assert list(out.iterdir()) == []
+
+
+def test_fix_escapes_control_characters_in_the_names_it_prints(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder named with a terminal escape (clear the screen, red) is shown escaped, as scan shows it."""
+    (data / "test").rename(data / "\x1b[2J\x1b[31mEVIL")
+    out = tmp_path / "clean\x1b[2J"
+    capsys.readouterr()
+    assert main(["fix", str(data), "--out", str(out), "--no-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed
+    assert "\\x1b[2J\\x1b[31mEVIL" in printed
+    assert "clean\\x1b[2J" in printed
+
+
 def test_a_half_removed_earlier_output_is_still_recognised(data: Path, tmp_path: Path) -> None:
     """The actions CSV is removed last: a run killed while replacing its output leaves a folder the next
     run still takes for its own."""
