@@ -324,9 +324,30 @@ def _write(target: str, text: str, stdout: Console) -> None:
     try:
         # (A folder the output needs is made: a configured `ci/leakcheck-baseline.json` in a fresh clone.)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="")
+        _replace_file(path, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})", hint="choose a writable path") from None
+
+
+def _replace_file(path: Path, payload: bytes) -> None:
+    """Write `payload` to a new file beside `path` and move it into place: a file that `path` also names
+    (a hard link to an image) is never written into, and an interrupted run leaves the old output whole.
+    A link is followed (its target is replaced); a pipe or device (`/dev/stdout`, `>(jq .)`) is written
+    into as it is."""
+    real = path.resolve() if path.is_symlink() else path
+    if real.exists() and not real.is_file():
+        with real.open("wb") as stream:
+            stream.write(payload)
+        return
+    temporary = real.with_name(f".{real.name}.{os.getpid()}.leakcheck-tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, real)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _resolved(path: str) -> Path | None:
@@ -467,7 +488,7 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         accepts, new = (comparison.accepts, comparison.new_samples) if comparison is not None else (None, None)
         _write(args.junit, render_junit(report, fail_on=settings.fail_on, accepted=accepts, new_samples=new), out)
     if args.html:
-        _write(args.html, render_html(report, thumbnail=thumbnailer(args.path)), out)
+        _write(args.html, render_html(report, thumbnail=thumbnailer(report.root_path or args.path)), out)
     if comparison is not None:
         return comparison.exit_code(settings.fail_on)
     return report.exit_code(settings.fail_on)

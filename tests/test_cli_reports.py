@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lxml.html
@@ -35,6 +36,28 @@ def test_html_and_junit_files_are_written_and_the_exit_code_follows_fail_on(data
 
     assert main(["scan", str(data), "-q", "-j", "1", "--fail-on", "never", "--junit", str(junit)]) == 0
     assert etree.parse(str(junit)).getroot().get("failures") == "0"
+
+
+def test_html_previews_of_a_manifest_scan(data: Path, tmp_path: Path) -> None:
+    """A manifest's keys are relative to its own folder, and so are the files the previews are made of."""
+    images = sorted(p for p in data.rglob("*") if p.is_file())
+    manifest = data.parent / "pets.csv"
+    rows = [f"{p.relative_to(data.parent).as_posix()},{p.parent.name},{p.parent.parent.name}" for p in images]
+    manifest.write_text("path,label,split\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    html = tmp_path / "manifest.html"
+    assert main(["scan", str(manifest), "-q", "-j", "1", "--html", str(html)]) == 1
+    assert html.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 8
+
+
+def test_an_output_that_is_a_hard_link_to_an_image_is_replaced_not_written_into(data: Path, tmp_path: Path) -> None:
+    image = next(p for p in sorted(data.rglob("*.jpg")))
+    before = image.read_bytes()
+    report = tmp_path / "report.json"
+    os.link(image, report)
+    assert main(["scan", str(data), "-q", "-j", "1", "--json", str(report), "--fail-on", "never"]) == 0
+    assert image.read_bytes() == before
+    assert report.read_text(encoding="utf-8").startswith("{")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".leakcheck-tmp")]
 
 
 def test_markdown_format_replaces_the_terminal_report(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
