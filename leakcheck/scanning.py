@@ -465,7 +465,14 @@ def _scan_files(
     splits: Sequence[str] = (),
 ) -> Report:
     if settings.ignore:
-        records = [r for r in records if not settings.ignore.matches(r.key)]
+        kept = [r for r in records if not settings.ignore.matches(r.key)]
+        if records and not kept:  # a gate that looked at nothing must not pass
+            raise DataNotFoundError(
+                f"{root}: the ignore globs ({', '.join(settings.ignore.patterns)}) leave out all "
+                f"{len(records):,} image files",
+                hint="narrow the 'ignore' globs in the config or on the command line",
+            )
+        records = kept
     if settings.group_pattern is not None:
         records = assign_groups(records, settings.group_pattern)
     stats, unchanged = memo.known() if memo is not None else (None, None)

@@ -260,6 +260,17 @@ def test_a_name_that_reads_like_another_files_escaped_name_is_skipped(factory: D
     assert finding.samples == ("test/cat/x\\xff.jpg",)
 
 
+def test_ignore_globs_that_leave_out_every_image_are_an_input_error(
+    factory: DatasetFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    factory.add_many("train", LABELS, 2, seed0=0)
+    factory.add("test", "cat", "t.jpg", 99)
+    assert main(["scan", str(factory.root), "--no-config", "--no-cache", "--ignore", "**"]) == 2
+    err = capsys.readouterr().err
+    assert "the ignore globs (**) leave out all 5 image files" in err
+    assert main(["scan", str(factory.root), "--no-config", "--no-cache", "-q", "--ignore", "test/**"]) == 0
+
+
 def test_hidden_and_non_image_files_are_skipped_and_counted(factory: DatasetFactory) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     (factory.root / "train" / ".DS_Store").write_bytes(b"\0")
