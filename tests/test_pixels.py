@@ -70,6 +70,8 @@ def test_jpeg_quality_is_exact_for_pillow_files() -> None:
         (r"patient-(\d+)", "xray_patient-88_a.jpg", "88"),
         (r"^[a-z]+", "frame0001.png", "frame"),
         (r"^(P\d+)_", "other.png", None),
+        (r"^([a-z]*)", "101.jpg", None),  # an empty id names no group (it would join every such file)
+        (r"^(?P<group>x)?\d", "101.jpg", None),
     ],
 )
 def test_group_pattern(pattern: str, name: str, group: str | None) -> None:

@@ -23,13 +23,16 @@ def compile_group_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def group_of(name: str, pattern: re.Pattern[str]) -> str | None:
-    """The group id `pattern` finds in the file name `name`, or None when it does not match."""
+    """The group id `pattern` finds in the file name `name`, or None when it does not match (or matches
+    only an empty id: `^([a-z]*)` on `101.jpg` names no group)."""
     m = pattern.search(name)
     if m is None:
         return None
     if "group" in pattern.groupindex:
-        return m.group("group")
-    return m.group(1) if pattern.groups else m.group(0)
+        found = m.group("group")
+    else:
+        found = m.group(1) if pattern.groups else m.group(0)
+    return str(found) if found else None
 
 
 class GroupNamer:
