@@ -370,8 +370,12 @@ def _check_targets(data: str, targets: dict[str, str | None], inputs: Mapping[st
     source = None if data.startswith("tfds:") else _resolved(data)
     read = {path: what for what, given in (inputs or {}).items() if given and (path := _resolved(str(given)))}
     for option, target in targets.items():
+        if target == "":
+            raise UsageError(f"{option} is empty", hint="name a file, or '-' for standard output")
         if not target or target == "-" or (path := _resolved(target)) is None:
             continue
+        if path.is_dir():
+            raise UsageError(f"{option} {target}: a folder", hint="name a file (inside it, if you like)")
         if path in seen:
             raise UsageError(f"{seen[path]} and {option} both write {target}", hint="give each output its own file")
         seen[path] = option

@@ -131,6 +131,16 @@ def test_outputs_never_overwrite_the_data_or_each_other(
     assert config.read_text(encoding="utf-8") == 'fail-on = "never"\n'
 
 
+def test_an_empty_or_folder_output_is_refused_before_the_scan(
+    leaky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("leakcheck.cli._scan", lambda *a: pytest.fail("scanned before refusing"))
+    assert main(["scan", str(leaky), "-q", "--json", ""]) == 2
+    assert "--json is empty" in capsys.readouterr().err
+    assert main(["scan", str(leaky), "-q", "--html", str(tmp_path)]) == 2
+    assert f"--html {tmp_path}: a folder" in capsys.readouterr().err
+
+
 def test_quiet_markdown_is_a_contradiction(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(leaky), "-q", "--format", "markdown"]) == 2
     assert "--quiet drops the terminal report that --format markdown asks for" in capsys.readouterr().err

@@ -28,10 +28,7 @@ def group_of(name: str, pattern: re.Pattern[str]) -> str | None:
     m = pattern.search(name)
     if m is None:
         return None
-    if "group" in pattern.groupindex:
-        found = m.group("group")
-    else:
-        found = m.group(1) if pattern.groups else m.group(0)
+    found = m.group("group") if "group" in pattern.groupindex else m.group(1) if pattern.groups else m.group(0)
     return str(found) if found else None
 
 
