@@ -47,7 +47,7 @@ from leakcheck.sources.arrays import Sample, SampleListing, array_listing, mappi
 from leakcheck.sources.cifar import is_cifar_dir, read_cifar
 from leakcheck.sources.datasets import is_tf_dataset, read_datasets, read_tfds
 from leakcheck.sources.folder import display_name, list_folder, split_folders
-from leakcheck.sources.groups import GroupNamer, assign_groups
+from leakcheck.sources.groups import assign_groups
 from leakcheck.sources.ignores import IgnoreRules
 from leakcheck.sources.manifest import MANIFEST_SUFFIXES, read_manifest
 from leakcheck.splits import DEFAULT_ALIASES
@@ -499,13 +499,15 @@ def _scan_listing(listing: SampleListing, settings: _Settings, source: str) -> R
         )
     if settings.ignore:
         raise UsageError(f"ignore globs apply to folders and manifests, not to {source} data")
+    if settings.group_pattern is not None:
+        # (Its samples are named by position, `train[12]`: a pattern would find the index, and every index
+        # that occurs in two splits would look like one patient in both.)
+        raise UsageError(
+            f"a group pattern finds ids in file names, and {source} samples are named by position (train[12])",
+            hint="give the groups with the samples: (x, y, groups) for arrays, or a manifest's group column",
+        )
     samples: Iterable[Sample] = listing.samples()
-    namer = GroupNamer(settings.group_pattern) if settings.group_pattern is not None else None
-    if namer is not None:
-        samples = ((namer(record), image, scale) for record, image, scale in samples)
     fingerprints = fingerprint_arrays(samples, total=listing.total, jobs=settings.jobs, progress=settings.progress)
-    if namer is not None:
-        namer.check()
     return _report(listing.root, fingerprints, (), settings, source, splits=listing.empty_splits)
 
 

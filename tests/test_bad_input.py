@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -269,6 +270,15 @@ def test_ignore_globs_that_leave_out_every_image_are_an_input_error(
     err = capsys.readouterr().err
     assert "the ignore globs (**) leave out all 5 image files" in err
     assert main(["scan", str(factory.root), "--no-config", "--no-cache", "-q", "--ignore", "test/**"]) == 0
+
+
+def test_a_group_pattern_on_samples_named_by_position_is_refused() -> None:
+    """`train[0]` and `test[0]` would both be group "0": a false patient overlap for every index."""
+    x = (np.arange(6 * 16 * 16 * 3) % 251).astype(np.uint8).reshape(6, 16, 16, 3)
+    with pytest.raises(
+        UsageError, match=r"a group pattern finds ids in file names, and arrays samples are named by position"
+    ):
+        leakcheck.scan_arrays({"train": x[:3], "test": x[3:]}, group_pattern=r"\d+")
 
 
 def test_hidden_and_non_image_files_are_skipped_and_counted(factory: DatasetFactory) -> None:
