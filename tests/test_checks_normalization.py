@@ -112,6 +112,7 @@ def test_nan_constant_and_saturated_images() -> None:
     problems = _problems(leakcheck.scan_arrays({"train": x}))
     assert problems["nonfinite"].message == "train: 2 images hold NaN or infinite values (4 values)"
     assert problems["nonfinite"].severity == Severity.ERROR
+    assert problems["nonfinite"].samples == ("train[3]", "train[4]")  # which images, not only how many
     assert problems["constant"].samples == ("train[5]",)
     assert problems["saturated"].samples == ("train[6]", "train[7]", "train[8]")
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from leakcheck.checks.base import fmt_count, fmt_percent
+from leakcheck.checks.base import fmt_count, fmt_percent, plural
 from leakcheck.index import Index
 from leakcheck.model import Finding, Fingerprint, Severity
 from leakcheck.pixels import infer_scale
@@ -45,7 +45,7 @@ class SplitPixels:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     mean8: tuple[float, ...]
-    nonfinite_images: int
+    nonfinite: tuple[str, ...]  # the keys of the images that hold NaN or infinite values
     nonfinite_values: int
     constant: tuple[str, ...]
     saturated: tuple[str, ...]
@@ -86,7 +86,7 @@ def summarize(split: str, fps: Sequence[Fingerprint], saturated_pixels: float) -
         mean=mean,
         std=std,
         mean8=mean8,
-        nonfinite_images=sum(1 for fp in fps if fp.nonfinite),
+        nonfinite=tuple(fp.record.key for fp in fps if fp.nonfinite),
         nonfinite_values=sum(fp.nonfinite for fp in fps),
         constant=tuple(fp.record.key for fp in fps if fp.stats is not None and max(fp.stats.std, default=0) == 0),
         saturated=tuple(fp.record.key for fp in fps if fp.clipped >= saturated_pixels),
@@ -161,18 +161,19 @@ class PixelNormalization:
                 "constant": len(s.constant), "saturated": len(s.saturated), "nonfinite": s.nonfinite_values,
             },
         )  # fmt: skip
-        if s.nonfinite_images:
+        if s.nonfinite:
             yield Finding(
                 check=self.id,
                 severity=Severity.ERROR,
                 message=(
-                    f"{s.split}: {fmt_count(s.nonfinite_images)} images hold NaN or infinite values "
-                    f"({fmt_count(s.nonfinite_values)} values)"
+                    f"{s.split}: {plural(len(s.nonfinite), 'image')} hold{'s' if len(s.nonfinite) == 1 else ''} "
+                    f"NaN or infinite values ({plural(s.nonfinite_values, 'value')})"
                 ),
+                samples=s.nonfinite,
                 metrics={
                     "split": s.split,
                     "problem": "nonfinite",
-                    "images": s.nonfinite_images,
+                    "images": len(s.nonfinite),
                     "values": s.nonfinite_values,
                 },
                 hint="find the step that produces them (a division by a zero std, a failed decode) and fix or "
