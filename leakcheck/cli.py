@@ -36,6 +36,7 @@ from leakcheck.render.findings import render_findings
 from leakcheck.render.html_report import render_html
 from leakcheck.render.junit import render_junit
 from leakcheck.render.markdown import render_markdown
+from leakcheck.render.notebook import report_thumbnailer
 from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.render.text import printable
@@ -492,7 +493,7 @@ def _run_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         accepts, new = (comparison.accepts, comparison.new_samples) if comparison is not None else (None, None)
         _write(args.junit, render_junit(report, fail_on=settings.fail_on, accepted=accepts, new_samples=new), out)
     if args.html:
-        _write(args.html, render_html(report, thumbnail=thumbnailer(report.root_path or args.path)), out)
+        _write(args.html, render_html(report, thumbnail=report_thumbnailer(report) or thumbnailer(args.path)), out)
     if comparison is not None:
         return comparison.exit_code(settings.fail_on)
     return report.exit_code(settings.fail_on)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -59,8 +60,9 @@ def _as_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def thumbnailer(root: str | os.PathLike[str], *, size: int = 160) -> Thumbnailer:
-    """A function from a report key (a relative POSIX path under `root`) to its preview, cached per key."""
+def thumbnailer(root: str | os.PathLike[str], *, size: int = 160, max_pixels: int = DEFAULT_MAX_PIXELS) -> Thumbnailer:
+    """A function from a report key (a relative POSIX path under `root`) to its preview, cached per key.
+    `max_pixels` is the scan's limit: an image the scan decoded is previewed."""
     base = Path(root)
     cache: dict[str, str | None] = {}
 
@@ -69,7 +71,22 @@ def thumbnailer(root: str | os.PathLike[str], *, size: int = 160) -> Thumbnailer
             rel = PurePosixPath(key)
             # Keys come from the scan and are relative; anything else is not a file under the root.
             inside = not rel.is_absolute() and ".." not in rel.parts
-            cache[key] = thumbnail_data_uri(base.joinpath(*rel.parts), size=size) if inside else None
+            path = file_of(base, rel.parts) if inside else None
+            cache[key] = thumbnail_data_uri(path, size=size, max_pixels=max_pixels) if path is not None else None
         return cache[key]
 
     return thumbnail
+
+
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def file_of(root: Path, parts: tuple[str, ...]) -> Path:
+    """The file a key's parts name under `root`. A name that is not UTF-8 is shown in keys with backslash
+    escapes (`x\\xff.jpg`, see `sources.folder.display_name`); where no file has the escaped name itself,
+    the escapes are turned back into the bytes they stand for."""
+    literal = root.joinpath(*parts)
+    if "\\x" not in "".join(parts) or literal.exists():
+        return literal
+    raw = [_ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), p.encode("utf-8")) for p in parts]
+    return root.joinpath(*(os.fsdecode(b) for b in raw))

@@ -49,6 +49,19 @@ def test_html_previews_of_a_manifest_scan(data: Path, tmp_path: Path) -> None:
     assert html.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 8
 
 
+def test_html_previews_of_files_whose_names_are_not_utf8(data: Path, tmp_path: Path) -> None:
+    image = next(p for p in sorted(data.rglob("*.jpg")) if p.parts[-3] == "train")
+    odd = tmp_path / "odd"
+    (odd / "train" / "a").mkdir(parents=True)
+    (odd / "test" / "a").mkdir(parents=True)
+    (odd / "train" / "a" / "a.jpg").write_bytes(image.read_bytes())
+    (odd / "test" / "a" / os.fsdecode(b"b\xff.jpg")).write_bytes(image.read_bytes())
+    html = tmp_path / "odd.html"
+    assert main(["scan", str(odd), "-q", "-j", "1", "--no-cache", "--html", str(html)]) == 1
+    page = html.read_text(encoding="utf-8")
+    assert page.count("data:image/jpeg;base64,") == 2
+
+
 def test_an_output_that_is_a_hard_link_to_an_image_is_replaced_not_written_into(data: Path, tmp_path: Path) -> None:
     image = next(p for p in sorted(data.rglob("*.jpg")))
     before = image.read_bytes()

@@ -60,8 +60,14 @@ def render_pairs_html(report: Report, n: int = 20, *, thumbnail: Thumbnailer | N
 
 
 def report_thumbnailer(report: Report) -> Thumbnailer | None:
-    """Previews from the scanned folder, when the report knows where it is (a fresh `scan`, not JSON)."""
-    return thumbnailer(report.root_path) if report.root_path is not None else None
+    """Previews from the scanned folder, when the report knows where it is (a fresh `scan`, not JSON), of
+    every image the scan decoded (its `max_pixels`)."""
+    if report.root_path is None:
+        return None
+    limit = report.parameters.get("max_pixels")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return thumbnailer(report.root_path, max_pixels=limit)
+    return thumbnailer(report.root_path)
 
 
 @dataclass(frozen=True, slots=True)
