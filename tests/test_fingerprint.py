@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from leakcheck.fingerprint import fingerprint_bytes
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_bytes, full_pixel_digest
 from leakcheck.hashing import dhash, phash
 from leakcheck.model import Record
 from tests.factory import encode, jpeg_turned_on_display, make_image
@@ -124,3 +124,30 @@ def test_the_colour_hidden_under_transparent_pixels_is_not_part_of_the_pixels() 
     shown[:, 40, :3] = 0
     c = fingerprint_bytes(Record("c", "t", None), encode(Image.fromarray(shown, "RGBA"), "PNG"))
     assert c.pixel_digest != a.pixel_digest
+
+
+def test_max_pixels_above_pillows_own_limit_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow refuses, as it opens a file, an image above twice Image.MAX_IMAGE_PIXELS (89 million by default,
+    # so --max-pixels 300000000 had no effect on a 14000x14000 PNG); a small Pillow limit stands for it here.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = encode(make_image(1, (60, 50)), "PNG")  # 3,000 pixels, above Pillow's 2,000
+    record = Record("x", "train", None, tmp_path / "x.png")
+    (tmp_path / "x.png").write_bytes(data)
+    fp = fingerprint_bytes(record, data, FingerprintOptions(max_pixels=5000))
+    assert fp.error is None
+    assert (fp.width, fp.height) == (60, 50)
+    assert full_pixel_digest(record, FingerprintOptions(max_pixels=5000)) == fp.pixel_digest
+    assert Image.MAX_IMAGE_PIXELS == 1000  # (restored)
+    # A configured limit between Pillow's and the image is ours, with its message naming the size.
+    refused = fingerprint_bytes(record, data, FingerprintOptions(max_pixels=2500))
+    assert refused.error == (
+        "image is 60x50 (3,000 pixels), above the limit of 2,500; raise --max-pixels if it is genuine"
+    )
+    assert full_pixel_digest(record, FingerprintOptions(max_pixels=2500)) is None
+    # Pillow's limit is never lowered, nor set when it is off (None).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    assert fingerprint_bytes(record, data, FingerprintOptions(max_pixels=5000)).error is None
+    assert Image.MAX_IMAGE_PIXELS is None
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert fingerprint_bytes(record, data, FingerprintOptions(max_pixels=100)).error is not None
+    assert Image.MAX_IMAGE_PIXELS == 1000
