@@ -111,6 +111,14 @@ def _pillow_limit(max_pixels: int) -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _limit_saved
 
 
+def _quiet_pillow() -> None:
+    """Inside `warnings.catch_warnings()` around a file's decode: ignore the warnings Pillow raises about
+    the file (corrupt EXIF data, a tag larger than the file, ...). They name no file, went to stderr during
+    a scan even with --quiet, and under `-W error` became exceptions that stopped it; a file that cannot
+    be decoded is a finding of its own."""
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+
+
 def bytes_digest(data: bytes | memoryview) -> str:
     """A file's `file_digest`: BLAKE2b-128 of its bytes, in hex."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -149,6 +157,7 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
         with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
             # Our own limit (checked below, before any pixel is decoded) replaces Pillow's warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _quiet_pillow()
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format or ""
                 width, height = im.size
@@ -438,6 +447,7 @@ def full_pixel_digest(record: Record, options: FingerprintOptions = FingerprintO
     try:
         with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _quiet_pillow()
             with Image.open(record.path) as im:
                 if im.size[0] * im.size[1] > options.max_pixels:
                     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import imagehash
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from leakcheck.cli import main
 from leakcheck.fingerprint import FingerprintOptions, fingerprint_bytes, full_pixel_digest
 from leakcheck.hashing import dhash, phash
 from leakcheck.model import Record
@@ -151,3 +153,36 @@ def test_max_pixels_above_pillows_own_limit_applies(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     assert fingerprint_bytes(record, data, FingerprintOptions(max_pixels=100)).error is not None
     assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def jpeg_with_corrupt_exif() -> bytes:
+    """A readable JPEG whose EXIF block claims more than it holds: Pillow warns 'Corrupt EXIF data'."""
+    jpeg = encode(make_image(2, (64, 64)), "JPEG")
+    exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x05\x01\x12\0\x03\xff\xff\xff\xff\0\x06\0\0" + b"\xff" * 40
+    return jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
+
+
+def test_pillow_warnings_about_a_file_are_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = jpeg_with_corrupt_exif()
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        with Image.open(io.BytesIO(data)) as im:
+            im.getexif()  # (what the fingerprint does with it)
+    assert "Corrupt EXIF data" in " ".join(str(w.message) for w in raw)
+    record = Record("x", "train", None, tmp_path / "x.jpg")
+    (tmp_path / "x.jpg").write_bytes(data)
+    # (The tests turn warnings into errors: a warning raised in the decode stopped the scan.)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fp = fingerprint_bytes(record, data)
+        assert full_pixel_digest(record) is not None
+    assert fp.error is None
+    assert (fp.width, fp.height) == (64, 64)
+    assert caught == []
+    # On the command line: nothing on stderr, and the scan goes on.
+    for split in ("train", "test"):
+        (tmp_path / "data" / split / "a").mkdir(parents=True)
+        make_image(3 if split == "train" else 4).save(tmp_path / "data" / split / "a" / "ok.png")
+    (tmp_path / "data" / "train" / "a" / "badexif.jpg").write_bytes(data)
+    assert main(["scan", str(tmp_path / "data"), "--no-cache", "-q", "--jobs", "1"]) == 0
+    assert capsys.readouterr().err == ""
