@@ -148,6 +148,8 @@ def parse_baseline(text: str, *, source: str = "baseline") -> tuple[Entry, ...]:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{source}: not valid JSON ({exc.msg}, line {exc.lineno})", hint=redo) from None
+    except RecursionError:  # (json parses nested arrays and objects recursively)
+        raise BaselineError(f"{source}: not valid JSON (arrays or objects nested too deeply)", hint=redo) from None
     if not isinstance(payload, dict) or payload.get("format") != BASELINE_FORMAT:
         raise BaselineError(f"{source}: not a leakcheck baseline file", hint=redo)
     version = payload.get("version")

@@ -162,6 +162,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax") from None
+    except RecursionError:  # (tomllib parses nested arrays and inline tables recursively)
+        raise ConfigError(f"{path}: not valid TOML (arrays or tables nested too deeply)", hint="nest less") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})", hint="save the file as UTF-8") from None
     except OSError as exc:

@@ -23,10 +23,12 @@ import hashlib
 import io
 import math
 import os
+import threading
 import warnings
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +77,48 @@ class FingerprintOptions:
             raise ValueError("max_pixels must be positive")
 
 
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved: int | None = None  # Image.MAX_IMAGE_PIXELS before the first of the calls now decoding
+_limit_set: int | None = None  # what they set it to (None: left as it was)
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow's own decompression-bomb limit raised to `max_pixels`, for the calls inside, so that the
+    configured limit is the one that applies: Pillow refuses an image above twice Image.MAX_IMAGE_PIXELS as
+    it opens it, before our own check can run, so a --max-pixels above that had no effect. (As with the
+    defaults, images up to twice the limit then get our own message, with their size.)
+
+    Image.MAX_IMAGE_PIXELS is global: it is only ever raised (never lowered, never set when it is None,
+    Pillow's "no limit"), and restored when the last call using it ends, unless someone else changed it
+    meanwhile.
+    """
+    global _limit_users, _limit_saved, _limit_set
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved, _limit_set = Image.MAX_IMAGE_PIXELS, None
+        _limit_users += 1
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and current < max_pixels:
+            _limit_set = Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0 and _limit_set is not None and _limit_set == Image.MAX_IMAGE_PIXELS:
+                Image.MAX_IMAGE_PIXELS = _limit_saved
+
+
+def _quiet_pillow() -> None:
+    """Inside `warnings.catch_warnings()` around a file's decode: ignore the warnings Pillow raises about
+    the file (corrupt EXIF data, a tag larger than the file, ...). They name no file, went to stderr during
+    a scan even with --quiet, and under `-W error` became exceptions that stopped it; a file that cannot
+    be decoded is a finding of its own."""
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+
+
 def bytes_digest(data: bytes | memoryview) -> str:
     """A file's `file_digest`: BLAKE2b-128 of its bytes, in hex."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -110,9 +154,10 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
     if size == 0:
         return _failed(record, 0, file_digest, "empty file (0 bytes); re-export the image or delete it")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
             # Our own limit (checked below, before any pixel is decoded) replaces Pillow's warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _quiet_pillow()
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format or ""
                 width, height = im.size
@@ -400,8 +445,9 @@ def full_pixel_digest(record: Record, options: FingerprintOptions = FingerprintO
     if record.path is None:
         return None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            _quiet_pillow()
             with Image.open(record.path) as im:
                 if im.size[0] * im.size[1] > options.max_pixels:
                     return None

@@ -249,6 +249,8 @@ def test_baseline_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         ('{"format": "leakcheck-baseline", "version": 1, "entries": [{"check": 1}]}', "entry 0"),
         ('{"format": "leakcheck-baseline", "version": true, "entries": []}', "version True"),
         ('{"format": "leakcheck-baseline", "version": 1, "entries": [[]]}', "entry 0 is malformed (expected an object"),
+        pytest.param("[" * 100_000 + "]" * 100_000, "not valid JSON (arrays or objects nested too deeply)", id="deep"),
+        pytest.param('{"a": ' * 100_000 + "1" + "}" * 100_000, "not valid JSON (arrays or", id="deep-objects"),
     ],
 )
 def test_malformed_baselines_exit_2(

@@ -184,6 +184,21 @@ def test_invalid_toml_exits_2(tmp_path: Path, dataset: Path, capsys: pytest.Capt
     assert "not valid TOML" in err
 
 
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "1" + "}" * 5000], ids=["array", "table"])
+def test_deeply_nested_toml_exits_2(
+    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    config = tmp_path / "deep.toml"
+    config.write_text(f"x = {value}\n")
+    code, _, err = run(["scan", str(dataset), "-q", "--no-cache", "--config", str(config)], capsys)
+    assert (code, err.strip()) == (
+        2,
+        f"leakcheck: error: {config}: not valid TOML (arrays or tables nested too deeply) (nest less)",
+    )
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        read_config(config)
+
+
 def test_config_that_is_not_utf8_exits_2(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "leakcheck.toml"
     config.write_bytes(b"fail-on = '\xff'\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import imagehash
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from leakcheck.fingerprint import fingerprint_bytes
+from leakcheck.cli import main
+from leakcheck.fingerprint import FingerprintOptions, fingerprint_bytes, full_pixel_digest
 from leakcheck.hashing import dhash, phash
 from leakcheck.model import Record
 from tests.factory import encode, jpeg_turned_on_display, make_image
@@ -124,3 +126,63 @@ def test_the_colour_hidden_under_transparent_pixels_is_not_part_of_the_pixels() 
     shown[:, 40, :3] = 0
     c = fingerprint_bytes(Record("c", "t", None), encode(Image.fromarray(shown, "RGBA"), "PNG"))
     assert c.pixel_digest != a.pixel_digest
+
+
+def test_max_pixels_above_pillows_own_limit_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow refuses, as it opens a file, an image above twice Image.MAX_IMAGE_PIXELS (89 million by default,
+    # so --max-pixels 300000000 had no effect on a 14000x14000 PNG); a small Pillow limit stands for it here.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = encode(make_image(1, (60, 50)), "PNG")  # 3,000 pixels, above Pillow's 2,000
+    record = Record("x", "train", None, tmp_path / "x.png")
+    (tmp_path / "x.png").write_bytes(data)
+    fp = fingerprint_bytes(record, data, FingerprintOptions(max_pixels=5000))
+    assert fp.error is None
+    assert (fp.width, fp.height) == (60, 50)
+    assert full_pixel_digest(record, FingerprintOptions(max_pixels=5000)) == fp.pixel_digest
+    assert Image.MAX_IMAGE_PIXELS == 1000  # (restored)
+    # A configured limit between Pillow's and the image is ours, with its message naming the size.
+    refused = fingerprint_bytes(record, data, FingerprintOptions(max_pixels=2500))
+    assert refused.error == (
+        "image is 60x50 (3,000 pixels), above the limit of 2,500; raise --max-pixels if it is genuine"
+    )
+    assert full_pixel_digest(record, FingerprintOptions(max_pixels=2500)) is None
+    # Pillow's limit is never lowered, nor set when it is off (None).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    assert fingerprint_bytes(record, data, FingerprintOptions(max_pixels=5000)).error is None
+    assert Image.MAX_IMAGE_PIXELS is None
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert fingerprint_bytes(record, data, FingerprintOptions(max_pixels=100)).error is not None
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def jpeg_with_corrupt_exif() -> bytes:
+    """A readable JPEG whose EXIF block claims more than it holds: Pillow warns 'Corrupt EXIF data'."""
+    jpeg = encode(make_image(2, (64, 64)), "JPEG")
+    exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x05\x01\x12\0\x03\xff\xff\xff\xff\0\x06\0\0" + b"\xff" * 40
+    return jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
+
+
+def test_pillow_warnings_about_a_file_are_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = jpeg_with_corrupt_exif()
+    with warnings.catch_warnings(record=True) as raw:
+        warnings.simplefilter("always")
+        with Image.open(io.BytesIO(data)) as im:
+            im.getexif()  # (what the fingerprint does with it)
+    assert "Corrupt EXIF data" in " ".join(str(w.message) for w in raw)
+    record = Record("x", "train", None, tmp_path / "x.jpg")
+    (tmp_path / "x.jpg").write_bytes(data)
+    # (The tests turn warnings into errors: a warning raised in the decode stopped the scan.)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fp = fingerprint_bytes(record, data)
+        assert full_pixel_digest(record) is not None
+    assert fp.error is None
+    assert (fp.width, fp.height) == (64, 64)
+    assert caught == []
+    # On the command line: nothing on stderr, and the scan goes on.
+    for split in ("train", "test"):
+        (tmp_path / "data" / split / "a").mkdir(parents=True)
+        make_image(3 if split == "train" else 4).save(tmp_path / "data" / split / "a" / "ok.png")
+    (tmp_path / "data" / "train" / "a" / "badexif.jpg").write_bytes(data)
+    assert main(["scan", str(tmp_path / "data"), "--no-cache", "-q", "--jobs", "1"]) == 0
+    assert capsys.readouterr().err == ""

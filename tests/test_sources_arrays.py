@@ -175,6 +175,34 @@ def test_npz_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
         assert "Python objects" not in err
 
 
+def test_npz_header_claiming_more_than_the_member_holds_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A damaged header claiming 30 TB: numpy would try to allocate it (a MemoryError, reported as exit 3).
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 10000, 10000, 3), }".ljust(118) + "\n"
+    member = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 10
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        bad = tmp_path / f"bad{compression}.npz"
+        with zipfile.ZipFile(bad, "w", compression) as out:
+            out.writestr("x_train.npy", member)
+        assert main(["scan", str(bad), "--no-cache", "-q", "--no-near"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert (
+            f"{bad.name}: not a readable .npz file (x_train.npy is corrupt or truncated: its header claims "
+            "30,000,000,000,000 bytes, the file holds 10)" in err
+        )
+        with pytest.raises(ManifestError, match="corrupt or truncated"):
+            read_npz(bad)
+    # Whole arrays, stored or compressed, in either header version, still read.
+    x = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8)
+    np.savez_compressed(tmp_path / "ok.npz", x_train=x, y_train=np.array([0, 1]))
+    assert read_npz(tmp_path / "ok.npz").total == 2
+    with zipfile.ZipFile(tmp_path / "v2.npz", "w") as out, out.open("x_train.npy", "w") as f:
+        np.lib.format.write_array(f, x, version=(2, 0))
+    assert read_npz(tmp_path / "v2.npz").total == 2
+
+
 def test_groups_as_a_third_array() -> None:
     x = smooth_images(8, seed=7)
     report = leakcheck.scan_arrays(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,65 @@ def test_incomplete_or_hostile_cifar_folders_are_refused(tmp_path: Path, capsys:
     with pytest.raises(ManifestError, match=r"refusing to load _*builtins?_*\.print"):
         leakcheck.scan(root)
     assert "pwned" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("labels", "meta", "bad", "expected"),
+    [
+        (["cat", "dog"], None, "data_batch_1", "'labels' entry 0 is 'cat', not an integer"),
+        (5, None, "data_batch_1", "'labels' is an int; CIFAR labels are a list of integers"),
+        ([None, None], None, "data_batch_1", "'labels' entry 0 is None, not an integer"),
+        ([0, 10], None, "data_batch_1", "'labels' entry 1 is 10; expected a class number 0 to 9"),
+        ([0, -1], None, "data_batch_1", "'labels' entry 1 is -1; expected a class number 0 to 9"),
+        ([True, False], None, "data_batch_1", "'labels' entry 0 is True, not an integer"),
+        (np.zeros((2, 1), np.int64), None, "data_batch_1", "'labels' is int64 (2, 1); CIFAR labels are N integers"),
+        ([0, 1], {b"label_names": 5}, "batches.meta", "'label_names' is an int; expected a list of class names"),
+        ([0, 1], {b"label_names": [b"a", 3]}, "batches.meta", "'label_names' entry 1 is 3, not a class name"),
+        (
+            [0, 2],
+            {b"label_names": [b"a", b"b"]},
+            "data_batch_1",
+            "'labels' entry 1 is 2; expected a class number 0 to 1",
+        ),
+    ],
+)
+def test_malformed_cifar_batches_are_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], labels: object, meta: dict[bytes, object] | None, bad: str,
+    expected: str,
+) -> None:  # fmt: skip
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    for name in (*[f"data_batch_{i}" for i in range(1, 6)], "test_batch"):
+        with (root / name).open("wb") as f:
+            pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, f)
+    if meta is not None:
+        _dump(root / "batches.meta", meta)
+    assert main(["scan", str(root), "--no-cache", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leakcheck: error: {root / bad}: {expected}")
+    assert err.count("\n") == 1
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        leakcheck.scan(root)
+
+
+def test_malformed_cifar_data_and_cifar100_labels_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x = smooth_images(20, seed=24)
+    root = tmp_path / "cifar"
+    write_cifar10(root, x[:15], x[15:])
+    _dump(root / "data_batch_3", {b"data": [[0] * 3072], b"labels": [0]})
+    assert main(["scan", str(root), "--no-cache", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"leakcheck: error: {root / 'data_batch_3'}: 'data' is a list; CIFAR batches hold a uint8 N x 3072 array\n"
+    )
+    c100 = tmp_path / "cifar-100-python"
+    c100.mkdir()
+    _dump(c100 / "meta", {b"coarse_label_names": [b"c"] * 20})  # no fine names: 100 classes
+    _dump(c100 / "train", {b"fine_labels": [0, 100], b"coarse_labels": [0, 0], b"data": _rows(x[:2])})
+    _dump(c100 / "test", {b"fine_labels": [b"x"], b"coarse_labels": [0], b"data": _rows(x[2:3])})
+    assert main(["scan", str(c100), "--no-cache", "-q"]) == 2
+    assert "train: 'fine_labels' entry 1 is 100; expected a class number 0 to 99" in capsys.readouterr().err
+    _dump(c100 / "train", {b"fine_labels": [0, 99], b"coarse_labels": [0, 0], b"data": _rows(x[:2])})
+    assert main(["scan", str(c100), "--no-cache", "-q"]) == 2
+    assert "test: 'fine_labels' entry 0 is b'x', not an integer" in capsys.readouterr().err

@@ -14,6 +14,7 @@ The `.npz` convention, one entry per split name::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import zipfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.lib import format as npy_format
 from numpy.typing import NDArray
 
 from leakcheck.errors import DataNotFoundError, ManifestError
@@ -222,6 +224,35 @@ def mapping_splits(data: Mapping[str, Any]) -> list[SplitArrays]:
     return out
 
 
+def _check_member_size(path: str | os.PathLike[str], archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Refuse an array member whose header claims more bytes than the member holds, before numpy allocates
+    them (a damaged header can claim terabytes, and reading it would run out of memory).
+
+    A member that is not a .npy array, or whose header numpy cannot parse, is left to `np.load` to report.
+    """
+    with archive.open(info) as fp:
+        try:
+            version = npy_format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fp)
+            else:
+                return
+        except ValueError:
+            return
+        if dtype.hasobject:  # (refused by np.load as a pickle)
+            return
+        claimed = math.prod(int(n) for n in shape) * dtype.itemsize
+        held = info.file_size - fp.tell()
+    if claimed > held:
+        raise ManifestError(
+            f"{path}: not a readable .npz file ({info.filename} is corrupt or truncated: its header claims "
+            f"{claimed:,} bytes, the file holds {max(held, 0):,})",
+            hint="write it again with numpy.savez",
+        )
+
+
 def read_npz(path: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES) -> ArrayListing:
     """Read an `.npz` file written with the `x_<split>`/`y_<split>` convention (module docstring).
 
@@ -236,6 +267,9 @@ def read_npz(path: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, .
         # (np.load would take any other file for a pickle and refuse it as one.)
         raise ManifestError(f"{path}: not a readable .npz file (not a zip archive)", hint="write it with numpy.savez")
     try:
+        with zipfile.ZipFile(p) as archive:
+            for info in archive.infolist():
+                _check_member_size(path, archive, info)
         with np.load(p, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except ValueError as exc:
