@@ -137,11 +137,11 @@ def _add_data_options(p: argparse.ArgumentParser, data_help: str = _DATA_HELP) -
     p.add_argument("--semantic-min-similarity", type=float, default=DEFAULT_MIN_SIMILARITY, metavar="COSINE",
                    help=f"with --semantic: the lowest embedding cosine listed (default {DEFAULT_MIN_SIMILARITY})",
                    )  # fmt: skip
-    p.add_argument("--phash-distance", type=int, default=None, metavar="BITS",
+    p.add_argument("--phash-distance", type=_bits, default=None, metavar="BITS",
                    help="expert: pHash distance always sent to verification (default: the sensitivity's: "
                         "6, 10 or 14); with --near-method hash, the largest pHash distance for a "
                         "near-duplicate (default 10)")  # fmt: skip
-    p.add_argument("--dhash-distance", type=int, default=None, metavar="BITS",
+    p.add_argument("--dhash-distance", type=_bits, default=None, metavar="BITS",
                    help="expert: with --near-method hash, the largest dHash distance (default 14)")  # fmt: skip
     p.add_argument("--max-pixels", type=_positive_int, default=None,
                    help="report, do not decode, images with more pixels (default: Pillow's bomb limit)")  # fmt: skip
@@ -266,6 +266,17 @@ def _default_run_dir(data: Path, backbone: str) -> Path:
         n += 1
         candidate = stem.with_name(f"{stem.name}-{n}")
     return candidate
+
+
+def _bits(text: str) -> int:
+    """A Hamming distance between 64-bit hashes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64 bits, got {value}")
+    return value
 
 
 def _unit_float(text: str) -> float:

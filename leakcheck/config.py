@@ -194,6 +194,9 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         if spec is None:
             close = difflib.get_close_matches(key.replace("_", "-"), list(_KEYS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(sorted(_KEYS))
+            if not prefix and key == "tool" and isinstance(raw, dict) and "leakcheck" in raw:
+                hint = (f"{file.name} holds the keys at its top level, without a [tool.leakcheck] header (that "
+                        "header belongs in pyproject.toml): remove the header line")  # fmt: skip
             raise ConfigError(f"{file}: unknown key '{prefix}{key}'", hint=hint)
         name, parse = spec
         try:

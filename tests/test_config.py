@@ -163,6 +163,16 @@ def test_unknown_key_suggests_the_spelling(tmp_path: Path) -> None:
     config.write_text("phash_distance = 8\n")
     with pytest.raises(ConfigError, match="did you mean 'phash-distance'"):
         read_config(config)
+    # pyproject.toml's header copied into a leakcheck.toml: say where the keys go.
+    config.write_text("[tool.leakcheck]\nphash-distance = 8\n")
+    with pytest.raises(ConfigError, match="without a \\[tool.leakcheck\\] header"):
+        read_config(config)
+
+
+def test_hash_distances_on_the_command_line_are_bits(dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["scan", str(dataset), "-q", "--no-config", "--phash-distance", "99"], capsys)
+    assert code == 2
+    assert "--phash-distance: must be between 0 and 64 bits, got 99" in err
 
 
 def test_pyproject_keys_are_named_with_their_table(
