@@ -165,7 +165,7 @@ def test_unknown_key_suggests_the_spelling(tmp_path: Path) -> None:
         read_config(config)
     # pyproject.toml's header copied into a leakcheck.toml: say where the keys go.
     config.write_text("[tool.leakcheck]\nphash-distance = 8\n")
-    with pytest.raises(ConfigError, match="without a \\[tool.leakcheck\\] header"):
+    with pytest.raises(ConfigError, match=r"without a \[tool\.leakcheck\] header"):
         read_config(config)
 
 
