@@ -240,7 +240,7 @@ def scan(
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix == ".npz":
-            return _scan_listing(read_npz(path, aliases=split_aliases), settings, "npz")
+            return _scan_listing(read_npz(path, aliases=split_aliases, label_names=label_names), settings, "npz")
         if suffix in MANIFEST_SUFFIXES:
             manifest = read_manifest(path, aliases=split_aliases)
             root_path = path.resolve().parent
@@ -274,7 +274,7 @@ def scan_arrays(
 ) -> Report:
     """Audit numpy arrays: `{"train": (x, y), "test": (x, y)}`, or `(x, y, groups)`, or `x` alone.
 
-    `x` is N x H x W, N x H x W x C or N x C x H x W (C = 1, 3 or 4) of any dtype; `y` integers, strings
+    `x` is N x H x W, N x H x W x C (C = 1, 3 or 4) or N x C x H x W (C = 1 or 3) of any dtype; `y` integers, strings
     or one-hot rows. Samples are keyed `train[412]`. `options`: the scan options (`ScanOptions`), as for
     `scan`.
     """

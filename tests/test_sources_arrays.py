@@ -203,6 +203,35 @@ def test_npz_header_claiming_more_than_the_member_holds_is_refused_before_readin
     assert read_npz(tmp_path / "v2.npz").total == 2
 
 
+def test_none_or_empty_labels_mean_unlabelled(tmp_path: Path) -> None:
+    """As an empty manifest cell does: no class named "None" or "" (and no false class-balance finding)."""
+    x = smooth_images(6, seed=9)
+    for missing in (None, ""):
+        report = leakcheck.scan_arrays(
+            {"train": (x[:4], ["cat", "dog", missing, missing]), "test": (x[4:], ["cat", "dog"])}
+        )
+        assert report.to_dict()["splits"]["train"]["classes"] == {"cat": 1, "dog": 1}
+        assert not [
+            f for f in report.findings if f.check == "class-balance" and f.severity >= leakcheck.Severity.WARNING
+        ]
+
+
+def test_an_empty_numpy_array_is_an_empty_split() -> None:
+    x = smooth_images(4, seed=11)
+    report = leakcheck.scan_arrays({"train": x, "test": np.array([])})
+    assert [(s.split, s.images) for s in report.splits] == [("train", 4), ("test", 0)]
+    with pytest.raises(leakcheck.errors.ManifestError, match=r"or N x C x H x W \(C = 1 or 3\)"):
+        leakcheck.scan_arrays({"train": np.zeros((4, 4, 32, 32), np.uint8)})
+
+
+def test_label_names_given_to_scan_name_an_npz_files_labels(tmp_path: Path) -> None:
+    x = smooth_images(4, seed=10)
+    path = tmp_path / "n.npz"
+    np.savez(path, x_train=x[:2], y_train=np.array([0, 1]), x_test=x[2:], y_test=np.array([0, 2]))
+    report = leakcheck.scan(path, label_names=["cat", "dog", "bird"], cache=False)
+    assert report.to_dict()["splits"]["test"]["classes"] == {"bird": 1, "cat": 1}
+
+
 def test_groups_as_a_third_array() -> None:
     x = smooth_images(8, seed=7)
     report = leakcheck.scan_arrays(

@@ -3,7 +3,7 @@ that the CIFAR, TFDS and tf.data sources also produce.
 
 The `.npz` convention, one entry per split name::
 
-    x_<split>        images: N x H x W, N x H x W x C (C = 1, 3 or 4) or N x C x H x W, any dtype
+    x_<split>        images: N x H x W, N x H x W x C (C = 1, 3 or 4) or N x C x H x W (C = 1 or 3), any dtype
     y_<split>        labels (optional): N integers or strings, N x 1, or N x K one-hot
     group_<split>    group ids (optional): N integers or strings (patient, subject, video, ...)
     label_names      class names (optional), indexed by the integer labels
@@ -127,14 +127,16 @@ def _images(images: Any, where: str) -> tuple[Sequence[NDArray[Any]], str]:
     """The images one by one, and the value range of the split."""
     if isinstance(images, np.ndarray) or not isinstance(images, Sequence):
         arr = np.asarray(images)
+        if arr.size == 0 and arr.ndim == 1:  # np.array([]): a split with no images, as [] is
+            return [], split_scale([])
         if arr.dtype.kind not in "buif":
             raise ManifestError(f"{where}: images have dtype {arr.dtype}, not numbers")
         if arr.ndim == 4 and arr.shape[1] in (1, 3) and arr.shape[3] not in (1, 3, 4):
             arr = arr.transpose(0, 2, 3, 1)  # channels first (PyTorch's NCHW)
         if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[3] not in (1, 3, 4)):
             raise ManifestError(
-                f"{where}: images have shape {arr.shape}; expected N x H x W, N x H x W x C or N x C x H x W "
-                "with C = 1, 3 or 4"
+                f"{where}: images have shape {arr.shape}; expected N x H x W, N x H x W x C (C = 1, 3 or 4) "
+                "or N x C x H x W (C = 1 or 3)"
             )
         lo, hi, _ = finite_range(arr)
         return list(arr), infer_scale(arr.dtype, lo, hi)
@@ -184,7 +186,7 @@ def label_strings(labels: Any, n: int, names: Sequence[str] | None, where: str) 
                 raise ManifestError(f"{where}: label {bad[0]} has no name ({len(names)} label names given)")
             return [names[v] for v in ints]
         return [str(v) for v in ints]
-    return [_text(v) for v in arr.tolist()]
+    return [_text_or_none(v) for v in arr.tolist()]
 
 
 def _strings(values: Any, n: int, where: str) -> list[str | None]:
@@ -193,7 +195,15 @@ def _strings(values: Any, n: int, where: str) -> list[str | None]:
     arr = _array(values, where)
     if arr.ndim != 1 or len(arr) != n:
         raise ManifestError(f"{where}: shape {arr.shape}; expected {n} values, one per image")
-    return [_text(v) for v in arr.tolist()]
+    return [_text_or_none(v) for v in arr.tolist()]
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A label or group as text; None or an empty one means none (unlabelled), as an empty manifest cell does."""
+    if value is None:
+        return None
+    text = _text(value)
+    return text if text else None
 
 
 def _array(values: Any, where: str) -> NDArray[Any]:
@@ -253,8 +263,14 @@ def _check_member_size(path: str | os.PathLike[str], archive: zipfile.ZipFile, i
         )
 
 
-def read_npz(path: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES) -> ArrayListing:
+def read_npz(
+    path: str | os.PathLike[str],
+    *,
+    aliases: Mapping[str, tuple[str, ...]] = DEFAULT_ALIASES,
+    label_names: Sequence[str] | None = None,
+) -> ArrayListing:
     """Read an `.npz` file written with the `x_<split>`/`y_<split>` convention (module docstring).
+    `label_names`, when given, names the integer labels instead of the file's own `label_names` array.
 
     Raises:
         DataNotFoundError: no such file.
@@ -282,7 +298,8 @@ def read_npz(path: str | os.PathLike[str], *, aliases: Mapping[str, tuple[str, .
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ManifestError(f"{path}: not a readable .npz file ({exc})", hint="write it with numpy.savez") from None
     names_array = arrays.pop("label_names", None)
-    label_names = [_text(v) for v in names_array.tolist()] if names_array is not None else None
+    if label_names is None and names_array is not None:
+        label_names = [_text(v) for v in names_array.tolist()]
     parts: dict[str, dict[str, NDArray[Any]]] = {}
     for key, value in sorted(arrays.items()):
         m = _NPZ_KEY.match(key)
