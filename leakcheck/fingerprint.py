@@ -38,7 +38,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from leakcheck.hashing import dhash, dhash_of_thumbnail, pack_bits, phash_bits, phash_thumbnail
 from leakcheck.model import ChannelStats, Fingerprint, Record
 from leakcheck.near.descriptor import describe
-from leakcheck.pixels import finite_range, infer_scale, jpeg_quality, measure, to_uint8
+from leakcheck.pixels import SCALES, finite_range, infer_scale, jpeg_quality, measure, to_uint8
 from leakcheck.search import hamming_pairs
 
 # Bump whenever a fingerprint of the same file could change: it invalidates every cached fingerprint.
@@ -305,7 +305,12 @@ def fingerprint_array(record: Record, array: NDArray[np.generic], *, scale: str 
     `scale` is the value range the array is stored in (see `pixels.SCALES`); sources that hold a whole
     split pass the split's range, so that one dark image is not mistaken for another scale. Without it,
     the image's own range decides. Never raises for odd pixels: returns an errored Fingerprint instead.
+
+    Raises:
+        ValueError: `scale` is not one of `pixels.SCALES` (a typo would silently read 0-1 pixels as 0-255).
     """
+    if scale is not None and scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)} or None, got {scale!r}")
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]

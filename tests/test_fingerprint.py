@@ -186,3 +186,14 @@ def test_pillow_warnings_about_a_file_are_not_raised(tmp_path: Path, capsys: pyt
     (tmp_path / "data" / "train" / "a" / "badexif.jpg").write_bytes(data)
     assert main(["scan", str(tmp_path / "data"), "--no-cache", "-q", "--jobs", "1"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_fingerprint_array_refuses_an_unknown_scale() -> None:
+    """A typo ("0_1") would silently read 0-1 pixels as 0-255: hashes and statistics all wrong."""
+    from leakcheck.fingerprint import fingerprint_array
+    from leakcheck.model import Record
+
+    pixels = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    assert fingerprint_array(Record("a", "train", None), pixels, scale="0-1").scale == "0-1"
+    with pytest.raises(ValueError, match="scale must be one of 0-255, 0-1"):
+        fingerprint_array(Record("a", "train", None), pixels, scale="0_1")
