@@ -219,6 +219,12 @@ def scan(
         if data and all(is_tf_dataset(v) for v in data.values()):
             streams = read_datasets(data, label_names=label_names, aliases=split_aliases)
             return _scan_listing(streams, settings, "tf.data")
+        if any(is_tf_dataset(v) for v in data.values()):
+            raise UsageError(
+                "some splits are tf.data datasets and others are not",
+                hint="give every split as a tf.data.Dataset (tf.data.Dataset.from_tensor_slices(x) for arrays), "
+                "or every split as arrays",
+            )
         arrays = array_listing("arrays", mapping_splits(data), label_names=label_names, aliases=split_aliases)
         return _scan_listing(arrays, settings, "arrays")
     if is_tf_dataset(data):

@@ -281,6 +281,13 @@ def test_a_group_pattern_on_samples_named_by_position_is_refused() -> None:
         leakcheck.scan_arrays({"train": x[:3], "test": x[3:]}, group_pattern=r"\d+")
 
 
+def test_tf_data_and_arrays_mixed_in_one_mapping_say_so() -> None:
+    tf = pytest.importorskip("tensorflow")
+    x = np.zeros((6, 16, 16, 3), np.uint8)
+    with pytest.raises(UsageError, match=r"some splits are tf\.data datasets and others are not"):
+        leakcheck.scan({"train": tf.data.Dataset.from_tensor_slices(x[:4]), "test": x[4:]}, cache=False)
+
+
 def test_hidden_and_non_image_files_are_skipped_and_counted(factory: DatasetFactory) -> None:
     factory.add_many("train", LABELS, 2, seed0=0)
     (factory.root / "train" / ".DS_Store").write_bytes(b"\0")
