@@ -93,8 +93,11 @@ def test_group_column_reports_patient_overlap(tmp_path: Path) -> None:
         ("path,label,split", "train/a/9999.png,a,train", "line 2: train/a/9999.png: no such file"),
         ("path,label,split", ",a,train", "line 2: empty 'path'"),
         ("path,label,split", "train/a/0000.png,a", "line 2 has 2 fields, the header 3"),
+        ("path,label,split", '"train/a/0000.png,a,train\ntrain/a/0001.png,a,test',
+         'line 2 has 1 fields, the header 3; a quote (") opened there is not closed'),
+        ("path,label,split", "train/a,a,train", "line 2: train/a: not a regular file (a folder, pipe or device)"),
     ],
-)
+)  # fmt: skip
 def test_bad_manifests_name_the_file_and_line(tmp_path: Path, header: str, row: str, message: str) -> None:
     _folder(tmp_path)
     path = tmp_path / "bad.csv"

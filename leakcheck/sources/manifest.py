@@ -76,7 +76,9 @@ def _csv_rows(path: Path) -> tuple[dict[str, int], list[tuple[int, list[str]]]]:
         raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})", hint="make the file readable") from None
     for line, row in rows:
         if len(row) != len(header):
-            raise ManifestError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
+            # (csv reads an unclosed quote to the end of the file as one field, line breaks included.)
+            quote = '; a quote (") opened there is not closed' if any("\n" in cell for cell in row) else ""
+            raise ManifestError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}{quote}")
     return columns, rows
 
 
@@ -142,8 +144,9 @@ def read_manifest(
     if missing:
         line, key = missing[0]
         more = f" (and {len(missing) - 1} more missing files)" if len(missing) > 1 else ""
+        what = "not a regular file (a folder, pipe or device)" if (base / key).exists() else "no such file"
         raise ManifestError(
-            f"{p}: line {line}: {key}: no such file{more}",
+            f"{p}: line {line}: {key}: {what}{more}",
             hint=f"paths are relative to {base.name or base}/; fix or remove the rows of missing files",
         )
     if not records:
