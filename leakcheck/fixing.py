@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import os
 import random
 import shutil
@@ -324,7 +325,7 @@ def _place(
         while _fold(parts) in taken or _fold(parts) in folders:
             n += 1
             tag = f".from-{record.split}" + (f"-{n}" if n > 1 else "")
-            parts = (*parts[:-1], f"{stem}{tag}.{suffix}" if dot else f"{parts[-1]}{tag}")
+            parts = (*parts[:-1], _tagged(stem if dot else parts[-1], tag, f".{suffix}" if dot else ""))
         take(parts)
         # (The target as keys spell it: a name that is not UTF-8 with backslash escapes.)
         target = "/".join((split_dirs.get(new_split, new_split), *record.key.split("/")[1:-1], display_name(parts[-1])))
@@ -332,6 +333,22 @@ def _place(
                               f"re-split by duplicate cluster, class {record.label or '(none)'}",
                               record.path, parts))  # fmt: skip
     return actions
+
+
+def _tagged(base: str, tag: str, suffix: str) -> str:
+    """`base + tag + suffix`, within the 255 bytes a file name may have: a longer base is cut, and a short
+    digest of the whole base keeps two cut names apart."""
+    name = f"{base}{tag}{suffix}"
+    if len(os.fsencode(name)) <= _NAME_MAX:
+        return name
+    end = f"~{hashlib.blake2b(os.fsencode(base), digest_size=4).hexdigest()}{tag}{suffix}"
+    budget = _NAME_MAX - len(os.fsencode(end))
+    while base and len(os.fsencode(base)) > budget:
+        base = base[:-1]
+    return base + end
+
+
+_NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 
 
 def _fold(parts: tuple[str, ...]) -> tuple[str, ...]:

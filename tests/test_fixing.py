@@ -390,6 +390,23 @@ def test_a_half_removed_earlier_output_is_still_recognised(data: Path, tmp_path:
     assert fix(data, out, "--strategy", "resplit", "--ratios", "0.5,0.5") == 0
 
 
+def test_a_moved_file_whose_name_is_taken_stays_within_255_bytes(tmp_path: Path) -> None:
+    """Two different images with the same 250-byte name: the one that moves gets `.from-test`, cut to fit."""
+    root = tmp_path / "long"
+    name = "a" * 246 + ".jpg"
+    write_image(root / "train" / "c" / name, 1)
+    write_image(root / "test" / "c" / name, 2)
+    write_image(root / "train" / "c" / "other.jpg", 3)
+    out = tmp_path / "o"
+    assert fix(root, out, "--strategy", "resplit", "--ratios", "train=1,test=0") == 0
+    names = sorted(p.name for p in (out / "train" / "c").iterdir())
+    assert len(names) == 3
+    assert all(len(os.fsencode(n)) <= 255 for n in names)
+    (moved,) = [n for n in names if ".from-test" in n]
+    assert moved.endswith(".from-test.jpg")
+    assert moved.startswith("a" * 200)
+
+
 def test_group_pattern_keeps_each_group_in_one_split(tmp_path: Path) -> None:
     root = tmp_path / "g"
     seed = 0
