@@ -41,7 +41,7 @@ from leakcheck.render.pairs_csv import render_pairs_csv
 from leakcheck.render.terminal import render_terminal
 from leakcheck.render.text import printable
 from leakcheck.report import Report
-from leakcheck.sources.folder import IMAGE_EXTENSIONS, list_folder
+from leakcheck.sources.folder import IMAGE_EXTENSIONS, display_name, list_folder
 from leakcheck.sources.groups import GroupNamer
 from leakcheck.sources.ignores import IgnoreRules, ignore_paths
 from leakcheck.splits import split_order
@@ -587,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.exit_code == 3:
             traceback.print_exc()
         # (A file name in the message may hold control characters: escaped, the message stays one line.)
-        err.print(f"leakcheck: error: {printable(str(exc))}", markup=False, highlight=False)
+        # (A path that is not UTF-8 holds surrogates; shown as the listing shows names: `\xff`.)
+        err.print(f"leakcheck: error: {printable(display_name(str(exc)))}", markup=False, highlight=False)
         return exc.exit_code
     except PermissionError as exc:
         # (Never a bug of leakcheck's: something it must read is not readable.)

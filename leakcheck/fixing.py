@@ -100,6 +100,12 @@ class Ratios:
                 for name, _, value in (p.partition("=") for p in parts)
             ]
         else:
+            for part in parts:  # (a word is a malformed number, not a count that does not match)
+                try:
+                    float(part)
+                except ValueError:
+                    raise UsageError(f"--ratios: {part!r} is not a number",
+                                     hint="e.g. --ratios 0.8,0.1,0.1 or train=0.8,test=0.2") from None  # fmt: skip
             if len(parts) != len(splits):
                 raise UsageError(
                     f"--ratios {text!r}: {len(parts)} ratios for {len(splits)} splits ({', '.join(splits)})",

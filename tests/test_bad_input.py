@@ -28,6 +28,9 @@ def test_missing_folder_is_exit_2_with_one_line(tmp_path: Path, capsys: pytest.C
     assert main(["scan", str(missing)]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"leakcheck: error: {missing}: no such folder (check the path)"]
+    # A path that is not UTF-8 is shown as the listing shows such names.
+    assert main(["scan", os.fsdecode(os.fsencode(str(missing)) + b"\xff")]) == 2
+    assert capsys.readouterr().err.strip() == f"leakcheck: error: {missing}\\xff: no such folder (check the path)"
 
 
 def test_a_file_instead_of_a_folder_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -181,6 +181,7 @@ def test_manifest_only_points_at_the_originals(data: Path, tmp_path: Path) -> No
         (["--ratios", "0.5,0.5"], "resplit only"),
         (["--strategy", "resplit", "--ratios", "0.8,0.1,0.1"], "3 ratios for 2 splits"),
         (["--strategy", "resplit", "--ratios", "0.8,x"], "not a number"),
+        (["--strategy", "resplit", "--ratios", "abc"], "'abc' is not a number"),
         (["--strategy", "resplit", "--ratios", "0,0"], "must be positive"),
     ],
 )
