@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -322,6 +323,11 @@ def _progress(console: Console, enabled: bool) -> Iterator[ProgressStart | None]
 
 def _write(target: str, text: str, stdout: Console) -> None:
     if target == "-":
+        if _stdout_is_terminal():
+            # A person reads it: a file name's control characters (an escape sequence that clears the
+            # screen, say) are shown escaped, as in the terminal report. Piped or redirected, it is exact.
+            pieces = re.split(r"(\r?\n)", text)  # line ends stay, every other control character is escaped
+            text = "".join(piece if k % 2 else printable(piece) for k, piece in enumerate(pieces))
         # Machine formats are UTF-8 whatever the locale says standard output is (a Windows console,
         # PYTHONIOENCODING=ascii): JSON must be, and the files are too.
         sys.stdout.flush()
@@ -339,6 +345,11 @@ def _write(target: str, text: str, stdout: Console) -> None:
         _replace_file(path, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"{target}: cannot write ({exc.strerror or exc})", hint="choose a writable path") from None
+
+
+def _stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty is not None and isatty())
 
 
 def _replace_file(path: Path, payload: bytes) -> None:

@@ -13,6 +13,7 @@ import pytest
 import leakcheck.cli
 from leakcheck.cli import main
 from tests.factory import DatasetFactory
+from tests.gate_data import write_image
 
 LABELS = ["cat", "dog"]
 
@@ -215,6 +216,28 @@ def test_pairs_to_stdout(leaky: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["scan", str(leaky), "-q", "--pairs", "-"]) == 1
     header = "a_path,a_split,a_label,b_path,b_split,b_label,kind,distance,score,explanation\n"
     assert capsys.readouterr().out.startswith(header)
+
+
+def test_machine_output_to_a_terminal_escapes_control_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leaked file named with an escape sequence must not clear the screen of whoever runs --pairs -;
+    piped, the CSV stays exact."""
+    hostile = "\x1b[2J\x1b]8;;https:evil\x07.jpg"
+    write_image(tmp_path / "d" / "train" / "a" / "a.jpg", 1)
+    (tmp_path / "d" / "test" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "test" / "a" / hostile).write_bytes((tmp_path / "d" / "train" / "a" / "a.jpg").read_bytes())
+    argv = ["scan", str(tmp_path / "d"), "-q", "--no-cache", "--pairs", "-"]
+    assert main(argv) == 1
+    assert hostile in capsys.readouterr().out  # piped: exact
+    monkeypatch.setattr("leakcheck.cli._stdout_is_terminal", lambda: True)
+    assert main(argv) == 1
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown
+    assert "\x07" not in shown
+    assert "test/a/\\x1b[2J\\x1b]8;;https:evil\\x07.jpg" in shown
+    assert shown.endswith("\n")
+    assert shown.count("\n") == 2  # the header and one pair: line ends are kept
 
 
 def test_quiet_prints_nothing(leaky: Path, capsys: pytest.CaptureFixture[str]) -> None:
