@@ -83,7 +83,7 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 
 def test_out_of_range_threshold_is_a_usage_error(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", str(clean), "--phash-distance", "65"]) == 2
-    assert "phash_distance must be between 0 and 64" in capsys.readouterr().err
+    assert "--phash-distance: must be between 0 and 64 bits, got 65" in capsys.readouterr().err
 
 
 def test_both_machine_outputs_on_stdout_is_refused(clean: Path) -> None:

@@ -30,7 +30,7 @@ def test_summary_has_verdict_headline_counts_and_top_pairs() -> None:
     tables = doc.xpath("//table")
     assert len(tables) == 2
     counts = [[c.text_content() for c in row.xpath("td")] for row in tables[0].xpath("tbody/tr")]
-    assert counts == [["train", "6", "2", "0", "0"], ["val", "4", "2", "0", "1"], ["test", "2", "1", "1", "1"]]
+    assert counts == [["train", "6", "2", "0", "-"], ["val", "4", "2", "0", "1"], ["test", "2", "1", "1", "1"]]
     pairs = [[c.text_content() for c in row.xpath("td")] for row in tables[1].xpath("tbody/tr")]
     assert pairs[0] == ["train/cat/a.jpg", "val/cat/a.jpg", "exact-bytes"]
     assert pairs[1] == ["train/cat/b.jpg", HOSTILE_KEY, "near (3)"]

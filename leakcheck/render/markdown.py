@@ -74,9 +74,10 @@ def render_markdown(report: Report, *, max_items: int = 8, max_pairs: int = 5) -
         "| :-- | --: | --: | --: | --: |",
     ]
     for s in report.splits:
+        count = leaked.get(s.split, 0)  # (shown as the terminal shows it: "-" for none)
         lines.append(
             f"| {md_code(s.split, in_table=True)} | {s.images:,} | {len(s.classes):,} | {s.unreadable:,} | "
-            f"{f'{leaked.get(s.split, 0):,}' if checked else 'not checked'} |"
+            f"{f'{count:,}' if count else ('-' if checked else 'not checked')} |"
         )
     lines.append("")
 
