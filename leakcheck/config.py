@@ -183,7 +183,8 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file", hint="check the --config path")
     data = _read_toml(file)
     if file.name == "pyproject.toml":
-        table, prefix = _tool_table(data) or {}, "tool.leakcheck."
+        found = _tool_table(data)
+        table, prefix = {} if found is None else found, "tool.leakcheck."
         if not isinstance(table, dict):
             raise ConfigError(f"{file}: 'tool.leakcheck' must be a table", hint="write it as [tool.leakcheck]")
     else:

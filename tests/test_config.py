@@ -372,10 +372,11 @@ def test_config_and_no_config_together_is_a_usage_error(dataset: Path, capsys: p
 
 def test_tool_leakcheck_must_be_a_table(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "pyproject.toml"
-    config.write_text("[tool]\nleakcheck = 3\n")
-    code, _, err = run(["scan", str(dataset), "-q", "--config", str(config)], capsys)
-    assert code == 2
-    assert "'tool.leakcheck' must be a table" in err
+    for value in ("3", "[]", '""'):  # (an empty list or string is not an empty table either)
+        config.write_text(f"[tool]\nleakcheck = {value}\n")
+        code, _, err = run(["scan", str(dataset), "-q", "--config", str(config)], capsys)
+        assert code == 2, value
+        assert "'tool.leakcheck' must be a table" in err
 
 
 def test_settings_validate_when_built_in_python() -> None:
