@@ -551,6 +551,10 @@ def _run_fix(args: argparse.Namespace, out: Console, err: Console) -> int:
     aliases = settings.split_aliases()
     listing = ignore_paths(list_folder(args.path, aliases=aliases), IgnoreRules(settings.ignore))
     splits = sorted(listing.split_dirs, key=split_order)
+    for folder in listing.split_dirs.values():
+        if folder.casefold() in (ACTIONS_FILE.casefold(), MANIFEST_FILE.casefold()):
+            raise UsageError(f"{args.path}: a split folder is named {folder!r}, the name of the file fix writes "
+                             "beside the splits", hint="rename that folder (in a copy of the data)")  # fmt: skip
     ratios = Ratios.parse(args.ratios, splits, aliases) if args.ratios is not None else None
     report = _scan(args, settings, err)
     records = listing.records

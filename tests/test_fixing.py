@@ -391,6 +391,15 @@ def test_a_half_removed_earlier_output_is_still_recognised(data: Path, tmp_path:
     assert fix(data, out, "--strategy", "resplit", "--ratios", "0.5,0.5") == 0
 
 
+def test_a_split_folder_named_like_fixs_own_file_is_refused_before_the_scan(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (data / "test").rename(data / ACTIONS_FILE)
+    assert fix(data, tmp_path / "o") == 2
+    assert f"a split folder is named '{ACTIONS_FILE}'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_moved_file_whose_name_is_taken_stays_within_255_bytes(tmp_path: Path) -> None:
     """Two different images with the same 250-byte name: the one that moves gets `.from-test`, cut to fit."""
     root = tmp_path / "long"
