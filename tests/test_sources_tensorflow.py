@@ -75,6 +75,37 @@ def test_channels_first_tf_data_reads_as_the_arrays_do(tf: Any) -> None:
     assert leakcheck.scan_dataset({"train": gray}, batched=True).splits[0].images == 24
 
 
+def test_fixed_size_batches_of_grayscale_images_are_told_by_their_labels(tf: Any) -> None:
+    """batch(3, drop_remainder=True) of H x W images gives 3 x H x W elements, the shape of one C x H x W
+    image: a label with the images' first axis says it is a batch; a scalar or a one-hot vector of
+    another length says it is one image."""
+    x = smooth_images(6, seed=55)[..., 0]
+    slices = tf.data.Dataset.from_tensor_slices
+
+    def classes(ds: Any, **kwargs: Any) -> list[tuple[str, int, dict[str, int]]]:
+        report = leakcheck.scan_dataset({"train": ds}, **kwargs)
+        return [(s.split, s.images, dict(s.classes)) for s in report.splits]
+
+    ints = np.array([5, 7, 5, 7, 5, 7])
+    assert classes(slices((x, ints)).batch(3, drop_remainder=True)) == [("train", 6, {"5": 3, "7": 3})]
+    names = np.array(list("ababab"))
+    assert classes(slices({"image": x, "label": names}).batch(3, drop_remainder=True)) == [
+        ("train", 6, {"a": 3, "b": 3})
+    ]
+    one_hot = tf.one_hot(ints - 5, 3)
+    assert classes(slices((x, one_hot)).batch(3, drop_remainder=True)) == [("train", 6, {"0": 3, "2": 3})]
+    # One 3 x H x W image: with a scalar label, or a one-hot vector of 10 classes (or of 3: floats).
+    chw = smooth_images(4, seed=56).transpose(0, 3, 1, 2)
+    assert classes(slices((chw, np.arange(4) % 2))) == [("train", 4, {"0": 2, "1": 2})]
+    assert classes(slices((chw, tf.one_hot(np.arange(4) % 2, 10)))) == [("train", 4, {"0": 2, "1": 2})]
+    assert classes(slices((chw, tf.one_hot(np.arange(4) % 2, 3)))) == [("train", 4, {"0": 2, "1": 2})]
+    # Told otherwise, a batch's labels are one line naming batched=.
+    with pytest.raises(UsageError, match="pass batched=True"):
+        leakcheck.scan_dataset({"train": slices((x, names)).batch(3, drop_remainder=True)}, batched=False)
+    with pytest.raises(UsageError, match="holds 3 images and 10 labels"):
+        leakcheck.scan_dataset({"train": slices((chw, tf.one_hot(np.arange(4), 10)))}, batched=True)
+
+
 def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     """A test pipeline that forgot to rescale: the scale mismatch is an error and copies still match."""
     x_train, y_train = _data()["train"]

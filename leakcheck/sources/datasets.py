@@ -64,10 +64,12 @@ def _element_parts(spec: Any, image_key: str | None, label_key: str | None, wher
     return picked
 
 
-def _is_batched(image_spec: Any, where: str) -> bool:
-    """Rank 4 is a batch of images; rank 3 is one HxWxC image when C is 1, 3 or 4 or not known yet (a
-    JPEG decoded without `channels=`), else a batch of HxW; rank 2 is one HxW image, unless its first
-    axis is open and its second fixed: a batch of flattened vectors, which are not images.
+def _is_batched(image_spec: Any, label_spec: Any, where: str) -> bool:
+    """Rank 4 is a batch of images. Rank 3 is decided by the label when there is one (`_batched_by_label`);
+    otherwise it is one HxWxC image when C is 1, 3 or 4 or not known yet (a JPEG decoded without
+    `channels=`), or one CxHxW image (a known first axis of 1 or 3), else a batch of HxW. Rank 2 is one
+    HxW image, unless its first axis is open and its second fixed: a batch of flattened vectors, which are
+    not images.
 
     Raises:
         UsageError: the rank is unknown, or elements are batches of vectors.
@@ -82,6 +84,9 @@ def _is_batched(image_spec: Any, where: str) -> bool:
     if rank == 4:
         return True
     if rank == 3:
+        by_label = _batched_by_label(shape, label_spec)
+        if by_label is not None:
+            return by_label
         if _channels_first(shape):
             return False
         return shape[-1] is not None and shape[-1] not in (1, 3, 4)
@@ -92,6 +97,30 @@ def _is_batched(image_spec: Any, where: str) -> bool:
             "element really is one H x W image)",
         )
     return False
+
+
+def _batched_by_label(image_shape: Any, label_spec: Any) -> bool | None:
+    """Whether an element is a batch, as its label tells: None when the label does not decide.
+
+    One image has one label: a scalar, or a vector of K class scores (one-hot). A batch of B images has B
+    labels: (B,) or (B, K), whose first axis is the images' first axis. So a scalar label is one image, a
+    label whose first axis differs from the images' is one image's one-hot vector, and a label of rank 2
+    or more with the images' first axis is a batch's. A vector as long as the images' first axis is a
+    batch's labels when they are integers or strings; float vectors may be one image's one-hot vector (a
+    3 x H x W image of one of 3 classes) or a batch's float labels, so they do not decide.
+    """
+    if label_spec is None or getattr(label_spec, "shape", None) is None or label_spec.shape.rank is None:
+        return None
+    if label_spec.shape.rank == 0:
+        return False
+    first, label_first = image_shape[0], label_spec.shape[0]
+    if (first is None) != (label_first is None):
+        return None
+    if first is not None and first != label_first:
+        return False
+    if label_spec.shape.rank >= 2 or first is None:
+        return True
+    return None if label_spec.dtype.is_floating else True
 
 
 def _channels_first(shape: Any) -> bool:
@@ -156,6 +185,12 @@ class DatasetListing:
                         hint="pass batched=False (or leave it out to decide from the element shape)",
                     )
                 labels = [None] * len(image) if label is None else list(label)
+                if len(labels) != len(image):
+                    raise UsageError(
+                        f"split {part.split!r}: batched=True, but an element holds {len(image)} images and "
+                        f"{len(labels)} labels",
+                        hint="pass batched=False if each element is one image with a one-hot label",
+                    )
                 batch = np.asarray(image)
                 if part.channels_first:
                     batch = batch.transpose(0, 2, 3, 1)
@@ -187,8 +222,15 @@ def dataset_split(
     import tensorflow as tf
 
     where = f"split {split!r}"
-    image_sel, label_sel, image_spec = _element_parts(dataset.element_spec, image_key, label_key, where)
-    is_batched = _is_batched(image_spec, where) if batched is None else batched
+    spec = dataset.element_spec
+    image_sel, label_sel, image_spec = _element_parts(spec, image_key, label_key, where)
+    label_spec = None if label_sel is None else spec[label_sel]
+    is_batched = _is_batched(image_spec, label_spec, where) if batched is None else batched
+    if not is_batched and label_spec is not None and label_spec.dtype == tf.string and label_spec.shape.rank:
+        raise UsageError(
+            f"{where}: each element holds one image but {label_spec.shape.rank}-D string labels",
+            hint="if each element is a batch of images, pass batched=True",
+        )
     cardinality = int(dataset.cardinality())
     if cardinality == int(tf.data.INFINITE_CARDINALITY):
         raise UsageError(
