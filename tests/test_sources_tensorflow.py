@@ -195,6 +195,11 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
     # An empty split is reported as one, as an empty folder is.
     report = leakcheck.scan_dataset({"train": slices((x, y)), "test": slices((x, y)).take(0).batch(4)})
     assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 0)]
+    # So is one whose emptiness TF cannot know before it is read (unknown cardinality).
+    for empty in (slices((x, y)).filter(lambda a, b: False), slices((x, y)).batch(4).filter(lambda a, b: False)):
+        report = leakcheck.scan_dataset({"train": slices((x, y)), "test": empty})
+        assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 0)]
+        assert "test: no images" in {f.message for f in report.findings}
 
 
 def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:

@@ -157,8 +157,9 @@ class DatasetListing:
 
     @property
     def empty_splits(self) -> tuple[str, ...]:
-        """Splits known in advance to hold no images (reported as empty rather than left out)."""
-        return tuple(part.split for part in self.splits if part.count == 0)
+        """Every split given, so that one yielding no image is reported as empty rather than left out: a
+        pipeline of unknown cardinality (`.filter`, a generator) is known to be empty only once read."""
+        return tuple(part.split for part in self.splits)
 
     @property
     def total(self) -> int | None:
