@@ -183,6 +183,10 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
         "repeats forever": slices((x, y)).repeat().batch(8),
         "batches of vectors of length 3072": slices((x.reshape(len(x), -1), y)).batch(8),
         "not a tensor": slices(((x, y), y)),
+        r"images are strings \(file paths or encoded image bytes\?\).*decode_image": slices(
+            (["a.png", "b.png"], [0, 1])
+        ),
+        "images are strings": slices({"image": [b"\x89PNG", b"\xff\xd8"], "label": [0, 1]}).batch(2),
         "shape is unknown": slices((x, y)).map(
             lambda a, b: (tf.numpy_function(lambda v: v, [a], tf.uint8), b)  # type: ignore[no-any-return]
         ),

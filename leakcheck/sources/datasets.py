@@ -226,6 +226,12 @@ def dataset_split(
     spec = dataset.element_spec
     image_sel, label_sel, image_spec = _element_parts(spec, image_key, label_key, where)
     label_spec = None if label_sel is None else spec[label_sel]
+    if image_spec.dtype == tf.string:
+        raise UsageError(
+            f"{where}: the images are strings (file paths or encoded image bytes?), not pixels",
+            hint="decode them first, e.g. ds.map(lambda path, y: (tf.io.decode_image(tf.io.read_file(path), "
+            "expand_animations=False), y)), or scan the image folder or a manifest instead",
+        )
     is_batched = _is_batched(image_spec, label_spec, where) if batched is None else batched
     if not is_batched and label_spec is not None and label_spec.dtype == tf.string and label_spec.shape.rank:
         raise UsageError(
