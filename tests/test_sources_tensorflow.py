@@ -119,6 +119,21 @@ def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     assert leak.metrics["leaked"] == 6
 
 
+def test_bfloat16_pipeline_reads_as_its_float32_values(tf: Any) -> None:
+    """bfloat16 (a mixed-precision pipeline's dtype) is not a numpy dtype: its values are read as float32."""
+    x, y = _data()["train"]
+    half = tf.cast(tf.constant(x, tf.float32) / 255, tf.bfloat16)
+    as_float = tf.cast(half, tf.float32)
+    for batch in (None, 5):
+        splits = {}
+        for name, images in (("bf16", half), ("f32", as_float)):
+            ds = tf.data.Dataset.from_tensor_slices((images, y))
+            splits[name] = ds if batch is None else ds.batch(batch)
+        bf16 = leakcheck.scan_dataset({"train": splits["bf16"]})
+        assert bf16.splits[0].images == 24
+        assert _messages(bf16) == _messages(leakcheck.scan_dataset({"train": splits["f32"]}))
+
+
 def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
     """A pipeline fed by a Python generator (unknown cardinality, variable image sizes) is read as it
     streams; a progress callback is only started when the total is known."""

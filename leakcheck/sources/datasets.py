@@ -192,12 +192,12 @@ class DatasetListing:
                         f"{len(labels)} labels",
                         hint="pass batched=False if each element is one image with a one-hot label",
                     )
-                batch = np.asarray(image)
+                batch = _numeric(np.asarray(image))
                 if part.channels_first:
                     batch = batch.transpose(0, 2, 3, 1)
                 yield from zip(batch, labels, strict=True)
             else:
-                single = np.asarray(image)
+                single = _numeric(np.asarray(image))
                 yield (single.transpose(1, 2, 0) if part.channels_first else single), label
 
     def _measure_scale(self, part: DatasetSplit) -> str:
@@ -207,6 +207,12 @@ class DatasetListing:
             lo, hi, _ = finite_range(image)
             low, high, dtype = min(low, lo), max(high, hi), image.dtype
         return infer_scale(dtype, low, high) if dtype is not None else "0-255"
+
+
+def _numeric(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """bfloat16 pixels (and TF's other ml_dtypes floats, opaque 'V' data to numpy) as float32, which holds
+    every value they can: numpy reductions and the hashes need a numpy dtype."""
+    return array.astype(np.float32) if array.dtype.kind == "V" else array
 
 
 def dataset_split(
