@@ -160,9 +160,31 @@ def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
 def test_bad_tf_data_input(tf: Any) -> None:
     with pytest.raises(UsageError, match="needs a split name"):
         leakcheck.scan(tf.data.Dataset.range(3))  # type: ignore[arg-type]
-    pairs = tf.data.Dataset.from_tensor_slices({"a": np.zeros((2, 8, 8)), "b": np.zeros((2, 8, 8))})
+    slices = tf.data.Dataset.from_tensor_slices
+    x, y = np.zeros((4, 8, 8), np.uint8), np.arange(4)
+    pairs = slices({"a": x, "b": x})
     with pytest.raises(UsageError, match="cannot tell which of"):
         leakcheck.scan_dataset({"train": pairs})
+    # Nested dicts: one line naming the keys and the options, not an AttributeError.
+    nested = {
+        r"cannot tell which of \['features', 'label'\] holds the image \('features' holds nested entries\)"
+        r".*image_key= and label_key=": slices({"features": {"image": x}, "label": y}),
+        r"cannot tell which of \['pixels', 'meta'\].*image_key=": slices({"pixels": x, "meta": {"mask": x}}),
+        r"the label part of each element is a dict, not a tensor.*label_key=": slices({"image": x, "label": {"id": y}}),
+        "the label part of each element is a tuple, not a tensor": slices((x, (y, y))),
+    }
+    for message, ds in nested.items():
+        with pytest.raises(UsageError, match=message):
+            leakcheck.scan_dataset({"train": ds})
+    # A nested entry that holds no image does not hide one: the only image-like entry is the image.
+    report = leakcheck.scan_dataset({"train": slices({"pixels": x, "meta": {"id": y}})})
+    assert report.splits[0].images == 4
+    # An entry of unknown rank may be the image: it is the one, and its shape is then what is unknown.
+    opaque = slices({"pixels": x, "id": y}).map(
+        lambda e: {"pixels": tf.numpy_function(lambda v: v, [e["pixels"]], tf.uint8), "id": e["id"]}
+    )
+    with pytest.raises(UsageError, match="shape is unknown"):
+        leakcheck.scan_dataset({"train": opaque})
 
 
 def test_decoded_jpegs_are_images_whatever_the_channels_say(tf: Any) -> None:

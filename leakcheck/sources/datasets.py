@@ -34,15 +34,40 @@ def is_tf_dataset(value: object) -> bool:
     return isinstance(value, tf.data.Dataset)
 
 
+_FLAT_HINT = "map the dataset to (image, label) or {'image': ..., 'label': ...} elements"
+
+
+def _is_tensor(spec: Any) -> bool:
+    return hasattr(spec, "shape") and hasattr(spec, "dtype")
+
+
+def _may_be_image(spec: Any) -> bool:
+    """Whether a tensor spec (or any tensor nested in it) could hold images: rank 2 or more, or unknown."""
+    if _is_tensor(spec):
+        return spec.shape.rank is None or spec.shape.rank >= 2
+    parts = spec.values() if isinstance(spec, Mapping) else spec if isinstance(spec, tuple | list) else ()
+    return any(_may_be_image(part) for part in parts)
+
+
 def _element_parts(spec: Any, image_key: str | None, label_key: str | None, where: str) -> tuple[Any, Any, Any]:
-    """How to pick the image and the label out of one element: (image selector, label selector, image spec)."""
+    """How to pick the image and the label out of one element: (image selector, label selector, image spec).
+
+    Raises:
+        UsageError: the image (or the label) is not one tensor, or a dict's entry for it cannot be told.
+    """
     if isinstance(spec, Mapping):
         keys = list(spec)
         image = image_key or ("image" if "image" in spec else None)
         if image is None:
-            ranked = [k for k in keys if len(spec[k].shape) >= 2]
-            if len(ranked) != 1:
-                raise UsageError(f"{where}: cannot tell which of {keys} holds the image", hint="pass image_key=")
+            # The one entry that may hold images; a nested dict or tuple that may hide one makes it unclear.
+            ranked = [k for k in keys if _may_be_image(spec[k])]
+            nested = [k for k in ranked if not _is_tensor(spec[k])]
+            if len(ranked) != 1 or nested:
+                inside = f" ({', '.join(map(repr, nested))} holds nested entries)" if nested else ""
+                raise UsageError(
+                    f"{where}: cannot tell which of {keys} holds the image{inside}",
+                    hint="pass image_key= and label_key= naming top-level entries, or " + _FLAT_HINT,
+                )
             image = ranked[0]
         label = label_key or ("label" if "label" in spec else None)
         for key in (image, label):
@@ -55,12 +80,14 @@ def _element_parts(spec: Any, image_key: str | None, label_key: str | None, wher
         picked = (0, (1 if len(spec) > 1 else None), spec[0])
     else:
         picked = (None, None, spec)
-    image_spec = picked[2]
-    if not hasattr(image_spec, "shape") or not hasattr(image_spec, "dtype"):
-        raise UsageError(
-            f"{where}: the image part of each element is a {type(image_spec).__name__}, not a tensor",
-            hint="map the dataset to (image, label) or {'image': ..., 'label': ...} elements",
-        )
+    label_spec = None if picked[1] is None else spec[picked[1]]
+    for part, part_spec in (("image", picked[2]), ("label", label_spec)):
+        if part_spec is not None and not _is_tensor(part_spec):
+            raise UsageError(
+                f"{where}: the {part} part of each element is a {type(part_spec).__name__}, not a tensor",
+                hint=("pass image_key=/label_key= naming a tensor entry, or " if isinstance(spec, Mapping) else "")
+                + _FLAT_HINT,
+            )
     return picked
 
 
