@@ -219,6 +219,13 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
     cases = {
         "repeats forever": slices((x, y)).repeat().batch(8),
         "batches of vectors of length 3072": slices((x.reshape(len(x), -1), y)).batch(8),
+        # Flattened images one by one, or in batches of a fixed size (the labels say they are batches).
+        r"images are vectors of length 3072, not H x W.*tf.reshape\(v, \(32, 32, 3\)\)": slices(x.reshape(len(x), -1)),
+        "images are vectors of length 3072": slices((x.reshape(len(x), -1), y)),
+        "images are numbers": slices(y),
+        r"batches of vectors of length 3072, not images.*\(32, 32, 3\)": slices((x.reshape(len(x), -1), y)).batch(
+            8, drop_remainder=True
+        ),
         "not a tensor": slices(((x, y), y)),
         r"images are strings \(file paths or encoded image bytes\?\).*decode_image": slices(
             (["a.png", "b.png"], [0, 1])

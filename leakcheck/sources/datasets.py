@@ -95,8 +95,8 @@ def _is_batched(image_spec: Any, label_spec: Any, where: str) -> bool:
     """Rank 4 is a batch of images. Rank 3 is decided by the label when there is one (`_batched_by_label`);
     otherwise it is one HxWxC image when C is 1, 3 or 4 or not known yet (a JPEG decoded without
     `channels=`), or one CxHxW image (a known first axis of 1 or 3), else a batch of HxW. Rank 2 is one
-    HxW image, unless its first axis is open and its second fixed: a batch of flattened vectors, which are
-    not images.
+    HxW image, unless its first axis is open and its second fixed, or its label says it is a batch: a batch
+    of flattened vectors, which are not images.
 
     Raises:
         UsageError: the rank is unknown, or elements are batches of vectors.
@@ -117,11 +117,11 @@ def _is_batched(image_spec: Any, label_spec: Any, where: str) -> bool:
         if _channels_first(shape):
             return False
         return shape[-1] is not None and shape[-1] not in (1, 3, 4)
-    if rank == 2 and shape[0] is None and shape[1] is not None:
+    if rank == 2 and shape[1] is not None and (shape[0] is None or _batched_by_label(shape, label_spec)):
         raise UsageError(
             f"{where}: elements are batches of vectors of length {shape[1]}, not images",
-            hint="reshape them to H x W or H x W x C images before scanning (or pass batched=False if each "
-            "element really is one H x W image)",
+            hint=f"reshape them to H x W or H x W x C images before scanning{_reshape_example(shape[1])}; or "
+            "pass batched=False if each element really is one H x W image",
         )
     return False
 
@@ -148,6 +148,33 @@ def _batched_by_label(image_shape: Any, label_spec: Any) -> bool | None:
     if label_spec.shape.rank >= 2 or first is None:
         return True
     return None if label_spec.dtype.is_floating else True
+
+
+def _refuse_vectors(image_spec: Any, where: str) -> None:
+    """Elements of rank 0 or 1 (numbers, flattened images) are neither an image nor a batch of images.
+
+    Raises:
+        UsageError: they are.
+    """
+    shape = image_spec.shape
+    if shape.rank is None or shape.rank >= 2:
+        return
+    length = shape[0] if shape.rank else None
+    what = "numbers" if not shape.rank else "vectors" if length is None else f"vectors of length {length}"
+    raise UsageError(
+        f"{where}: the images are {what}, not H x W or H x W x C arrays",
+        hint=f"reshape them to H x W or H x W x C images first, in a .map{_reshape_example(length)}",
+    )
+
+
+def _reshape_example(length: int | None) -> str:
+    """The image shape a flattened vector of `length` values most likely had, for a hint ("" if unclear)."""
+    for channels in (1, 3):
+        side = math.isqrt(length // channels) if length else 0
+        if length and side > 1 and side * side * channels == length:
+            dims = f"{side}, {side}" if channels == 1 else f"{side}, {side}, 3"
+            return f" (e.g. tf.reshape(v, ({dims})))"
+    return ""
 
 
 def _channels_first(shape: Any) -> bool:
@@ -265,6 +292,7 @@ def dataset_split(
             hint="decode them first, e.g. ds.map(lambda path, y: (tf.io.decode_image(tf.io.read_file(path), "
             "expand_animations=False), y)), or scan the image folder or a manifest instead",
         )
+    _refuse_vectors(image_spec, where)
     is_batched = _is_batched(image_spec, label_spec, where) if batched is None else batched
     if not is_batched and label_spec is not None and label_spec.dtype == tf.string and label_spec.shape.rank:
         raise UsageError(
