@@ -250,6 +250,19 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
         assert "test: no images" in {f.message for f in report.findings}
 
 
+def test_only_a_known_infinite_pipeline_is_refused_and_take_bounds_the_others(tf: Any) -> None:
+    """As docs/sources.md says: TF knows .repeat() (then .map, .batch) is endless; .repeat().filter(...) has
+    unknown cardinality, like any filtered pipeline, and .take(N) is what bounds it."""
+    x, y = _data()["train"]
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    with pytest.raises(UsageError, match=r"repeats forever.*\.take\(N\)"):
+        leakcheck.scan_dataset({"train": ds.repeat().map(lambda a, b: (a, b)).batch(4)})
+    endless = ds.repeat().filter(lambda a, b: True)
+    assert int(endless.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY)
+    report = leakcheck.scan_dataset({"train": endless.take(30)})
+    assert report.splits[0].images == 30
+
+
 def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:
     """Write a builder's real metadata (dataset_info.json, features.json) as `tfds build` would, with no
     examples: mock_data then serves the examples, and the builder counts as prepared."""
