@@ -75,6 +75,37 @@ def test_channels_first_tf_data_reads_as_the_arrays_do(tf: Any) -> None:
     assert leakcheck.scan_dataset({"train": gray}, batched=True).splits[0].images == 24
 
 
+def test_fixed_size_batches_of_grayscale_images_are_told_by_their_labels(tf: Any) -> None:
+    """batch(3, drop_remainder=True) of H x W images gives 3 x H x W elements, the shape of one C x H x W
+    image: a label with the images' first axis says it is a batch; a scalar or a one-hot vector of
+    another length says it is one image."""
+    x = smooth_images(6, seed=55)[..., 0]
+    slices = tf.data.Dataset.from_tensor_slices
+
+    def classes(ds: Any, **kwargs: Any) -> list[tuple[str, int, dict[str, int]]]:
+        report = leakcheck.scan_dataset({"train": ds}, **kwargs)
+        return [(s.split, s.images, dict(s.classes)) for s in report.splits]
+
+    ints = np.array([5, 7, 5, 7, 5, 7])
+    assert classes(slices((x, ints)).batch(3, drop_remainder=True)) == [("train", 6, {"5": 3, "7": 3})]
+    names = np.array(list("ababab"))
+    assert classes(slices({"image": x, "label": names}).batch(3, drop_remainder=True)) == [
+        ("train", 6, {"a": 3, "b": 3})
+    ]
+    one_hot = tf.one_hot(ints - 5, 3)
+    assert classes(slices((x, one_hot)).batch(3, drop_remainder=True)) == [("train", 6, {"0": 3, "2": 3})]
+    # One 3 x H x W image: with a scalar label, or a one-hot vector of 10 classes (or of 3: floats).
+    chw = smooth_images(4, seed=56).transpose(0, 3, 1, 2)
+    assert classes(slices((chw, np.arange(4) % 2))) == [("train", 4, {"0": 2, "1": 2})]
+    assert classes(slices((chw, tf.one_hot(np.arange(4) % 2, 10)))) == [("train", 4, {"0": 2, "1": 2})]
+    assert classes(slices((chw, tf.one_hot(np.arange(4) % 2, 3)))) == [("train", 4, {"0": 2, "1": 2})]
+    # Told otherwise, a batch's labels are one line naming batched=.
+    with pytest.raises(UsageError, match="pass batched=True"):
+        leakcheck.scan_dataset({"train": slices((x, names)).batch(3, drop_remainder=True)}, batched=False)
+    with pytest.raises(UsageError, match="holds 3 images and 10 labels"):
+        leakcheck.scan_dataset({"train": slices((chw, tf.one_hot(np.arange(4), 10)))}, batched=True)
+
+
 def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     """A test pipeline that forgot to rescale: the scale mismatch is an error and copies still match."""
     x_train, y_train = _data()["train"]
@@ -86,6 +117,21 @@ def test_tf_data_float_pipeline_against_uint8_train(tf: Any) -> None:
     assert problems["scale-mismatch"].severity == leakcheck.Severity.ERROR
     leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
     assert leak.metrics["leaked"] == 6
+
+
+def test_bfloat16_pipeline_reads_as_its_float32_values(tf: Any) -> None:
+    """bfloat16 (a mixed-precision pipeline's dtype) is not a numpy dtype: its values are read as float32."""
+    x, y = _data()["train"]
+    half = tf.cast(tf.constant(x, tf.float32) / 255, tf.bfloat16)
+    as_float = tf.cast(half, tf.float32)
+    for batch in (None, 5):
+        splits = {}
+        for name, images in (("bf16", half), ("f32", as_float)):
+            ds = tf.data.Dataset.from_tensor_slices((images, y))
+            splits[name] = ds if batch is None else ds.batch(batch)
+        bf16 = leakcheck.scan_dataset({"train": splits["bf16"]})
+        assert bf16.splits[0].images == 24
+        assert _messages(bf16) == _messages(leakcheck.scan_dataset({"train": splits["f32"]}))
 
 
 def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
@@ -114,9 +160,31 @@ def test_generator_pipeline_of_unknown_length_streams(tf: Any) -> None:
 def test_bad_tf_data_input(tf: Any) -> None:
     with pytest.raises(UsageError, match="needs a split name"):
         leakcheck.scan(tf.data.Dataset.range(3))  # type: ignore[arg-type]
-    pairs = tf.data.Dataset.from_tensor_slices({"a": np.zeros((2, 8, 8)), "b": np.zeros((2, 8, 8))})
+    slices = tf.data.Dataset.from_tensor_slices
+    x, y = np.zeros((4, 8, 8), np.uint8), np.arange(4)
+    pairs = slices({"a": x, "b": x})
     with pytest.raises(UsageError, match="cannot tell which of"):
         leakcheck.scan_dataset({"train": pairs})
+    # Nested dicts: one line naming the keys and the options, not an AttributeError.
+    nested = {
+        r"cannot tell which of \['features', 'label'\] holds the image \('features' holds nested entries\)"
+        r".*image_key= and label_key=": slices({"features": {"image": x}, "label": y}),
+        r"cannot tell which of \['pixels', 'meta'\].*image_key=": slices({"pixels": x, "meta": {"mask": x}}),
+        r"the label part of each element is a dict, not a tensor.*label_key=": slices({"image": x, "label": {"id": y}}),
+        "the label part of each element is a tuple, not a tensor": slices((x, (y, y))),
+    }
+    for message, ds in nested.items():
+        with pytest.raises(UsageError, match=message):
+            leakcheck.scan_dataset({"train": ds})
+    # A nested entry that holds no image does not hide one: the only image-like entry is the image.
+    report = leakcheck.scan_dataset({"train": slices({"pixels": x, "meta": {"id": y}})})
+    assert report.splits[0].images == 4
+    # An entry of unknown rank may be the image: it is the one, and its shape is then what is unknown.
+    opaque = slices({"pixels": x, "id": y}).map(
+        lambda e: {"pixels": tf.numpy_function(lambda v: v, [e["pixels"]], tf.uint8), "id": e["id"]}
+    )
+    with pytest.raises(UsageError, match="shape is unknown"):
+        leakcheck.scan_dataset({"train": opaque})
 
 
 def test_decoded_jpegs_are_images_whatever_the_channels_say(tf: Any) -> None:
@@ -151,7 +219,18 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
     cases = {
         "repeats forever": slices((x, y)).repeat().batch(8),
         "batches of vectors of length 3072": slices((x.reshape(len(x), -1), y)).batch(8),
+        # Flattened images one by one, or in batches of a fixed size (the labels say they are batches).
+        r"images are vectors of length 3072, not H x W.*tf.reshape\(v, \(32, 32, 3\)\)": slices(x.reshape(len(x), -1)),
+        "images are vectors of length 3072": slices((x.reshape(len(x), -1), y)),
+        "images are numbers": slices(y),
+        r"batches of vectors of length 3072, not images.*\(32, 32, 3\)": slices((x.reshape(len(x), -1), y)).batch(
+            8, drop_remainder=True
+        ),
         "not a tensor": slices(((x, y), y)),
+        r"images are strings \(file paths or encoded image bytes\?\).*decode_image": slices(
+            (["a.png", "b.png"], [0, 1])
+        ),
+        "images are strings": slices({"image": [b"\x89PNG", b"\xff\xd8"], "label": [0, 1]}).batch(2),
         "shape is unknown": slices((x, y)).map(
             lambda a, b: (tf.numpy_function(lambda v: v, [a], tf.uint8), b)  # type: ignore[no-any-return]
         ),
@@ -164,6 +243,24 @@ def test_pipelines_a_scan_cannot_read_are_usage_errors(tf: Any) -> None:
     # An empty split is reported as one, as an empty folder is.
     report = leakcheck.scan_dataset({"train": slices((x, y)), "test": slices((x, y)).take(0).batch(4)})
     assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 0)]
+    # So is one whose emptiness TF cannot know before it is read (unknown cardinality).
+    for empty in (slices((x, y)).filter(lambda a, b: False), slices((x, y)).batch(4).filter(lambda a, b: False)):
+        report = leakcheck.scan_dataset({"train": slices((x, y)), "test": empty})
+        assert [(s.split, s.images) for s in report.splits] == [("train", 24), ("test", 0)]
+        assert "test: no images" in {f.message for f in report.findings}
+
+
+def test_only_a_known_infinite_pipeline_is_refused_and_take_bounds_the_others(tf: Any) -> None:
+    """As docs/sources.md says: TF knows .repeat() (then .map, .batch) is endless; .repeat().filter(...) has
+    unknown cardinality, like any filtered pipeline, and .take(N) is what bounds it."""
+    x, y = _data()["train"]
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    with pytest.raises(UsageError, match=r"repeats forever.*\.take\(N\)"):
+        leakcheck.scan_dataset({"train": ds.repeat().map(lambda a, b: (a, b)).batch(4)})
+    endless = ds.repeat().filter(lambda a, b: True)
+    assert int(endless.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY)
+    report = leakcheck.scan_dataset({"train": endless.take(30)})
+    assert report.splits[0].images == 30
 
 
 def _prepare_metadata(tfds: Any, data_dir: Path, name: str, sizes: dict[str, int]) -> None:

@@ -34,15 +34,40 @@ def is_tf_dataset(value: object) -> bool:
     return isinstance(value, tf.data.Dataset)
 
 
+_FLAT_HINT = "map the dataset to (image, label) or {'image': ..., 'label': ...} elements"
+
+
+def _is_tensor(spec: Any) -> bool:
+    return hasattr(spec, "shape") and hasattr(spec, "dtype")
+
+
+def _may_be_image(spec: Any) -> bool:
+    """Whether a tensor spec (or any tensor nested in it) could hold images: rank 2 or more, or unknown."""
+    if _is_tensor(spec):
+        return spec.shape.rank is None or spec.shape.rank >= 2
+    parts = spec.values() if isinstance(spec, Mapping) else spec if isinstance(spec, tuple | list) else ()
+    return any(_may_be_image(part) for part in parts)
+
+
 def _element_parts(spec: Any, image_key: str | None, label_key: str | None, where: str) -> tuple[Any, Any, Any]:
-    """How to pick the image and the label out of one element: (image selector, label selector, image spec)."""
+    """How to pick the image and the label out of one element: (image selector, label selector, image spec).
+
+    Raises:
+        UsageError: the image (or the label) is not one tensor, or a dict's entry for it cannot be told.
+    """
     if isinstance(spec, Mapping):
         keys = list(spec)
         image = image_key or ("image" if "image" in spec else None)
         if image is None:
-            ranked = [k for k in keys if len(spec[k].shape) >= 2]
-            if len(ranked) != 1:
-                raise UsageError(f"{where}: cannot tell which of {keys} holds the image", hint="pass image_key=")
+            # The one entry that may hold images; a nested dict or tuple that may hide one makes it unclear.
+            ranked = [k for k in keys if _may_be_image(spec[k])]
+            nested = [k for k in ranked if not _is_tensor(spec[k])]
+            if len(ranked) != 1 or nested:
+                inside = f" ({', '.join(map(repr, nested))} holds nested entries)" if nested else ""
+                raise UsageError(
+                    f"{where}: cannot tell which of {keys} holds the image{inside}",
+                    hint="pass image_key= and label_key= naming top-level entries, or " + _FLAT_HINT,
+                )
             image = ranked[0]
         label = label_key or ("label" if "label" in spec else None)
         for key in (image, label):
@@ -55,19 +80,23 @@ def _element_parts(spec: Any, image_key: str | None, label_key: str | None, wher
         picked = (0, (1 if len(spec) > 1 else None), spec[0])
     else:
         picked = (None, None, spec)
-    image_spec = picked[2]
-    if not hasattr(image_spec, "shape") or not hasattr(image_spec, "dtype"):
-        raise UsageError(
-            f"{where}: the image part of each element is a {type(image_spec).__name__}, not a tensor",
-            hint="map the dataset to (image, label) or {'image': ..., 'label': ...} elements",
-        )
+    label_spec = None if picked[1] is None else spec[picked[1]]
+    for part, part_spec in (("image", picked[2]), ("label", label_spec)):
+        if part_spec is not None and not _is_tensor(part_spec):
+            raise UsageError(
+                f"{where}: the {part} part of each element is a {type(part_spec).__name__}, not a tensor",
+                hint=("pass image_key=/label_key= naming a tensor entry, or " if isinstance(spec, Mapping) else "")
+                + _FLAT_HINT,
+            )
     return picked
 
 
-def _is_batched(image_spec: Any, where: str) -> bool:
-    """Rank 4 is a batch of images; rank 3 is one HxWxC image when C is 1, 3 or 4 or not known yet (a
-    JPEG decoded without `channels=`), else a batch of HxW; rank 2 is one HxW image, unless its first
-    axis is open and its second fixed: a batch of flattened vectors, which are not images.
+def _is_batched(image_spec: Any, label_spec: Any, where: str) -> bool:
+    """Rank 4 is a batch of images. Rank 3 is decided by the label when there is one (`_batched_by_label`);
+    otherwise it is one HxWxC image when C is 1, 3 or 4 or not known yet (a JPEG decoded without
+    `channels=`), or one CxHxW image (a known first axis of 1 or 3), else a batch of HxW. Rank 2 is one
+    HxW image, unless its first axis is open and its second fixed, or its label says it is a batch: a batch
+    of flattened vectors, which are not images.
 
     Raises:
         UsageError: the rank is unknown, or elements are batches of vectors.
@@ -82,16 +111,70 @@ def _is_batched(image_spec: Any, where: str) -> bool:
     if rank == 4:
         return True
     if rank == 3:
+        by_label = _batched_by_label(shape, label_spec)
+        if by_label is not None:
+            return by_label
         if _channels_first(shape):
             return False
         return shape[-1] is not None and shape[-1] not in (1, 3, 4)
-    if rank == 2 and shape[0] is None and shape[1] is not None:
+    if rank == 2 and shape[1] is not None and (shape[0] is None or _batched_by_label(shape, label_spec)):
         raise UsageError(
             f"{where}: elements are batches of vectors of length {shape[1]}, not images",
-            hint="reshape them to H x W or H x W x C images before scanning (or pass batched=False if each "
-            "element really is one H x W image)",
+            hint=f"reshape them to H x W or H x W x C images before scanning{_reshape_example(shape[1])}; or "
+            "pass batched=False if each element really is one H x W image",
         )
     return False
+
+
+def _batched_by_label(image_shape: Any, label_spec: Any) -> bool | None:
+    """Whether an element is a batch, as its label tells: None when the label does not decide.
+
+    One image has one label: a scalar, or a vector of K class scores (one-hot). A batch of B images has B
+    labels: (B,) or (B, K), whose first axis is the images' first axis. So a scalar label is one image, a
+    label whose first axis differs from the images' is one image's one-hot vector, and a label of rank 2
+    or more with the images' first axis is a batch's. A vector as long as the images' first axis is a
+    batch's labels when they are integers or strings; float vectors may be one image's one-hot vector (a
+    3 x H x W image of one of 3 classes) or a batch's float labels, so they do not decide.
+    """
+    if label_spec is None or getattr(label_spec, "shape", None) is None or label_spec.shape.rank is None:
+        return None
+    if label_spec.shape.rank == 0:
+        return False
+    first, label_first = image_shape[0], label_spec.shape[0]
+    if (first is None) != (label_first is None):
+        return None
+    if first is not None and first != label_first:
+        return False
+    if label_spec.shape.rank >= 2 or first is None:
+        return True
+    return None if label_spec.dtype.is_floating else True
+
+
+def _refuse_vectors(image_spec: Any, where: str) -> None:
+    """Elements of rank 0 or 1 (numbers, flattened images) are neither an image nor a batch of images.
+
+    Raises:
+        UsageError: they are.
+    """
+    shape = image_spec.shape
+    if shape.rank is None or shape.rank >= 2:
+        return
+    length = shape[0] if shape.rank else None
+    what = "numbers" if not shape.rank else "vectors" if length is None else f"vectors of length {length}"
+    raise UsageError(
+        f"{where}: the images are {what}, not H x W or H x W x C arrays",
+        hint=f"reshape them to H x W or H x W x C images first, in a .map{_reshape_example(length)}",
+    )
+
+
+def _reshape_example(length: int | None) -> str:
+    """The image shape a flattened vector of `length` values most likely had, for a hint ("" if unclear)."""
+    for channels in (1, 3):
+        side = math.isqrt(length // channels) if length else 0
+        if length and side > 1 and side * side * channels == length:
+            dims = f"{side}, {side}" if channels == 1 else f"{side}, {side}, 3"
+            return f" (e.g. tf.reshape(v, ({dims})))"
+    return ""
 
 
 def _channels_first(shape: Any) -> bool:
@@ -128,8 +211,9 @@ class DatasetListing:
 
     @property
     def empty_splits(self) -> tuple[str, ...]:
-        """Splits known in advance to hold no images (reported as empty rather than left out)."""
-        return tuple(part.split for part in self.splits if part.count == 0)
+        """Every split given, so that one yielding no image is reported as empty rather than left out: a
+        pipeline of unknown cardinality (`.filter`, a generator) is known to be empty only once read."""
+        return tuple(part.split for part in self.splits)
 
     @property
     def total(self) -> int | None:
@@ -156,12 +240,18 @@ class DatasetListing:
                         hint="pass batched=False (or leave it out to decide from the element shape)",
                     )
                 labels = [None] * len(image) if label is None else list(label)
-                batch = np.asarray(image)
+                if len(labels) != len(image):
+                    raise UsageError(
+                        f"split {part.split!r}: batched=True, but an element holds {len(image)} images and "
+                        f"{len(labels)} labels",
+                        hint="pass batched=False if each element is one image with a one-hot label",
+                    )
+                batch = _numeric(np.asarray(image))
                 if part.channels_first:
                     batch = batch.transpose(0, 2, 3, 1)
                 yield from zip(batch, labels, strict=True)
             else:
-                single = np.asarray(image)
+                single = _numeric(np.asarray(image))
                 yield (single.transpose(1, 2, 0) if part.channels_first else single), label
 
     def _measure_scale(self, part: DatasetSplit) -> str:
@@ -171,6 +261,12 @@ class DatasetListing:
             lo, hi, _ = finite_range(image)
             low, high, dtype = min(low, lo), max(high, hi), image.dtype
         return infer_scale(dtype, low, high) if dtype is not None else "0-255"
+
+
+def _numeric(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """bfloat16 pixels (and TF's other ml_dtypes floats, opaque 'V' data to numpy) as float32, which holds
+    every value they can: numpy reductions and the hashes need a numpy dtype."""
+    return array.astype(np.float32) if array.dtype.kind == "V" else array
 
 
 def dataset_split(
@@ -187,8 +283,22 @@ def dataset_split(
     import tensorflow as tf
 
     where = f"split {split!r}"
-    image_sel, label_sel, image_spec = _element_parts(dataset.element_spec, image_key, label_key, where)
-    is_batched = _is_batched(image_spec, where) if batched is None else batched
+    spec = dataset.element_spec
+    image_sel, label_sel, image_spec = _element_parts(spec, image_key, label_key, where)
+    label_spec = None if label_sel is None else spec[label_sel]
+    if image_spec.dtype == tf.string:
+        raise UsageError(
+            f"{where}: the images are strings (file paths or encoded image bytes?), not pixels",
+            hint="decode them first, e.g. ds.map(lambda path, y: (tf.io.decode_image(tf.io.read_file(path), "
+            "expand_animations=False), y)), or scan the image folder or a manifest instead",
+        )
+    _refuse_vectors(image_spec, where)
+    is_batched = _is_batched(image_spec, label_spec, where) if batched is None else batched
+    if not is_batched and label_spec is not None and label_spec.dtype == tf.string and label_spec.shape.rank:
+        raise UsageError(
+            f"{where}: each element holds one image but {label_spec.shape.rank}-D string labels",
+            hint="if each element is a batch of images, pass batched=True",
+        )
     cardinality = int(dataset.cardinality())
     if cardinality == int(tf.data.INFINITE_CARDINALITY):
         raise UsageError(
