@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import re
@@ -71,8 +72,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="the human report: terminal (default) or a Markdown summary for PR comments")  # fmt: skip
     p.add_argument("--fail-on", choices=FAIL_ON, default=None,
                    help="exit 1 when a finding reaches this severity (default: error)")  # fmt: skip
-    p.add_argument("--baseline", metavar="FILE",
-                   help="fail only on findings not recorded in FILE (made by 'leakcheck baseline')")  # fmt: skip
+    taken = p.add_mutually_exclusive_group()
+    taken.add_argument("--baseline", metavar="FILE",
+                       help="fail only on findings not recorded in FILE (made by 'leakcheck baseline')")  # fmt: skip
+    taken.add_argument("--no-baseline", action="store_true",
+                       help="judge every finding, whatever baseline the config names")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="list informational findings in full")
     p.add_argument("--max-items", type=_positive_int, default=10, help="list at most N items per finding group")
     _add_check_options(p)
@@ -122,8 +126,11 @@ def _add_data_options(p: argparse.ArgumentParser, data_help: str = _DATA_HELP) -
     p.add_argument("--sensitivity", choices=tuple(SENSITIVITIES), default=None,
                    help="near-duplicate sensitivity: strict (unmistakable copies only), default, or thorough "
                         "(heavier edits, a few more false pairs)")  # fmt: skip
-    p.add_argument("--no-near", dest="near", action="store_const", const=False, default=None,
-                   help="exact duplicates only (bytes or pixels)")  # fmt: skip
+    near = p.add_mutually_exclusive_group()
+    near.add_argument("--no-near", dest="near", action="store_const", const=False, default=None,
+                      help="exact duplicates only (bytes or pixels)")  # fmt: skip
+    near.add_argument("--near", dest="near", action="store_const", const=True,
+                      help="look for near duplicates too, where the config says near = false")  # fmt: skip
     p.add_argument("--min-score", type=_unit_float, default=None, metavar="SCORE",
                    help="expert: lowest near-duplicate score (0-1) reported, overriding --sensitivity")  # fmt: skip
     p.add_argument("--near-method", choices=("verified", "hash"), default="verified",
@@ -433,7 +440,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         "severity": dict(getattr(args, "severity", None) or ()),
         "baseline": Path(baseline).resolve() if baseline else None,
     }
-    return load_settings(args.path, cli=cli, config_file=args.config, discover=not args.no_config)
+    settings = load_settings(args.path, cli=cli, config_file=args.config, discover=not args.no_config)
+    if getattr(args, "no_baseline", False):
+        settings = dataclasses.replace(settings, baseline=None, origins={**settings.origins, "baseline": "cli"})
+    return settings
 
 
 def _scan(args: argparse.Namespace, settings: Settings, err: Console) -> Report:

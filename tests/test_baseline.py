@@ -238,6 +238,10 @@ def test_baseline_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     report = tmp_path / "r.json"
     assert main(["scan", str(data), "-q", "--json", str(report)]) == 0
     assert json.loads(report.read_text(encoding="utf-8"))["baseline"]["file"] == "../ci/leaks.json"
+    # --no-baseline judges every finding: the accepted leaks fail again, and the file is not read.
+    assert main(["scan", str(data), "-q", "--no-baseline", "--json", str(report)]) == 1
+    assert "baseline" not in json.loads(report.read_text(encoding="utf-8"))
+    assert main(["scan", str(data), "-q", "--no-baseline", "--baseline", "x.json"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -281,6 +281,10 @@ def test_near_can_be_switched_off_by_config(tmp_path: Path, dataset: Path, capsy
     _, payload = report_json(tmp_path, ["scan", str(dataset), "--config", str(config)], capsys)
     leak = next(f for f in payload["findings"] if f["check"] == "cross-split-duplicates")
     assert leak["samples"] == ["test/cat/leak-bytes.jpg"]  # the re-encoded copy needs near matching
+    # --near switches it back on for one run.
+    _, payload = report_json(tmp_path, ["scan", str(dataset), "--config", str(config), "--near"], capsys)
+    leak = next(f for f in payload["findings"] if f["check"] == "cross-split-duplicates")
+    assert leak["samples"] == ["test/cat/leak-bytes.jpg", "test/dog/leak-near.jpg"]
 
 
 def test_severity_override_and_skip(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:
