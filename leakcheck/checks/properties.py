@@ -87,7 +87,7 @@ class ImageProperties:
                         severity=Severity.WARNING,
                         message=f"{split}: no images",
                         metrics={"split": split, "problem": "empty"},
-                        hint="remove the empty split folder or add its images",
+                        hint="add its images, or leave the split out (an empty folder, a pipeline that yields nothing)",
                     )
                 continue
             families = Counter(mode_family(index.samples[i].mode) for i in members)
