@@ -120,3 +120,16 @@ def test_plain_scan_never_imports_tensorflow(tmp_path: Path) -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "data")], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_an_image_that_fails_to_decode_again_embeds_as_a_black_square(tmp_path: Path) -> None:
+    """The scan decoded it, then it changed (or it is above Pillow's own limit): no traceback."""
+    from leakcheck.near.semantic import _pixels
+
+    broken = tmp_path / "x.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a JPEG any more")
+    assert _pixels(broken, 32).shape == (32, 32, 3)
+    assert not _pixels(broken, 32).any()
+    good = tmp_path / "y.png"
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(good)
+    assert _pixels(good, 32)[0, 0].tolist() == [200, 10, 10]

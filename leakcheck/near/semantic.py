@@ -10,6 +10,7 @@ here, lazily, and never on the plain scan path.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,16 +125,26 @@ def embed_paths(embedder: Embedder, paths: Sequence[Path]) -> NDArray[np.float32
     """Unit-length embeddings of the images at `paths` (one row each), decoded at the model's size."""
     rows: list[NDArray[np.float32]] = []
     for start in range(0, len(paths), _BATCH):
-        batch = []
-        for p in paths[start : start + _BATCH]:
-            with Image.open(p) as im:
-                batch.append(np.asarray(im.convert("RGB").resize((embedder.side, embedder.side)), dtype=np.uint8))
+        batch = [_pixels(p, embedder.side) for p in paths[start : start + _BATCH]]
         rows.append(embedder.embed(np.stack(batch)))
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     vectors = np.concatenate(rows)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def _pixels(path: Path, side: int) -> NDArray[np.uint8]:
+    """The image at `path` as side x side RGB. The scan decoded it already; should it fail now (changed
+    since, or above Pillow's own size limit), it is a black square, whose embedding is nobody's near twin
+    (Pillow's warnings about the file are ignored, as the scan ignores them)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB").resize((side, side)), dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return np.zeros((side, side, 3), dtype=np.uint8)
 
 
 def similar_pairs(vectors: NDArray[np.float32], min_similarity: float) -> list[tuple[int, int, float]]:
