@@ -325,3 +325,35 @@ def test_tfds_data_dir_expands_the_home_folder(tfds: Any, tmp_path: Path, monkey
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(DataNotFoundError, match=f"not prepared in {tmp_path}/tensorflow_datasets"):
         leakcheck.scan_tfds("cifar10", data_dir="~/tensorflow_datasets")
+
+
+def test_tfds_builder_with_an_image_and_a_mask_scans_the_image(tfds: Any, tf: Any, tmp_path: Path) -> None:
+    """Two Image features (a segmentation set's image and mask): the one named `image` is the image."""
+
+    class ImageAndMask(tfds.core.GeneratorBasedBuilder):  # type: ignore[misc]
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self) -> Any:
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(8, 8, 3)), "mask": tfds.features.Image(shape=(8, 8, 1)),
+                "label": tfds.features.ClassLabel(names=["a", "b"])}))  # fmt: skip
+
+        def _split_generators(self, dl_manager: Any) -> Any:
+            raise AssertionError("never prepared here: mock_data serves the examples")
+
+        def _generate_examples(self) -> Any:
+            raise AssertionError("never prepared here")
+
+    def as_dataset(self: Any, split: Any, **kwargs: Any) -> Any:
+        shade = {"train": np.arange(4) * 30, "test": np.array([0, 30, 200, 230])}[str(split)]
+        images = np.broadcast_to(shade[:, None, None, None], (4, 8, 8, 3)).astype(np.uint8)
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": images, "mask": np.zeros((4, 8, 8, 1), np.uint8), "label": np.arange(4) % 2}
+        )
+
+    _prepare_metadata(tfds, tmp_path, "image_and_mask", {"train": 4, "test": 4})
+    with tfds.testing.mock_data(data_dir=str(tmp_path), as_dataset_fn=as_dataset):
+        report = leakcheck.scan_tfds("image_and_mask", data_dir=tmp_path, cache=False)
+    assert [(s.split, s.images) for s in report.splits] == [("train", 4), ("test", 4)]
+    leak = next(f for f in report.findings if f.check == "cross-split-duplicates")
+    assert leak.samples == ("test[0]", "test[1]")

@@ -437,7 +437,12 @@ def _tfds_keys(info: Any, name: str) -> tuple[str, str | None]:
         if isinstance(image, str) and isinstance(label, str) and isinstance(features[image], tfds.features.Image):
             return image, label
     images = [k for k in features if isinstance(features[k], tfds.features.Image)]
+    if len(images) > 1 and "image" in images:  # (an image and its mask, say: the one named image)
+        images = ["image"]
     if len(images) != 1:
-        raise UsageError(f"tfds:{name}: cannot tell which feature is the image (has {', '.join(features)})")
+        raise UsageError(
+            f"tfds:{name}: cannot tell which feature is the image (has {', '.join(features)})",
+            hint="load it with tfds.load(...) and pass the split datasets to leakcheck.scan_dataset with image_key=",
+        )
     labels = [k for k in features if isinstance(features[k], tfds.features.ClassLabel)]
     return images[0], ("label" if "label" in labels else (labels[0] if labels else None))
