@@ -305,3 +305,12 @@ def test_a_list_is_images_and_an_empty_split_is_reported() -> None:
     report = leakcheck.scan_arrays({"train": (x, [0, 1] * 3), "test": (x[:0], [])}, jobs=1)
     assert [(s.split, s.images) for s in report.splits] == [("train", 6), ("test", 0)]
     assert [f.message for f in report.findings if f.metrics.get("problem") == "empty"] == ["test: no images"]
+
+
+def test_the_kept_copy_of_a_within_split_set_is_the_earlier_position() -> None:
+    """train[2] and train[10] are copies: train[10] is the extra one (as text, "train[10]" sorts first)."""
+    x = smooth_images(12, seed=12)
+    x[10] = x[2]
+    report = leakcheck.scan_arrays({"train": x})
+    (finding,) = [f for f in report.findings if f.check == "within-split-duplicates"]
+    assert finding.samples == ("train[10]",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -86,8 +87,10 @@ class WithinSplitDuplicates:
             sets = _copy_sets(index, members)
             if not sets:
                 continue
-            # The first sample of each set (in report order) is the one to keep; the others are extras.
-            extras = sorted(index.samples[i].record.key for s in sets for i in s[1:])
+            # The first sample of each set is the one to keep; the others are extras. "First" as people
+            # count: train[2] before train[10] (in-memory samples are named by position).
+            ordered = [sorted((index.samples[i].record.key for i in s), key=_in_order) for s in sets]
+            extras = sorted(key for keys in ordered for key in keys[1:])
             total = len(members)
             yield Finding(
                 check=self.id,
@@ -101,6 +104,15 @@ class WithinSplitDuplicates:
                 metrics={"split": split, "extra_copies": len(extras), "sets": len(sets), "total": total},
                 hint="keep one image of each set so that no image counts twice",
             )
+
+
+_POSITION = re.compile(r"(.*)\[(\d+)\]")
+
+
+def _in_order(key: str) -> tuple[str, int, str]:
+    """A sample key's place: by position for in-memory samples (`train[12]`), else by the key itself."""
+    m = _POSITION.fullmatch(key)
+    return (m.group(1), int(m.group(2)), key) if m else (key, -1, key)
 
 
 def _copy_sets(index: Index, members: list[int]) -> list[list[int]]:
