@@ -217,6 +217,24 @@ def test_a_manifest_baseline_matches_a_renamed_leak_by_content(
     ]  # fmt: skip
 
 
+def test_renaming_the_kept_copy_of_an_accepted_within_split_set_changes_nothing(
+    project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The copy kept is chosen by content (the larger file), not by name: renaming the original does not
+    turn it into the "extra" copy, which the baseline would take for a new one."""
+    data, _ = project
+    reencode(data / "train/cat/02.jpg", data / "train/cat/02-small.jpg", quality=60)
+    baseline = data.parent / "within.json"
+    assert main(["baseline", str(data), "-o", str(baseline), "-q", "--no-config"]) == 0
+    code, payload, _ = gate(data, baseline, capsys, "--fail-on", "warning")
+    assert (code, payload["baseline"]["new"]) == (0, [])
+    (data / "train/cat/02.jpg").rename(data / "train/cat/zz-original.jpg")
+    code, payload, _ = gate(data, baseline, capsys, "--fail-on", "warning")
+    assert (code, payload["baseline"]["new"], payload["baseline"]["stale"]) == (0, [], [])
+    within = next(f for f in payload["findings"] if f["check"] == "within-split-duplicates")
+    assert within["samples"] == ["train/cat/02-small.jpg"]
+
+
 def test_fail_on_applies_to_new_findings(project: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     data, baseline = project
     shutil.copyfile(data / "train/cat/01.jpg", data / "train/cat/zz-dup.jpg")  # a new within-split warning

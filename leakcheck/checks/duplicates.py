@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from leakcheck.checks.base import fmt_count, fmt_percent
 from leakcheck.index import KIND_ORDER, Index
-from leakcheck.model import Finding, Severity
+from leakcheck.model import Finding, Fingerprint, Severity
 
 _EXAMPLES = 20
 
@@ -87,10 +87,11 @@ class WithinSplitDuplicates:
             sets = _copy_sets(index, members)
             if not sets:
                 continue
-            # The first sample of each set is the one to keep; the others are extras. "First" as people
-            # count: train[2] before train[10] (in-memory samples are named by position).
-            ordered = [sorted((index.samples[i].record.key for i in s), key=_in_order) for s in sets]
-            extras = sorted(key for keys in ordered for key in keys[1:])
+            # One sample of each set is the one to keep, the others are extras: the largest picture, then the
+            # largest file (the least re-compressed), then the first by name (train[2] before train[10]). A
+            # choice by content stays the same when files are renamed, so a baseline still accepts it.
+            ordered = [sorted(s, key=lambda i: _keep_first(index.samples[i])) for s in sets]
+            extras = sorted(index.samples[i].record.key for members in ordered for i in members[1:])
             total = len(members)
             yield Finding(
                 check=self.id,
@@ -107,6 +108,10 @@ class WithinSplitDuplicates:
 
 
 _POSITION = re.compile(r"(.*)\[(\d+)\]")
+
+
+def _keep_first(fp: Fingerprint) -> tuple[int, int, tuple[str, int, str]]:
+    return (-fp.width * fp.height, -fp.file_size, _in_order(fp.record.key))
 
 
 def _in_order(key: str) -> tuple[str, int, str]:
