@@ -314,3 +314,17 @@ def test_the_kept_copy_of_a_within_split_set_is_the_earlier_position() -> None:
     report = leakcheck.scan_arrays({"train": x})
     (finding,) = [f for f in report.findings if f.check == "within-split-duplicates"]
     assert finding.samples == ("train[10]",)
+
+
+def test_an_npz_with_an_encrypted_member_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "locked.npz"
+    np.savez(path, x_train=smooth_images(2, seed=13))
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the "encrypted" flag, bit 0
+        at = data.find(signature)
+        data[at + offset] |= 1
+    path.write_bytes(bytes(data))
+    assert main(["scan", str(path), "-q", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "locked.npz: not a readable .npz file" in err
+    assert "password required" in err

@@ -297,6 +297,8 @@ def read_npz(
         ) from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ManifestError(f"{path}: not a readable .npz file ({exc})", hint="write it with numpy.savez") from None
+    except RuntimeError as exc:  # zipfile: an encrypted member ("password required"), an unsupported method
+        raise ManifestError(f"{path}: not a readable .npz file ({exc})", hint="write it with numpy.savez") from None
     names_array = arrays.pop("label_names", None)
     if label_names is None and names_array is not None:
         label_names = [_text(v) for v in names_array.tolist()]
