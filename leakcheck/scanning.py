@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import numbers
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ def _settings(
     semantic: str | os.PathLike[str] | None = None,
     semantic_min_similarity: float = DEFAULT_MIN_SIMILARITY,
 ) -> _Settings:
+    _check_option_types(
+        near=near, cache=cache, ignore=ignore, checks=checks, split_aliases=split_aliases,
+        dhash_distance=dhash_distance, max_pixels=max_pixels, group_pattern=group_pattern,
+        semantic_min_similarity=semantic_min_similarity, progress=progress,
+    )  # fmt: skip
     if not -1.0 <= semantic_min_similarity <= 1.0:
         raise UsageError(f"semantic_min_similarity must be between -1 and 1, got {semantic_min_similarity}")
     try:
@@ -128,10 +134,10 @@ def _settings(
         raise UsageError(str(exc)) from None
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
-    odd = next((c for c in checks if not callable(getattr(c, "run", None))), None)
-    if odd is not None:
+    odd = [c for c in checks if not callable(getattr(c, "run", None))]
+    if odd:  # (a list, not next(..., None): a None in checks is odd too)
         raise UsageError(
-            f"checks must be check objects (leakcheck.checks, e.g. LabelConflicts()), got {odd!r}",
+            f"checks must be check objects (leakcheck.checks, e.g. LabelConflicts()), got {odd[0]!r}",
             hint="to leave checks out, pass the others (or use --skip / the config's skip)",
         )
     return _Settings(
@@ -139,6 +145,58 @@ def _settings(
         cache=cache, cache_dir=None if cache_dir is None else Path(cache_dir),
         semantic=semantic, semantic_min_similarity=semantic_min_similarity,
     )  # fmt: skip
+
+
+def _check_option_types(
+    *,
+    near: object,
+    cache: object,
+    ignore: object,
+    checks: object,
+    split_aliases: object,
+    dhash_distance: object,
+    max_pixels: object,
+    group_pattern: object,
+    semantic_min_similarity: object,
+    progress: object,
+) -> None:
+    """Options of the wrong type are a UsageError naming the option, not a TypeError deep inside (and a string
+    where a list belongs is not read as a list of one-letter items).
+
+    Raises:
+        UsageError: the first option of the wrong type.
+    """
+
+    def whole(value: object) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+    def texts(value: object) -> bool:
+        return (
+            isinstance(value, Sequence)
+            and not isinstance(value, str | bytes)
+            and all(isinstance(v, str) for v in value)
+        )
+
+    problems = [
+        ("near", "True or False", isinstance(near, bool)),
+        ("cache", "True or False", isinstance(cache, bool)),
+        ("ignore", "a list of glob strings", texts(ignore)),
+        ("checks", "a list of check objects", isinstance(checks, Sequence) and not isinstance(checks, str | bytes)),
+        ("split_aliases", "a mapping of split names to lists of folder names",
+         isinstance(split_aliases, Mapping) and all(isinstance(k, str) and texts(v) for k, v in split_aliases.items())),
+        ("dhash_distance", "a whole number of bits (0-64)", whole(dhash_distance)),
+        ("max_pixels", "a whole number", whole(max_pixels)),
+        ("group_pattern", "a regular expression or None", group_pattern is None or isinstance(group_pattern, str)),
+        ("semantic_min_similarity", "a number between -1 and 1",
+         isinstance(semantic_min_similarity, numbers.Real) and not isinstance(semantic_min_similarity, bool)),
+        ("progress", "a callable or None", progress is None or callable(progress)),
+    ]  # fmt: skip
+    given = {"near": near, "cache": cache, "ignore": ignore, "checks": checks, "split_aliases": split_aliases,
+             "dhash_distance": dhash_distance, "max_pixels": max_pixels, "group_pattern": group_pattern,
+             "semantic_min_similarity": semantic_min_similarity, "progress": progress}  # fmt: skip
+    for name, expected, ok in problems:
+        if not ok:
+            raise UsageError(f"{name} must be {expected}, got {given[name]!r}")
 
 
 def scan(

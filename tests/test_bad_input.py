@@ -383,6 +383,18 @@ def test_linked_files_and_folders_are_listed_like_their_targets(factory: Dataset
         ({"min_score": float("nan")}, "min_score must be a number between 0 and 1"),
         ({"phash_distance": "3"}, "phash_distance must be a whole number"),
         ({"dhash_distance": 2.5}, "dhash_distance must be a whole number"),
+        ({"dhash_distance": None}, "dhash_distance must be a whole number"),
+        # A string where a list belongs was read as a list of letters: ignore globs *, ., p, n, g.
+        ({"ignore": "*.png"}, "ignore must be a list of glob strings"),
+        ({"ignore": [1]}, "ignore must be a list of glob strings"),
+        ({"checks": "nope"}, "checks must be a list of check objects"),
+        ({"checks": [None]}, "checks must be check objects"),
+        ({"split_aliases": {"train": "trn"}}, "split_aliases must be a mapping of split names to lists"),
+        ({"near": "no"}, "near must be True or False"),
+        ({"max_pixels": "1e6"}, "max_pixels must be a whole number"),
+        ({"group_pattern": 5}, "group_pattern must be a regular expression or None"),
+        ({"semantic_min_similarity": "x"}, "semantic_min_similarity must be a number"),
+        ({"progress": 5}, "progress must be a callable or None"),
     ],
 )
 def test_wrong_types_of_expert_options_are_usage_errors(
