@@ -159,8 +159,9 @@ class Report:
         """Every duplicate relation as a DataFrame with the pairs-CSV columns."""
         import pandas as pd
 
-        rows = [r.row() for r in self.relations]
-        frame = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+        # (No rows: the dtypes a row of each column's type gives, so that an empty frame has them too.)
+        rows: list[tuple[object, ...]] = [r.row() for r in self.relations] or [("",) * 7 + (0, 0.0, "")]
+        frame = pd.DataFrame(rows, columns=list(PAIR_COLUMNS)).iloc[: len(self.relations)]
         return frame.astype({"distance": "int64", "score": "float64"})
 
     def to_frame(self) -> pd.DataFrame:
@@ -171,8 +172,9 @@ class Report:
             {"id": f.id, "check": f.check, "severity": str(f.severity), "message": f.message,
              "samples": len(f.samples), "hint": f.hint or ""}
             for f in self.findings
-        ]  # fmt: skip
-        frame = pd.DataFrame(rows, columns=["id", "check", "severity", "message", "samples", "hint"])
+        ] or [{"id": "", "check": "", "severity": "", "message": "", "samples": 0, "hint": ""}]  # fmt: skip
+        columns = ["id", "check", "severity", "message", "samples", "hint"]
+        frame = pd.DataFrame(rows, columns=columns).iloc[: len(self.findings)]  # (as in pairs(): typed when empty)
         return frame.astype({"samples": "int64"})
 
     def to_dict(self) -> dict[str, Any]:

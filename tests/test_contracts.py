@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -113,6 +114,18 @@ def test_notebook_html_and_frames(factory: DatasetFactory) -> None:
     assert list(frame.columns) == ["id", "check", "severity", "message", "samples", "hint"]
     assert frame["severity"].iloc[0] == "error"
     assert len(frame) == len(report.findings)
+
+
+def test_empty_frames_keep_the_column_types_of_full_ones(factory: DatasetFactory) -> None:
+    """A notebook that filters `report.pairs()` on a clean data set must not meet other dtypes."""
+    full = leakcheck.scan(_golden_dataset(factory), jobs=1, cache=False)
+    assert len(full.pairs())
+    assert len(full.to_frame())
+    empty = dataclasses.replace(full, findings=(), relations=())
+    assert empty.pairs().empty
+    assert empty.to_frame().empty
+    assert empty.pairs().dtypes.to_dict() == full.pairs().dtypes.to_dict()
+    assert empty.to_frame().dtypes.to_dict() == full.to_frame().dtypes.to_dict()
 
 
 def test_finding_ids_differ_between_splits_it_leaked_into(factory: DatasetFactory) -> None:
