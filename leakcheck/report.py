@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from leakcheck.checks.base import plural
+from leakcheck.errors import UsageError
 from leakcheck.index import Index, Relation
 from leakcheck.model import Finding, Severity, Skipped
 from leakcheck.splits import TRAIN, split_order
@@ -72,7 +73,13 @@ class LeakLine:
 
 
 def exit_code(report: Report, *, fail_on: FailOn = "error") -> int:
-    """The one place that turns evidence into a CI verdict: 1 when a finding reaches `fail_on`, else 0."""
+    """The one place that turns evidence into a CI verdict: 1 when a finding reaches `fail_on`, else 0.
+
+    Raises:
+        UsageError: `fail_on` is not "error", "warning" or "never".
+    """
+    if fail_on not in ("error", "warning", "never"):
+        raise UsageError(f"fail_on must be 'error', 'warning' or 'never', got {fail_on!r}")
     if fail_on == "never":
         return 0
     threshold = Severity.parse(fail_on)
@@ -222,7 +229,7 @@ class Report:
         from leakcheck.render.notebook import PairsView
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"show_pairs(n): n must be a whole number of at least 1, not {n!r}")
+            raise UsageError(f"show_pairs(n): n must be a whole number of at least 1, not {n!r}")
         return PairsView(self, n)
 
 

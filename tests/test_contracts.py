@@ -152,6 +152,6 @@ def test_show_pairs_wants_a_positive_count(factory: DatasetFactory) -> None:
     factory.add_many("train", ["a"], 2, seed0=0)
     report = leakcheck.scan(factory.root, jobs=1, near=False)
     for bad in (0, -3, 2.5, True):
-        with pytest.raises(ValueError, match="at least 1"):
+        with pytest.raises(leakcheck.UsageError, match="at least 1"):
             report.show_pairs(bad)  # type: ignore[arg-type]
     assert report.to_frame()["samples"].dtype == "int64"

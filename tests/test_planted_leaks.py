@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 import leakcheck
 from leakcheck import Severity
 from tests.factory import DatasetFactory
@@ -90,6 +92,8 @@ def test_within_split_copies_are_a_warning_counted_per_set(factory: DatasetFacto
     assert report.exit_code() == 0
     assert report.exit_code("warning") == 1
     assert report.exit_code("never") == 0
+    with pytest.raises(leakcheck.UsageError, match="fail_on must be 'error', 'warning' or 'never'"):
+        report.exit_code("x")  # type: ignore[arg-type]
 
 
 def test_label_conflicts_exact_are_errors_near_are_warnings(factory: DatasetFactory) -> None:
