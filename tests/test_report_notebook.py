@@ -65,6 +65,22 @@ def test_notebook_html_escapes_user_strings() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in pairs
 
 
+def test_notebook_html_escapes_control_characters_in_names() -> None:
+    """A name with a newline and a terminal escape reads as another file (and is an HTML parse error) if
+    shown raw: the notebook shows it escaped, as the terminal and the HTML report do."""
+    name = "test/cat/x\nline\x1b[31m.jpg"
+    base = hand_report()
+    relation = dataclasses.replace(base.relations[1], b=name)
+    finding = dataclasses.replace(base.findings[1], message=f"test: {name} is a copy", samples=(name,))
+    report = dataclasses.replace(base, relations=(base.relations[0], relation, *base.relations[2:]),
+                                 findings=(base.findings[0], finding, *base.findings[2:]))  # fmt: skip
+    for html in (render_notebook_html(report, thumbnail=lambda key: None),
+                 render_pairs_html(report, 3, thumbnail=lambda key: None)):  # fmt: skip
+        assert "\x1b" not in html
+        assert "x\nline" not in html
+        assert "test/cat/x\\nline\\x1b[31m.jpg" in html
+
+
 def test_a_plain_shell_shows_a_one_line_summary() -> None:
     report = hand_report(pairs=500)
     counts = report.counts()
