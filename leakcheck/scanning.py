@@ -134,7 +134,10 @@ def _settings(
         raise UsageError(str(exc)) from None
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs must be a whole number of at least 1, got {jobs!r}")
-    odd = [c for c in checks if not callable(getattr(c, "run", None))]
+    odd = [c for c in checks if isinstance(c, type) or not callable(getattr(c, "run", None))]
+    if odd and isinstance(odd[0], type):
+        raise UsageError(f"checks must be check objects, got the class {odd[0].__name__}",
+                         hint=f"pass {odd[0].__name__}() (an instance, with its options)")  # fmt: skip
     if odd:  # (a list, not next(..., None): a None in checks is odd too)
         raise UsageError(
             f"checks must be check objects (leakcheck.checks, e.g. LabelConflicts()), got {odd[0]!r}",
@@ -197,6 +200,22 @@ def _check_option_types(
     for name, expected, ok in problems:
         if not ok:
             raise UsageError(f"{name} must be {expected}, got {given[name]!r}")
+
+
+def _label_names(label_names: object) -> list[str] | None:
+    """`label_names` as plain strings (numpy's too).
+
+    Raises:
+        UsageError: it is neither None nor a list of names ("cat,dog" would name the labels c, a, t, ...).
+    """
+    if label_names is not None and (
+        isinstance(label_names, str | bytes)
+        or not hasattr(label_names, "__len__")  # (a list, a tuple or a numpy array of strings)
+        or not all(isinstance(n, str) for n in label_names)  # type: ignore[attr-defined]
+    ):
+        raise UsageError(f"label_names must be a list of class names, got {label_names!r}",
+                         hint='e.g. label_names=["cat", "dog"]')  # fmt: skip
+    return None if label_names is None else [str(n) for n in label_names]  # type: ignore[attr-defined]
 
 
 def scan(
@@ -273,6 +292,7 @@ def scan(
         ignore=ignore, cache=cache, cache_dir=cache_dir, semantic=semantic,
         semantic_min_similarity=semantic_min_similarity,
     )  # fmt: skip
+    label_names = _label_names(label_names)
     if isinstance(data, Mapping):
         if data and all(is_tf_dataset(v) for v in data.values()):
             streams = read_datasets(data, label_names=label_names, aliases=split_aliases)
@@ -343,6 +363,7 @@ def scan_arrays(
     `scan`.
     """
     settings = _settings(**options)
+    label_names = _label_names(label_names)
     if not isinstance(splits, Mapping):
         raise UsageError(
             f"splits must be a mapping of split name to arrays, got a {type(splits).__name__}",
@@ -384,6 +405,7 @@ def scan_dataset(
     images; batched or not (`batched=None` decides from the element shape). `options` as for `scan`.
     """
     settings = _settings(**options)
+    label_names = _label_names(label_names)
     listing = read_datasets(
         datasets,
         image_key=image_key,

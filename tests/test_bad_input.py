@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import leakcheck
+from leakcheck.checks import LabelConflicts
 from leakcheck.cli import main
 from leakcheck.errors import UsageError
 from tests.factory import DatasetFactory, snapshot
@@ -395,6 +396,8 @@ def test_linked_files_and_folders_are_listed_like_their_targets(factory: Dataset
         ({"group_pattern": 5}, "group_pattern must be a regular expression or None"),
         ({"semantic_min_similarity": "x"}, "semantic_min_similarity must be a number"),
         ({"progress": 5}, "progress must be a callable or None"),
+        ({"label_names": "cat,dog"}, "label_names must be a list of class names"),  # (labels c, a, t, ...)
+        ({"checks": [LabelConflicts]}, "checks must be check objects, got the class LabelConflicts"),
     ],
 )
 def test_wrong_types_of_expert_options_are_usage_errors(
