@@ -32,7 +32,7 @@ x_test, y_test = x[500:].copy(), y[500:].copy()
 
 # %% [markdown]
 # ## A clean split
-# Train scaled to [0, 1], test scaled the same way: no errors, one summary line per split.
+# Train scaled to [0, 1], test scaled the same way: no errors, only summary notes per split.
 
 # %%
 names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

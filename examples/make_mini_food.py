@@ -8,7 +8,7 @@ and slightly smaller resizes, as happens when a data set is assembled from sever
 
     python examples/make_mini_food.py                 # examples/mini-food: 100 train, 56 val, 52 test
     python examples/make_mini_food.py --clean         # val/test are new photos: no leak
-    python examples/make_mini_food.py /tmp/big --train-per-class 5000   # ~20,000 images
+    python examples/make_mini_food.py /tmp/big --train-per-class 5000   # ~42,000 images (20,000 in train)
 """
 
 from __future__ import annotations
