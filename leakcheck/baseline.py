@@ -230,7 +230,9 @@ class Comparison:
 
     def new_samples(self, finding: Finding) -> list[str]:
         """The finding's samples whose entries are new (a finding can hold accepted and new samples)."""
-        return [e.sample for e in _entries_of(finding, {}) if e.id in self._new_ids and finding.samples]
+        if not finding.samples:  # (its one entry names the finding's subject, not a sample)
+            return []
+        return [e.sample for e in _entries_of(finding, {}) if e.id in self._new_ids]
 
     def to_dict(self) -> dict[str, Any]:
         return {

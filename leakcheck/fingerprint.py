@@ -84,7 +84,7 @@ _limit_set: int | None = None  # what they set it to (None: left as it was)
 
 
 @contextmanager
-def _pillow_limit(max_pixels: int) -> Iterator[None]:
+def pillow_limit(max_pixels: int) -> Iterator[None]:
     """Pillow's own decompression-bomb limit raised to `max_pixels`, for the calls inside, so that the
     configured limit is the one that applies: Pillow refuses an image above twice Image.MAX_IMAGE_PIXELS as
     it opens it, before our own check can run, so a --max-pixels above that had no effect. (As with the
@@ -111,11 +111,11 @@ def _pillow_limit(max_pixels: int) -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _limit_saved
 
 
-def _quiet_pillow() -> None:
+def quiet_pillow() -> None:
     """Inside `warnings.catch_warnings()` around a file's decode: ignore the warnings Pillow raises about
     the file (corrupt EXIF data, a tag larger than the file, ...). They name no file, went to stderr during
     a scan even with --quiet, and under `-W error` became exceptions that stopped it; a file that cannot
-    be decoded is a finding of its own."""
+    be decoded is a finding of its own. (The previews and the semantic tier decode the same files again.)"""
     warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
@@ -154,10 +154,10 @@ def fingerprint_bytes(record: Record, data: bytes, options: FingerprintOptions =
     if size == 0:
         return _failed(record, 0, file_digest, "empty file (0 bytes); re-export the image or delete it")
     try:
-        with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
+        with warnings.catch_warnings(), pillow_limit(options.max_pixels):
             # Our own limit (checked below, before any pixel is decoded) replaces Pillow's warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            _quiet_pillow()
+            quiet_pillow()
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format or ""
                 width, height = im.size
@@ -450,9 +450,9 @@ def full_pixel_digest(record: Record, options: FingerprintOptions = FingerprintO
     if record.path is None:
         return None
     try:
-        with warnings.catch_warnings(), _pillow_limit(options.max_pixels):
+        with warnings.catch_warnings(), pillow_limit(options.max_pixels):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            _quiet_pillow()
+            quiet_pillow()
             with Image.open(record.path) as im:
                 if im.size[0] * im.size[1] > options.max_pixels:
                     return None

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageOps
 
-from leakcheck.fingerprint import DEFAULT_MAX_PIXELS
+from leakcheck.fingerprint import DEFAULT_MAX_PIXELS, pillow_limit, quiet_pillow
 
 Thumbnailer = Callable[[str], "str | None"]
 
@@ -26,9 +26,10 @@ def thumbnail_data_uri(
 ) -> str | None:
     """A JPEG no larger than `size` x `size` pixels as a base64 data URI, or None when the file cannot be shown."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pillow_limit(max_pixels):
             # The pixel count is checked below; Pillow's own bomb warning would only repeat it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            quiet_pillow()
             with Image.open(path) as im:
                 if im.width * im.height > max_pixels:
                     return None

@@ -161,3 +161,18 @@ def test_a_clean_report_has_a_pass_verdict_and_empty_sections() -> None:
     assert not doc.xpath("//table[@id='pairs-table']")
     assert "No duplicate images." in doc.xpath("string(//section[@id='pairs'])")
     assert "one split only" in doc.xpath("string(//section[contains(@class, 'headline')])")
+
+
+def test_a_preview_follows_the_scans_pixel_limit_above_pillows_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow refuses images above twice its own limit as it opens them; an image the scan decoded under a
+    raised --max-pixels is previewed all the same (Pillow's limit is lowered here to stand for a huge image)."""
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    assert thumbnail_data_uri(path, size=32, max_pixels=1_000) is None  # above the scan's limit too
+    uri = thumbnail_data_uri(path, size=32, max_pixels=10_000)
+    assert uri is not None
+    assert uri.startswith("data:image/jpeg;base64,")
+    assert Image.MAX_IMAGE_PIXELS == 100  # put back

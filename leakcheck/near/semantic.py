@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from leakcheck.errors import InputError, UsageError
+from leakcheck.fingerprint import quiet_pillow
 
 # name -> (keras.applications constructor, preprocess module, cached no-top weights file, input side)
 APPLICATIONS: dict[str, tuple[str, str, str, int]] = {
@@ -140,7 +141,7 @@ def _pixels(path: Path, side: int) -> NDArray[np.uint8]:
     (Pillow's warnings about the file are ignored, as the scan ignores them)."""
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+            quiet_pillow()
             with Image.open(path) as im:
                 return np.asarray(im.convert("RGB").resize((side, side)), dtype=np.uint8)
     except (OSError, ValueError, Image.DecompressionBombError):
